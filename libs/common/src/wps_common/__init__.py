@@ -1,0 +1,1 @@
+"""Shared spine of the WPS Training Platform: each piece exists here once for all services."""

@@ -1,0 +1,1 @@
+"""Events: the CloudEvents envelope, payload contracts, outbox, relay, consumer, streams."""

@@ -1,0 +1,175 @@
+"""The one consumer loop: durable pull consumer, inbox-deduplicated handlers, retry, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.db import Database
+from wps_common.events.contracts import DeadLetterRecorded
+from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_common.events.outbox import EventRouting, Outbox
+
+log = logging.getLogger("wps.consumer")
+
+Handler = Callable[[AsyncSession, EventPayload, CloudEvent], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """A handler's verdict that retrying cannot help: the message goes to the dead letters."""
+
+
+class TransientError(Exception):
+    """Not yet possible (e.g. a fact this depends on has not arrived): retry with backoff."""
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    ignored: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class EventConsumer:
+    """Reads one stream through a durable pull consumer and applies handlers exactly once.
+
+    Each message is handled in one database transaction that also records its event id in the
+    inbox: a redelivery or a duplicate finds the id and has no second effect, and is acked.
+    Failures are nak'ed with growing delays; after `max_deliver` attempts (or a PermanentError,
+    or a message that is not a valid event) it is terminated and a dead letter is published.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        db: Database,
+        outbox: Outbox,
+        js: JetStreamContext,
+        stream: str,
+        routing: EventRouting,
+        handlers: Mapping[type[EventPayload], Handler],
+        batch_size: int = 100,
+        max_deliver: int = 6,
+        ack_wait_seconds: float = 30.0,
+        nak_delays: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0),
+    ) -> None:
+        self.name, self.db, self.outbox, self.js, self.stream = name, db, outbox, js, stream
+        self.routing = routing
+        self.handlers = {payload.event_type(): (payload, h) for payload, h in handlers.items()}
+        self.subjects = sorted({routing.subject(payload) for payload in handlers})
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.ack_wait_seconds = ack_wait_seconds
+        self.nak_delays = nak_delays
+        self.stats = ConsumerStats()
+
+    def consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.name,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_seconds,
+            max_deliver=self.max_deliver,
+            filter_subjects=self.subjects,
+            max_ack_pending=max(1000, self.batch_size * 4),
+        )
+
+    async def run(self) -> None:
+        await self.js.add_consumer(self.stream, config=self.consumer_config())
+        subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        log.info("consumer %s on %s %s started", self.name, self.stream, self.subjects)
+        while True:
+            try:
+                messages = await subscription.fetch(self.batch_size, timeout=1.0)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
+                log.warning("consumer %s: connection problem (%s)", self.name, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for message in messages:
+                await self.process(message)
+
+    async def process(self, message: Msg) -> None:
+        deliveries = message.metadata.num_delivered
+        try:
+            event = CloudEvent.model_validate_json(message.data)
+        except ValidationError as exc:
+            await self._dead_letter(message, None, f"not a CloudEvent: {exc.errors()[:3]}")
+            return
+        known = self.handlers.get(event.type)
+        if known is None:
+            self.stats.ignored += 1
+            await message.ack()
+            return
+        payload_class, handler = known
+        try:
+            payload = payload_class.model_validate(event.data)
+        except ValidationError as exc:
+            await self._dead_letter(message, event, f"data does not match {event.type}: {exc}")
+            return
+        try:
+            async with self.db.session() as session:
+                if not await self.outbox.remember(session, event, self.name):
+                    self.stats.duplicates += 1
+                else:
+                    await handler(session, payload, event)
+                    self.stats.handled += 1
+        except PermanentError as exc:
+            await self._dead_letter(message, event, f"rejected: {exc}")
+            return
+        except Exception as exc:
+            if deliveries >= self.max_deliver:
+                await self._dead_letter(message, event, f"failed {deliveries} times: {exc!r}")
+                return
+            delay = self.nak_delays[min(deliveries - 1, len(self.nak_delays) - 1)]
+            self.stats.retried += 1
+            level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
+            log.log(level, "consumer %s: %s failed (%r); retry in %ss", self.name, event.id, exc, delay)
+            await message.nak(delay=delay)
+            return
+        await message.ack()
+
+    async def _dead_letter(self, message: Msg, event: CloudEvent | None, reason: str) -> None:
+        meta = message.metadata
+        letter = DeadLetterRecorded(
+            consumer=self.name,
+            stream=meta.stream,
+            stream_sequence=meta.sequence.stream,
+            original_subject=message.subject,
+            original_event_id=event.id if event else None,
+            original_type=event.type if event else None,
+            deliveries=meta.num_delivered,
+            reason=reason[:4000],
+        )
+        # A stable id: should the term below be lost and the message come back, the second
+        # dead letter is dropped by JetStream's dedupe window.
+        letter_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}/{meta.sequence.stream}"))
+        envelope = CloudEvent.of(letter, event_id=letter_id)
+        try:
+            await self.js.publish(
+                self.routing.subject(DeadLetterRecorded),
+                envelope.to_json(),
+                headers={"Nats-Msg-Id": letter_id},
+            )
+        except Exception as exc:  # cannot record it: leave the message to come back later
+            log.warning("consumer %s: dead letter not published (%r)", self.name, exc)
+            await message.nak(delay=self.nak_delays[-1])
+            return
+        log.error("consumer %s: dead-lettered stream seq %s: %s", self.name, letter.stream_sequence, reason)
+        self.stats.dead_lettered += 1
+        await message.term()

@@ -1,0 +1,97 @@
+"""The CloudEvents 1.0 envelope and the base class of every event payload."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+EVENT_TYPE_PREFIX = "org.wps-training"
+SCHEMA_BASE = "https://wps-training.org/schemas/events/"
+SOURCE_PREFIX = "urn:wps-training:"
+
+
+class EventPayload(BaseModel):
+    """Data of one kind of event. Subclasses name their service, entity, action and version.
+
+    Payloads carry ids and facts only; names, gender and free text never travel on the public
+    stream. A payload that must carry personal data sets `restricted = True` and goes to the
+    restricted stream, which only the platform's own services read.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    service: ClassVar[str]
+    entity: ClassVar[str]
+    action: ClassVar[str]
+    major: ClassVar[int] = 1
+    restricted: ClassVar[bool] = False
+    registry: ClassVar[dict[str, type[EventPayload]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "action" in cls.__dict__:
+            type_name = cls.event_type()
+            if type_name in EventPayload.registry:
+                raise TypeError(f"event type {type_name} is defined twice")
+            EventPayload.registry[type_name] = cls
+
+    @classmethod
+    def event_type(cls) -> str:
+        return f"{EVENT_TYPE_PREFIX}.{cls.service}.{cls.entity}.{cls.action}.v{cls.major}"
+
+    @classmethod
+    def subject_suffix(cls) -> str:
+        """The NATS subject after its root: `<service>.<entity>.<action>`."""
+        return f"{cls.service}.{cls.entity}.{cls.action}"
+
+    @classmethod
+    def schema_uri(cls) -> str:
+        return f"{SCHEMA_BASE}{cls.event_type()}.json"
+
+    def about(self) -> str:
+        """CloudEvents `subject`: which record the event is about, e.g. `certificate/<id>`."""
+        raise NotImplementedError
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 structured-mode JSON envelope."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str
+    type: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str | None = None
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("time")
+    def _rfc3339(self, value: datetime) -> str:
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    @classmethod
+    def of(cls, payload: EventPayload, *, event_id: str | None = None) -> CloudEvent:
+        return cls(
+            id=event_id or str(uuid.uuid4()),
+            source=f"{SOURCE_PREFIX}{payload.service}",
+            type=payload.event_type(),
+            subject=payload.about(),
+            dataschema=payload.schema_uri(),
+            data=payload.model_dump(mode="json"),
+        )
+
+    def payload_class(self) -> type[EventPayload] | None:
+        return EventPayload.registry.get(self.type)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def subject_for(payload_class: type[EventPayload], *, root: str, restricted_root: str) -> str:
+    return f"{restricted_root if payload_class.restricted else root}.{payload_class.subject_suffix()}"

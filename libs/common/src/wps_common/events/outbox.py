@@ -1,0 +1,96 @@
+"""The transactional outbox and inbox tables, and `Outbox.add` inside the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.db import BigIntPK, UTCDateTime, utcnow
+from wps_common.events.envelope import CloudEvent, EventPayload, subject_for
+
+PENDING_FLAG = "wps_outbox_pending"
+
+
+@dataclass(frozen=True)
+class EventRouting:
+    """Where events go: the public and restricted subject roots (per deployment, per test)."""
+
+    root: str = "training"
+    restricted_root: str = "restricted"
+
+    def subject(self, payload_class: type[EventPayload]) -> str:
+        return subject_for(payload_class, root=self.root, restricted_root=self.restricted_root)
+
+    def full_subject(self, relative: str, restricted: bool) -> str:
+        return f"{self.restricted_root if restricted else self.root}.{relative}"
+
+
+class Outbox:
+    """A service's `outbox` (events to publish) and `inbox` (events already handled) tables."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = Table(
+            "outbox",
+            metadata,
+            Column("id", BigIntPK, primary_key=True, autoincrement=True),
+            Column("event_id", String(36), nullable=False, unique=True),
+            Column("event_type", String(200), nullable=False),
+            # Relative to the subject root, which is a deployment setting read by the relay.
+            Column("subject", String(255), nullable=False),
+            Column("restricted", Boolean, nullable=False, default=False),
+            Column("body", Text, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("sent_at", UTCDateTime, nullable=True),
+            Column("attempts", Integer, nullable=False, default=0),
+            Column("last_error", Text, nullable=True),
+            Index(
+                "ix_outbox_pending",
+                "id",
+                postgresql_where=text("sent_at IS NULL"),
+                sqlite_where=text("sent_at IS NULL"),
+            ),
+            Index("ix_outbox_created_at", "created_at"),
+        )
+        self.inbox = Table(
+            "inbox",
+            metadata,
+            Column("event_id", String(36), primary_key=True),
+            Column("event_type", String(200), nullable=False),
+            Column("consumer", String(100), nullable=False),
+            Column("processed_at", UTCDateTime, nullable=False),
+        )
+
+    async def add(self, session: AsyncSession, payload: EventPayload) -> CloudEvent:
+        """Record an event in the caller's transaction; it is published only if that commits."""
+        event = CloudEvent.of(payload)
+        await session.execute(
+            insert(self.table).values(
+                event_id=event.id,
+                event_type=event.type,
+                subject=payload.subject_suffix(),
+                restricted=payload.restricted,
+                body=event.to_json().decode(),
+                created_at=utcnow(),
+                attempts=0,
+            )
+        )
+        session.info[PENDING_FLAG] = True
+        return event
+
+    async def remember(self, session: AsyncSession, event: CloudEvent, consumer: str) -> bool:
+        """Record an event as handled; False when it was handled before (a duplicate)."""
+        values = {
+            "event_id": event.id,
+            "event_type": event.type,
+            "consumer": consumer,
+            "processed_at": utcnow(),
+        }
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        stmt = (
+            postgresql.insert(self.inbox) if dialect == "postgresql" else sqlite.insert(self.inbox)
+        ).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+        result = await session.execute(stmt)
+        return bool(result.rowcount)  # type: ignore[attr-defined]

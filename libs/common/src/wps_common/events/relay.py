@@ -1,0 +1,147 @@
+"""The outbox relay: publishes committed outbox rows to JetStream, exactly once per event id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nats.js import JetStreamContext
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.db import Database, utcnow
+from wps_common.events.outbox import PENDING_FLAG, EventRouting, Outbox
+
+log = logging.getLogger("wps.relay")
+
+
+class OutboxRelay:
+    """Claims pending rows in id order, publishes them with `Nats-Msg-Id = event id`, marks them.
+
+    A publish whose ack was lost is simply retried: JetStream's dedupe window drops the second
+    copy. On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so replicas never publish
+    the same row at the same time; on SQLite (one process) the read and the marking are two
+    short transactions so the write lock is never held across network I/O.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        outbox: Outbox,
+        js: JetStreamContext,
+        routing: EventRouting,
+        batch_size: int = 200,
+        poll_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+        publish_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.db, self.outbox, self.js, self.routing = db, outbox, js, routing
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.publish_timeout_seconds = publish_timeout_seconds
+        self.published = 0
+        self.failures = 0
+        self._wake = asyncio.Event()
+        db.on_commit(self._after_commit)
+
+    def _after_commit(self, session: Any) -> None:
+        if session.info.pop(PENDING_FLAG, False):
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                sent = await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down, timeouts, database hiccups: retry later
+                self.failures += 1
+                log.warning("outbox relay: publish failed (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+                continue
+            backoff = 0.2
+            if sent >= self.batch_size:
+                continue  # more are waiting
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were marked sent."""
+        if self.db.is_postgresql:
+            async with self.db.session() as session:
+                rows = await self._claim(session, lock=True)
+                sent, errors = await self._publish(rows)
+                await self._mark(session, sent, errors)
+        else:
+            async with self.db.session() as session:
+                rows = await self._claim(session, lock=False)
+            sent, errors = await self._publish(rows)
+            async with self.db.session() as session:
+                await self._mark(session, sent, errors)
+        self.published += len(sent)
+        if errors:
+            first = next(iter(errors.values()))
+            raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
+        return len(sent)
+
+    async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
+        table = self.outbox.table
+        stmt = (
+            select(table.c.id, table.c.event_id, table.c.subject, table.c.restricted, table.c.body)
+            .where(table.c.sent_at.is_(None))
+            .order_by(table.c.id)
+            .limit(self.batch_size)
+        )
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list((await session.execute(stmt)).all())
+
+    async def _publish(self, rows: list[Any]) -> tuple[list[int], dict[int, str]]:
+        """Publish concurrently (requests leave in order on one connection, so the stream keeps
+        the outbox order); returns the acknowledged row ids and the errors of the others."""
+        results = await asyncio.gather(
+            *(
+                self.js.publish(
+                    self.routing.full_subject(row.subject, row.restricted),
+                    row.body.encode(),
+                    timeout=self.publish_timeout_seconds,
+                    headers={"Nats-Msg-Id": row.event_id},
+                )
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        sent: list[int] = []
+        errors: dict[int, str] = {}
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                errors[row.id] = repr(result)[:2000]
+            else:
+                sent.append(row.id)
+        return sent, errors
+
+    async def _mark(self, session: AsyncSession, sent: list[int], errors: dict[int, str]) -> None:
+        table = self.outbox.table
+        if sent:
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_(sent))
+                .values(sent_at=utcnow(), attempts=table.c.attempts + 1, last_error=None)
+            )
+        for row_id, error in errors.items():
+            await session.execute(
+                update(table)
+                .where(table.c.id == row_id)
+                .values(attempts=table.c.attempts + 1, last_error=error)
+            )

@@ -1,0 +1,162 @@
+"""A service's moving parts: database, NATS connection, streams, relay and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from wps_common.db import Database
+from wps_common.events.consumer import EventConsumer, Handler
+from wps_common.events.envelope import EventPayload
+from wps_common.events.outbox import EventRouting, Outbox
+from wps_common.events.relay import OutboxRelay
+from wps_common.events.streams import ensure_streams
+from wps_common.migrations import migrate
+from wps_common.settings import ServiceSettings
+
+log = logging.getLogger("wps.runtime")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Handlers for one stream; `restricted` picks the restricted stream."""
+
+    handlers: Mapping[type[EventPayload], Handler]
+    restricted: bool = False
+
+
+@dataclass
+class ServiceRuntime:
+    """Started by the app's lifespan. The HTTP API works even while NATS is unreachable: the
+    outbox keeps events until the relay can publish them."""
+
+    settings: ServiceSettings
+    outbox: Outbox
+    migrations: Path
+    subscriptions: list[Subscription] = field(default_factory=list)
+    run_relay: bool = True
+    run_consumers: bool = True
+
+    db: Database = field(init=False)
+    nc: NATS | None = field(init=False, default=None)
+    js: JetStreamContext | None = field(init=False, default=None)
+    relay: OutboxRelay | None = field(init=False, default=None)
+    consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    streams_ready: bool = field(init=False, default=False)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+
+    @property
+    def routing(self) -> EventRouting:
+        return EventRouting(self.settings.subject_root, self.settings.restricted_subject_root)
+
+    async def start(self) -> None:
+        self.db = Database(self.settings.database_url)
+        if self.settings.auto_migrate:
+            await migrate(self.db, self.migrations, lock_name=f"wps-{self.settings.service_name}")
+        self._spawn("events", self._run_events)
+
+    async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        await self.db.dispose()
+
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
+
+    async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """Keep a background loop alive: log a crash and start it again after a pause."""
+        delay = 0.5
+        while True:
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s stopped unexpectedly; restarting in %.1fs", name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _run_events(self) -> None:
+        self.nc = await self._connect()
+        self.js = self.nc.jetstream(timeout=self.settings.publish_timeout_seconds)
+        await ensure_streams(self.js, self.settings)
+        self.streams_ready = True
+        if self.run_relay:
+            self.relay = OutboxRelay(
+                db=self.db, outbox=self.outbox, js=self.js, routing=self.routing,
+                batch_size=self.settings.relay_batch_size,
+                poll_seconds=self.settings.relay_poll_seconds,
+                max_backoff_seconds=self.settings.relay_max_backoff_seconds,
+                publish_timeout_seconds=self.settings.publish_timeout_seconds,
+            )
+            self._spawn("relay", self.relay.run)
+        if self.run_consumers:
+            for subscription in self.subscriptions:
+                consumer = self._consumer(subscription)
+                self.consumers.append(consumer)
+                self._spawn(f"consumer {consumer.name}@{consumer.stream}", consumer.run)
+
+    def _consumer(self, subscription: Subscription) -> EventConsumer:
+        assert self.js is not None
+        s = self.settings
+        return EventConsumer(
+            name=s.service_name,
+            db=self.db, outbox=self.outbox, js=self.js, routing=self.routing,
+            stream=s.restricted_stream_name if subscription.restricted else s.stream_name,
+            handlers=subscription.handlers,
+            batch_size=s.consumer_batch_size,
+            max_deliver=s.consumer_max_deliver,
+            ack_wait_seconds=s.consumer_ack_wait_seconds,
+            nak_delays=s.consumer_nak_delays,
+        )
+
+    async def _connect(self) -> NATS:
+        """Connect, retrying until NATS answers; afterwards nats-py reconnects by itself."""
+        delay = 0.2
+        servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
+        while True:
+            try:
+                return await nats.connect(
+                    servers=servers,
+                    name=f"wps-{self.settings.service_name}",
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    error_cb=self._on_nats_error,
+                )
+            except Exception as exc:
+                log.warning("NATS at %s not reachable (%s); retrying in %.1fs", servers, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _on_nats_error(self, exc: Exception) -> None:
+        log.debug("nats: %r", exc)
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        connected = self.nc is not None and self.nc.is_connected
+        checks["nats"] = "ok" if connected else "unreachable"
+        checks["streams"] = "ok" if self.streams_ready else "not ready"
+        return checks

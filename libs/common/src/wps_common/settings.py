@@ -1,0 +1,91 @@
+"""Settings every service shares; each service subclasses them with its own env prefix."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+
+
+def shared(name: str, default: object, description: str) -> object:
+    """A field read from an un-prefixed variable, the same for all services (e.g. NATS_URL)."""
+    return Field(
+        default=default,
+        validation_alias=AliasChoices(name, name.lower()),
+        description=description,
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """Infrastructure settings. Variables without prefix are shared by all services."""
+
+    model_config = SettingsConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+    service_name: str = "service"
+    environment: Literal["development", "production"] = shared(  # type: ignore[assignment]
+        "WPS_ENVIRONMENT", "development", "`production` refuses the built-in dev JWT secret"
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/service.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///… or postgresql+asyncpg://…",
+    )
+    auto_migrate: bool = Field(True, description="apply Alembic migrations at start-up")
+    nats_url: str = shared(  # type: ignore[assignment]
+        "NATS_URL", "nats://127.0.0.1:4222", "NATS server(s), comma-separated"
+    )
+    stream_name: str = shared(  # type: ignore[assignment]
+        "WPS_STREAM_NAME", "TRAINING", "JetStream stream holding the public events"
+    )
+    subject_root: str = shared(  # type: ignore[assignment]
+        "WPS_SUBJECT_ROOT", "training", "first token of every public event subject"
+    )
+    restricted_stream_name: str = shared(  # type: ignore[assignment]
+        "WPS_RESTRICTED_STREAM_NAME",
+        "TRAINING_RESTRICTED",
+        "stream of service-to-service events that carry personal data (never given to HR)",
+    )
+    restricted_subject_root: str = shared(  # type: ignore[assignment]
+        "WPS_RESTRICTED_SUBJECT_ROOT", "restricted", "first token of restricted subjects"
+    )
+    stream_replicas: int = shared(  # type: ignore[assignment]
+        "WPS_STREAM_REPLICAS", 1, "JetStream replicas of each stream (3 on a cluster)"
+    )
+    duplicate_window_seconds: float = shared(  # type: ignore[assignment]
+        "WPS_DUPLICATE_WINDOW_SECONDS",
+        3600.0,
+        "JetStream dedupe window; must exceed the relay's retry horizon",
+    )
+    jwt_secret: str = shared(  # type: ignore[assignment]
+        "JWT_SECRET", DEV_JWT_SECRET, "HS256 key for bearer tokens"
+    )
+    jwt_issuer: str = shared("JWT_ISSUER", "wps-training", "expected `iss` claim")  # type: ignore[assignment]
+    relay_batch_size: int = 200
+    relay_poll_seconds: float = 0.5
+    relay_max_backoff_seconds: float = 30.0
+    publish_timeout_seconds: float = 5.0
+    consumer_batch_size: int = 100
+    consumer_max_deliver: int = 6
+    consumer_ack_wait_seconds: float = 30.0
+    consumer_nak_delays: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
+
+    @model_validator(mode="after")
+    def _safe_for_production(self) -> ServiceSettings:
+        if self.environment == "production":
+            if self.jwt_secret == DEV_JWT_SECRET:
+                raise ValueError("JWT_SECRET must be set in production (the dev default is public)")
+            if len(self.jwt_secret) < 32:
+                raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        horizon = self.relay_max_backoff_seconds + self.publish_timeout_seconds
+        if self.duplicate_window_seconds <= 2 * horizon:
+            raise ValueError(
+                "WPS_DUPLICATE_WINDOW_SECONDS must exceed twice the relay's retry horizon "
+                f"({2 * horizon:.0f}s), or a retried publish could be stored twice"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

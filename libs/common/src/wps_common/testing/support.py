@@ -1,0 +1,117 @@
+"""Helpers for tests that run services on a real nats-server and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+import nats
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from wps_common.events.envelope import CloudEvent
+
+T = TypeVar("T")
+
+
+def bus_settings(nats_url: str) -> dict[str, Any]:
+    """Settings that give one test its own streams and subjects on a shared nats-server."""
+    tag = uuid.uuid4().hex[:10]
+    return {
+        "nats_url": nats_url,
+        "stream_name": f"T_{tag}",
+        "subject_root": f"t{tag}",
+        "restricted_stream_name": f"R_{tag}",
+        "restricted_subject_root": f"r{tag}",
+        "relay_poll_seconds": 0.1,
+        "consumer_nak_delays": (0.1, 0.2, 0.5, 1.0, 2.0),
+    }
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running_app(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an httpx client talking to it over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+class EventTap:
+    """A plain nats-py durable subscriber, as an HR system would run one, that keeps every
+    event it reads (and the raw bytes) so tests can wait for and inspect them."""
+
+    def __init__(self, nats_url: str, stream: str, subjects: list[str]) -> None:
+        self.nats_url, self.stream, self.subjects = nats_url, stream, subjects
+        self.events: list[CloudEvent] = []
+        self.raw: list[bytes] = []
+        self._nc: NATS | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> EventTap:
+        self._nc = await nats.connect(self.nats_url)
+        js = self._nc.jetstream()
+        durable = f"tap-{uuid.uuid4().hex[:8]}"
+        await js.add_consumer(
+            self.stream,
+            ConsumerConfig(
+                durable_name=durable, filter_subjects=self.subjects,
+                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+            ),
+        )
+        subscription = await js.pull_subscribe_bind(durable=durable, stream=self.stream)
+
+        async def pump() -> None:
+            while True:
+                try:
+                    messages = await subscription.fetch(100, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    continue
+                for message in messages:
+                    self.raw.append(message.data)
+                    self.events.append(CloudEvent.model_validate_json(message.data))
+                    await message.ack()
+
+        self._task = asyncio.create_task(pump())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._nc:
+            await self._nc.close()
+
+    def of_type(self, suffix: str) -> list[CloudEvent]:
+        """Events whose type contains `suffix`, e.g. `track.completed`."""
+        return [e for e in self.events if f".{suffix}." in e.type]
+
+    async def wait_for(self, suffix: str, count: int = 1, timeout: float = 20.0) -> list[CloudEvent]:
+        async def enough() -> list[CloudEvent]:
+            found = self.of_type(suffix)
+            return found if len(found) >= count else []
+
+        return await wait_until(enough, timeout=timeout, what=f"{count} × {suffix} event(s)")

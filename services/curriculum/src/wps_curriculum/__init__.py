@@ -1,0 +1,1 @@
+"""Curriculum service: what is taught (modules, tracks) and what is required."""
