@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -21,6 +21,7 @@ def build_app(
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
     version: str = "0.1.0",
+    on_stop: Sequence[Callable[[], None]] = (),
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -29,6 +30,8 @@ def build_app(
             yield
         finally:
             await runtime.stop()
+            for stop in on_stop:
+                stop()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = runtime.settings

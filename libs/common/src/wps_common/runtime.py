@@ -64,11 +64,12 @@ class ServiceRuntime:
         self._spawn("events", self._run_events)
 
     async def stop(self) -> None:
-        for task in reversed(self._tasks):
-            task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            task.cancel()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=10)
+            for task in stuck:
+                log.error("%s did not stop when cancelled: %s", task.get_name(), task.get_stack())
         self._tasks.clear()
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):

@@ -1,0 +1,1 @@
+"""Certification service: certificates as PDF, verification, revocation and expiry."""

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -22,7 +23,16 @@ from wps_common.events.outbox import EventRouting, Outbox
 
 log = logging.getLogger("wps.consumer")
 
-Handler = Callable[[AsyncSession, EventPayload, CloudEvent], Awaitable[None]]
+# Handlers take the concrete payload class they are registered for.
+Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
+
+
+def raise_if_cancelled() -> None:
+    """nats-py turns a cancellation during a fetch into ConnectionClosedError or a timeout;
+    a loop that swallows those must still stop when its task was asked to."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class PermanentError(Exception):
@@ -96,8 +106,10 @@ class EventConsumer:
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=1.0)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                raise_if_cancelled()
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
+                raise_if_cancelled()
                 log.warning("consumer %s: connection problem (%s)", self.name, exc)
                 await asyncio.sleep(1.0)
                 continue

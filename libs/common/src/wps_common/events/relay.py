@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
+from wps_common.events.consumer import raise_if_cancelled
 from wps_common.events.outbox import PENDING_FLAG, EventRouting, Outbox
 
 log = logging.getLogger("wps.relay")
@@ -62,6 +63,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS down, timeouts, database hiccups: retry later
+                raise_if_cancelled()
                 self.failures += 1
                 log.warning("outbox relay: publish failed (%s); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)

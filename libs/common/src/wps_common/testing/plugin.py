@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from wps_common.natsserver import NatsServer
 
+T = TypeVar("T")
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -33,6 +36,13 @@ async def _probe_postgres(url: str) -> str | None:
         return f"{exc.__class__.__name__}: {exc}"
     await connection.close()
     return None
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even when an event loop is running here
+    (async fixtures call the database factory): it gets a thread and a loop of its own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -57,7 +67,7 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 def postgres_admin_url() -> str:
     """The PostgreSQL server to create throwaway databases on; skips when none answers."""
     url = _postgres_admin_url()
-    problem = asyncio.run(_probe_postgres(url))
+    problem = _run(_probe_postgres(url))
     if problem:
         pytest.skip(f"PostgreSQL not reachable at {url} ({problem}); set TEST_DATABASE_URL")
     return url
@@ -82,13 +92,13 @@ def database_factory(
         if db_backend == "sqlite":
             return f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
         database = f"wps_test_{name}_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
+        _run(_admin(admin_url, f'CREATE DATABASE "{database}"'))
         created.append(database)
         return admin_url.rsplit("/", 1)[0] + f"/{database}"
 
     yield make
     for database in created:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        _run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,0 +1,26 @@
+"""Event handlers: holders' details (restricted stream) and issuance from track.completed."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.events.contracts import TraineeProfileChanged, TrackCompleted
+from wps_common.events.envelope import CloudEvent
+from wps_common.runtime import Subscription
+from wps_certification import service
+
+
+async def on_profile_changed(
+    session: AsyncSession, payload: TraineeProfileChanged, event: CloudEvent
+) -> None:
+    await service.remember_holder(session, payload)
+
+
+async def on_track_completed(session: AsyncSession, payload: TrackCompleted, event: CloudEvent) -> None:
+    await service.issue_certificate(session, payload)
+
+
+subscriptions = [
+    Subscription(handlers={TrackCompleted: on_track_completed}),
+    Subscription(handlers={TraineeProfileChanged: on_profile_changed}, restricted=True),
+]

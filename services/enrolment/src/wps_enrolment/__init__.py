@@ -1,0 +1,1 @@
+"""Enrolment service: academies, trainees, cohorts, results, completion and compliance."""

@@ -1,0 +1,23 @@
+"""`wps-enrolment`: serve, migrate, revision."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wps_common.cli import service_cli
+from wps_enrolment.main import MIGRATIONS, create_app
+from wps_enrolment.settings import EnrolmentSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return service_cli(
+        name="enrolment",
+        settings_factory=EnrolmentSettings,
+        create_app=create_app,  # type: ignore[arg-type]
+        migrations=MIGRATIONS,
+        argv=argv,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
