@@ -17,7 +17,10 @@ from wps_common.testing import EventTap, wait_until
 from .conftest import Platform, token
 
 CLOUDEVENTS_SCHEMA = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "cloudevents-1.0.schema.json"
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "conformance"
+    / "cloudevents-1.0.schema.json"
 )
 ADMIN = token("admin")
 PERSONAL_WORDS = ("Aigerim", "Suleimenova", "Айгерим", "female", "given_name", "family_name")
@@ -41,8 +44,14 @@ async def publish_curriculum(curriculum: httpx.AsyncClient) -> None:
     await ok(await curriculum.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN))
     track = {
         "code": "GHR-FOUND",
-        "title": {"en": "Gender and human rights foundation", "ru": "Основы: гендер и права человека"},
-        "certificate_title": {"en": "Gender and Human Rights Foundation", "ru": "Гендер и права человека: базовый курс"},
+        "title": {
+            "en": "Gender and human rights foundation",
+            "ru": "Основы: гендер и права человека",
+        },
+        "certificate_title": {
+            "en": "Gender and Human Rights Foundation",
+            "ru": "Гендер и права человека: базовый курс",
+        },
         "modules": [{"code": "WPS-101", "version": 1}],
         "validity_months": 24,
     }
@@ -52,15 +61,17 @@ async def publish_curriculum(curriculum: httpx.AsyncClient) -> None:
 
 async def test_a_passing_result_yields_one_verifiable_certificate(platform: Platform) -> None:
     root = platform.bus["subject_root"]
-    async with EventTap(
-        platform.bus["nats_url"], platform.bus["stream_name"], [f"{root}.>"]
-    ) as hr:
+    async with EventTap(platform.bus["nats_url"], platform.bus["stream_name"], [f"{root}.>"]) as hr:
         await publish_curriculum(platform.curriculum)
         academy = await ok(
             await platform.enrolment.post(
                 "/v1/academies",
-                json={"code": "KZ-AST", "name": "Astana Police Academy", "country": "KZ",
-                      "languages": ["ru", "en"]},
+                json={
+                    "code": "KZ-AST",
+                    "name": "Astana Police Academy",
+                    "country": "KZ",
+                    "languages": ["ru", "en"],
+                },
                 headers=ADMIN,
             ),
             201,
@@ -69,9 +80,15 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
         trainee = await ok(
             await platform.enrolment.post(
                 "/v1/trainees",
-                json={"academy_id": academy["id"], "employee_number": "KZ-000123",
-                      "given_name": "Айгерим", "family_name": "Сулейменова",
-                      "preferred_language": "ru", "gender": "female", "rank": "Lieutenant"},
+                json={
+                    "academy_id": academy["id"],
+                    "employee_number": "KZ-000123",
+                    "given_name": "Айгерим",
+                    "family_name": "Сулейменова",
+                    "preferred_language": "ru",
+                    "gender": "female",
+                    "rank": "Lieutenant",
+                },
                 headers=staff,
             ),
             201,
@@ -81,9 +98,15 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
         async def cohort_created() -> Any:
             response = await platform.enrolment.post(
                 "/v1/cohorts",
-                json={"academy_id": academy["id"], "track_code": "GHR-FOUND",
-                      "title": "Foundation, November", "starts_on": "2026-11-02",
-                      "ends_on": "2026-11-06", "language": "ru", "capacity": 20},
+                json={
+                    "academy_id": academy["id"],
+                    "track_code": "GHR-FOUND",
+                    "title": "Foundation, November",
+                    "starts_on": "2026-11-02",
+                    "ends_on": "2026-11-06",
+                    "language": "ru",
+                    "capacity": 20,
+                },
                 headers=staff,
             )
             return response.json() if response.status_code == 201 else None
@@ -91,7 +114,8 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
         cohort = await wait_until(cohort_created, what="track.published to reach enrolment")
         enrolment = await ok(
             await platform.enrolment.post(
-                f"/v1/cohorts/{cohort['id']}/enrolments", json={"trainee_id": trainee["id"]},
+                f"/v1/cohorts/{cohort['id']}/enrolments",
+                json={"trainee_id": trainee["id"]},
                 headers=staff,
             ),
             201,
@@ -127,7 +151,9 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
     # The trainee downloads their certificate; it names them in Cyrillic.
     certificate_id = issued.data["certificate_id"]
     as_trainee = token("trainee", academy_id=academy["id"], sub=trainee["id"])
-    pdf = await platform.certification.get(f"/v1/certificates/{certificate_id}.pdf", headers=as_trainee)
+    pdf = await platform.certification.get(
+        f"/v1/certificates/{certificate_id}.pdf", headers=as_trainee
+    )
     assert pdf.status_code == 200, pdf.text
     assert pdf.content.startswith(b"%PDF")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
@@ -143,9 +169,13 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
     stranger = token("trainee", academy_id=academy["id"], sub="someone-else")
     other_academy = token("academy_admin", academy_id="another-academy")
     for headers in (stranger, other_academy):
-        response = await platform.certification.get(f"/v1/certificates/{certificate_id}.pdf", headers=headers)
+        response = await platform.certification.get(
+            f"/v1/certificates/{certificate_id}.pdf", headers=headers
+        )
         assert response.status_code == 404
-    assert (await platform.certification.get(f"/v1/certificates/{certificate_id}.pdf")).status_code == 401
+    assert (
+        await platform.certification.get(f"/v1/certificates/{certificate_id}.pdf")
+    ).status_code == 401
 
     # Anyone can verify by code, without logging in, and learns only what the certificate shows.
     code = certificate["verification_code"]
@@ -165,5 +195,7 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
 @pytest.mark.parametrize("lang", ["en", "ru"])
 async def test_pdf_language_override_and_etag(platform: Platform, lang: str) -> None:
     """Covered in depth in the certification tests; here: the route honours ?lang= and ETags."""
-    response = await platform.certification.get(f"/v1/certificates/unknown.pdf?lang={lang}", headers=ADMIN)
+    response = await platform.certification.get(
+        f"/v1/certificates/unknown.pdf?lang={lang}", headers=ADMIN
+    )
     assert response.status_code == 404

@@ -30,7 +30,9 @@ class Bus:
         self.settings, self.js = settings, js
         self.routing = EventRouting(settings.subject_root, settings.restricted_subject_root)
 
-    async def publish(self, event: CloudEvent, msg_id: str | None = None, body: bytes | None = None) -> None:
+    async def publish(
+        self, event: CloudEvent, msg_id: str | None = None, body: bytes | None = None
+    ) -> None:
         await self.js.publish(
             self.routing.subject(ThingHappened),
             body if body is not None else event.to_json(),
@@ -50,9 +52,16 @@ async def bus(nats_server: NatsServer, database_url: str) -> AsyncIterator[Bus]:
 
 def consumer_for(bus: Bus, db: Database, handler: object) -> EventConsumer:
     return EventConsumer(
-        name="testkit", db=db, outbox=outbox, js=bus.js, stream=bus.settings.stream_name,
-        routing=bus.routing, handlers={ThingHappened: handler},  # type: ignore[dict-item]
-        max_deliver=3, nak_delays=(0.05, 0.1), ack_wait_seconds=5,
+        name="testkit",
+        db=db,
+        outbox=outbox,
+        js=bus.js,
+        stream=bus.settings.stream_name,
+        routing=bus.routing,
+        handlers={ThingHappened: handler},  # type: ignore[dict-item]
+        max_deliver=3,
+        nak_delays=(0.05, 0.1),
+        ack_wait_seconds=5,
     )
 
 
@@ -79,7 +88,9 @@ async def test_a_duplicated_event_has_one_effect(bus: Bus, db: Database) -> None
     task.cancel()
 
 
-async def test_a_handler_failing_mid_way_is_redelivered_and_applied_once(bus: Bus, db: Database) -> None:
+async def test_a_handler_failing_mid_way_is_redelivered_and_applied_once(
+    bus: Bus, db: Database
+) -> None:
     calls = 0
 
     async def flaky(session: AsyncSession, payload: ThingHappened, event: CloudEvent) -> None:
@@ -99,17 +110,23 @@ async def test_a_handler_failing_mid_way_is_redelivered_and_applied_once(bus: Bu
 
 
 async def test_poison_messages_go_to_the_dead_letters(bus: Bus, db: Database) -> None:
-    async def always_fails(session: AsyncSession, payload: ThingHappened, event: CloudEvent) -> None:
+    async def always_fails(
+        session: AsyncSession, payload: ThingHappened, event: CloudEvent
+    ) -> None:
         raise ValueError("cannot handle this")
 
     async def rejects(session: AsyncSession, payload: ThingHappened, event: CloudEvent) -> None:
         raise PermanentError("not for us")
 
     dead_subject = bus.routing.subject(DeadLetterRecorded)
-    async with EventTap(bus.settings.nats_url, bus.settings.restricted_stream_name, [dead_subject]) as tap:
+    async with EventTap(
+        bus.settings.nats_url, bus.settings.restricted_stream_name, [dead_subject]
+    ) as tap:
         consumer = consumer_for(bus, db, always_fails)
         await bus.publish(CloudEvent.of(ThingHappened(thing_id="poison")))
-        await bus.publish(CloudEvent.of(ThingHappened(thing_id="x")), msg_id=str(uuid.uuid4()), body=b"{not json")
+        await bus.publish(
+            CloudEvent.of(ThingHappened(thing_id="x")), msg_id=str(uuid.uuid4()), body=b"{not json"
+        )
         task = asyncio.create_task(consumer.run())
         letters = await tap.wait_for("deadletter.recorded", count=2)
         reasons = sorted(letter.data["reason"] for letter in letters)

@@ -18,12 +18,22 @@ SCHEMA_FILE = CONFORMANCE / "cloudevents-1.0.schema.json"
 
 def completed() -> TrackCompleted:
     track = TrackFacts(
-        code="GHR-FOUND", version=1, content_hash="ab" * 32, title={"en": "Foundation"},
-        certificate_title={"en": "Foundation"}, validity_months=24, modules=[],
+        code="GHR-FOUND",
+        version=1,
+        content_hash="ab" * 32,
+        title={"en": "Foundation"},
+        certificate_title={"en": "Foundation"},
+        validity_months=24,
+        modules=[],
     )
     return TrackCompleted(
-        enrolment_id="e1", cohort_id="c1", trainee_id="t1", employee_number="E-1",
-        academy_id="a1", track=track, completed_on=date(2026, 11, 23),
+        enrolment_id="e1",
+        cohort_id="c1",
+        trainee_id="t1",
+        employee_number="E-1",
+        academy_id="a1",
+        track=track,
+        completed_on=date(2026, 11, 23),
     )
 
 
@@ -57,4 +67,6 @@ def test_round_trip_restores_the_payload() -> None:
 def test_every_registered_type_is_versioned_and_unique() -> None:
     types = list(EventPayload.registry)
     assert len(types) == len(set(types))
-    assert all(t.startswith("org.wps-training.") and t.rsplit(".", 1)[1].startswith("v") for t in types)
+    assert all(
+        t.startswith("org.wps-training.") and t.rsplit(".", 1)[1].startswith("v") for t in types
+    )

@@ -33,7 +33,9 @@ async def stream_count(js: nats.js.JetStreamContext, name: str) -> int:
 
 async def pending(db: Database) -> int:
     async with db.session() as session:
-        stmt = select(func.count()).select_from(outbox.table).where(outbox.table.c.sent_at.is_(None))
+        stmt = (
+            select(func.count()).select_from(outbox.table).where(outbox.table.c.sent_at.is_(None))
+        )
         return int(await session.scalar(stmt) or 0)
 
 
@@ -83,8 +85,13 @@ async def test_relay_keeps_events_while_nats_is_down_and_delivers_them_after(
         await ensure_streams(js, settings)
         routing = EventRouting(settings.subject_root, settings.restricted_subject_root)
         relay = OutboxRelay(
-            db=db, outbox=outbox, js=js, routing=routing, poll_seconds=0.05,
-            max_backoff_seconds=0.5, publish_timeout_seconds=0.5,
+            db=db,
+            outbox=outbox,
+            js=js,
+            routing=routing,
+            poll_seconds=0.05,
+            max_backoff_seconds=0.5,
+            publish_timeout_seconds=0.5,
         )
         task = asyncio.create_task(relay.run())
 

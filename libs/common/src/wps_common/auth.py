@@ -84,7 +84,10 @@ def mint_token(
 def decode_token(token: str, *, secret: str, issuer: str) -> Principal:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=issuer,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
             options={"require": ["sub", "exp", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:
@@ -145,8 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         token = mint_token(
-            secret, subject=args.sub, roles=args.role, academy_id=args.academy,
-            ttl_seconds=int(args.hours * 3600), issuer=os.environ.get("JWT_ISSUER", "wps-training"),
+            secret,
+            subject=args.sub,
+            roles=args.role,
+            academy_id=args.academy,
+            ttl_seconds=int(args.hours * 3600),
+            issuer=os.environ.get("JWT_ISSUER", "wps-training"),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -104,7 +104,11 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     ]
     summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
     return problem_response(
-        request, 422, "Invalid input", "invalid-input", f"The request is invalid: {summary}",
+        request,
+        422,
+        "Invalid input",
+        "invalid-input",
+        f"The request is invalid: {summary}",
         errors=errors,
     )
 
@@ -116,8 +120,11 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"There is no resource at {request.url.path}"
     return problem_response(
-        request, exc.status_code, titles.get(exc.status_code, "Request failed"),
-        f"http-{exc.status_code}", detail,
+        request,
+        exc.status_code,
+        titles.get(exc.status_code, "Request failed"),
+        f"http-{exc.status_code}",
+        detail,
     )
 
 
@@ -126,7 +133,10 @@ async def _on_integrity(request: Request, exc: Exception) -> JSONResponse:
     # still reach the database constraint, and that is a conflict, not a server error.
     log.info("integrity error on %s: %s", request.url.path, exc)
     return problem_response(
-        request, 409, "Conflict", "conflict",
+        request,
+        409,
+        "Conflict",
+        "conflict",
         "The change conflicts with a record that already exists; reload and retry.",
     )
 
@@ -135,7 +145,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
     log.exception("unhandled error (request_id=%s) on %s", request_id, request.url.path)
     return problem_response(
-        request, 500, "Internal error", "internal-error",
+        request,
+        500,
+        "Internal error",
+        "internal-error",
         f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
     )
 

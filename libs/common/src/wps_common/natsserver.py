@@ -46,8 +46,16 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         command = [
-            nats_server_binary(), "-a", self.host, "-p", str(self.port or -1),
-            "-js", "-sd", str(self.store_dir / "jetstream"), "-l", str(self.log_file),
+            nats_server_binary(),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port or -1),
+            "-js",
+            "-sd",
+            str(self.store_dir / "jetstream"),
+            "-l",
+            str(self.log_file),
         ]
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

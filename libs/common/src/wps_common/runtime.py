@@ -100,7 +100,10 @@ class ServiceRuntime:
         self.streams_ready = True
         if self.run_relay:
             self.relay = OutboxRelay(
-                db=self.db, outbox=self.outbox, js=self.js, routing=self.routing,
+                db=self.db,
+                outbox=self.outbox,
+                js=self.js,
+                routing=self.routing,
                 batch_size=self.settings.relay_batch_size,
                 poll_seconds=self.settings.relay_poll_seconds,
                 max_backoff_seconds=self.settings.relay_max_backoff_seconds,
@@ -118,7 +121,10 @@ class ServiceRuntime:
         s = self.settings
         return EventConsumer(
             name=s.service_name,
-            db=self.db, outbox=self.outbox, js=self.js, routing=self.routing,
+            db=self.db,
+            outbox=self.outbox,
+            js=self.js,
+            routing=self.routing,
             stream=s.restricted_stream_name if subscription.restricted else s.stream_name,
             handlers=subscription.handlers,
             batch_size=s.consumer_batch_size,

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
-from wps_common.app import DbSession
-from wps_common.auth import Principal, Role, require
 from wps_certification import service
 from wps_certification.models import Certificate
 from wps_certification.rendering import Renderer
 from wps_certification.schemas import CertificateOut, CertificatePage, Verification
 from wps_certification.settings import CertificationSettings
+from wps_common.app import DbSession
+from wps_common.auth import Principal, Role, require
 
 router = APIRouter(prefix="/v1")
 
@@ -49,8 +49,10 @@ async def list_certificates(
         stmt.order_by(Certificate.created_at.desc(), Certificate.id).limit(limit).offset(offset)
     )
     return CertificatePage(
-        items=[CertificateOut.model_validate(c) for c in rows], total=total or 0,
-        limit=limit, offset=offset,
+        items=[CertificateOut.model_validate(c) for c in rows],
+        total=total or 0,
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -68,8 +70,10 @@ async def certificate_pdf(
     settings: CertificationSettings = request.app.state.settings
     renderer: Renderer = request.app.state.renderer
     doc = service.document(
-        certificate, language=lang or certificate.language,
-        base_url=settings.public_base_url, today=_today().date(),
+        certificate,
+        language=lang or certificate.language,
+        base_url=settings.public_base_url,
+        today=_today().date(),
     )
     etag = renderer.etag(doc)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
@@ -98,7 +102,7 @@ async def verify(code: str, request: Request, session: DbSession) -> Verificatio
     """Public: is this certificate genuine and valid? (HTML for browsers, JSON otherwise)."""
     certificate = await service.find_by_code(session, code)
     result = Verification(
-        status=service.current_status(certificate, _today().date()),  # type: ignore[arg-type]
+        status=service.current_status(certificate, _today().date()),
         holder_name=certificate.holder_name,
         track_title=certificate.track["certificate_title"],
         track_code=certificate.track_code,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from wps_common.cli import service_cli
 from wps_certification.main import MIGRATIONS, create_app
 from wps_certification.settings import CertificationSettings
+from wps_common.cli import service_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:

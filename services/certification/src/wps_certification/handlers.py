@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.events.contracts import TraineeProfileChanged, TrackCompleted
+from wps_certification import service
+from wps_common.events.contracts import TrackCompleted, TraineeProfileChanged
 from wps_common.events.envelope import CloudEvent
 from wps_common.runtime import Subscription
-from wps_certification import service
 
 
 async def on_profile_changed(
@@ -16,7 +16,9 @@ async def on_profile_changed(
     await service.remember_holder(session, payload)
 
 
-async def on_track_completed(session: AsyncSession, payload: TrackCompleted, event: CloudEvent) -> None:
+async def on_track_completed(
+    session: AsyncSession, payload: TrackCompleted, event: CloudEvent
+) -> None:
     await service.issue_certificate(session, payload)
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from wps_common.app import build_app
-from wps_common.runtime import ServiceRuntime
 from wps_certification.api import router
 from wps_certification.handlers import subscriptions
 from wps_certification.models import outbox
 from wps_certification.rendering import Renderer
 from wps_certification.settings import CertificationSettings
+from wps_common.app import build_app
+from wps_common.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -42,7 +42,9 @@ class Renderer:
             if self._pool is None:
                 # spawn: forking a process that runs an event loop and threads is unsafe.
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-            pdf = await asyncio.get_running_loop().run_in_executor(self._pool, render_certificate, doc)
+            pdf = await asyncio.get_running_loop().run_in_executor(
+                self._pool, render_certificate, doc
+            )
         if self.cache_entries:
             self._cache[tag] = pdf
             while len(self._cache) > self.cache_entries:

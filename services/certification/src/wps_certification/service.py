@@ -8,13 +8,13 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.auth import Principal
-from wps_common.errors import NotFound
-from wps_common.events.consumer import TransientError
-from wps_common.events.contracts import CertificateIssued, TraineeProfileChanged, TrackCompleted
 from wps_certification.codes import new_verification_code, normalise
 from wps_certification.models import Certificate, CertificateCounter, Holder, outbox
 from wps_certification.pdf import TEMPLATE_VERSION, CertificateDocument, CertificateModule
+from wps_common.auth import Principal
+from wps_common.errors import NotFound
+from wps_common.events.consumer import TransientError
+from wps_common.events.contracts import CertificateIssued, TrackCompleted, TraineeProfileChanged
 
 LANGUAGES = ("en", "ru")
 
@@ -76,11 +76,16 @@ async def issue_certificate(session: AsyncSession, completed: TrackCompleted) ->
     await outbox.add(
         session,
         CertificateIssued(
-            certificate_id=certificate.id, number=certificate.number,
-            enrolment_id=certificate.enrolment_id, trainee_id=certificate.trainee_id,
-            employee_number=certificate.employee_number, academy_id=certificate.academy_id,
-            track_code=track.code, track_version=track.version,
-            issued_on=certificate.issued_on, expires_on=certificate.expires_on,
+            certificate_id=certificate.id,
+            number=certificate.number,
+            enrolment_id=certificate.enrolment_id,
+            trainee_id=certificate.trainee_id,
+            employee_number=certificate.employee_number,
+            academy_id=certificate.academy_id,
+            track_code=track.code,
+            track_version=track.version,
+            issued_on=certificate.issued_on,
+            expires_on=certificate.expires_on,
         ),
     )
     return certificate
@@ -99,7 +104,9 @@ async def _next_number(session: AsyncSession, holder: Holder, year: int) -> str:
     return f"{holder.academy_code}-{year}-{counter.last_value:06d}"
 
 
-async def get_certificate(session: AsyncSession, *, certificate_id: str, who: Principal) -> Certificate:
+async def get_certificate(
+    session: AsyncSession, *, certificate_id: str, who: Principal
+) -> Certificate:
     certificate = await session.get(Certificate, certificate_id)
     if certificate is None or (who.is_trainee_only() and who.subject != certificate.trainee_id):
         raise NotFound("No such certificate.")
@@ -127,7 +134,9 @@ def current_status(certificate: Certificate, today: date) -> str:
     return "valid"
 
 
-def document(certificate: Certificate, *, language: str, base_url: str, today: date) -> CertificateDocument:
+def document(
+    certificate: Certificate, *, language: str, base_url: str, today: date
+) -> CertificateDocument:
     """What the PDF shows, in `language` (falling back to English for missing texts)."""
     language = language if language in LANGUAGES else "en"
     track = certificate.track

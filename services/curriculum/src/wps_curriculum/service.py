@@ -24,19 +24,27 @@ def content_hash(content: dict[str, Any]) -> str:
 async def create_module(session: AsyncSession, *, data: ModuleCreate, author: str) -> ModuleVersion:
     if await session.get(Module, data.code) is not None:
         raise Conflict(f"A module with code {data.code} already exists.", code=data.code)
-    content = ModuleContent.model_validate(data.model_dump(exclude={"code"})).model_dump(mode="json")
+    content = ModuleContent.model_validate(data.model_dump(exclude={"code"})).model_dump(
+        mode="json"
+    )
     await _check_prerequisites(session, code=data.code, prerequisites=data.prerequisites)
     session.add(Module(code=data.code, created_by=author))
     version = ModuleVersion(
-        module_code=data.code, version=1, status="draft", content=content,
-        content_hash=content_hash(content), author=author,
+        module_code=data.code,
+        version=1,
+        status="draft",
+        content=content,
+        content_hash=content_hash(content),
+        author=author,
     )
     session.add(version)
     await session.flush()
     return version
 
 
-async def _check_prerequisites(session: AsyncSession, *, code: str, prerequisites: list[str]) -> None:
+async def _check_prerequisites(
+    session: AsyncSession, *, code: str, prerequisites: list[str]
+) -> None:
     if code in prerequisites:
         raise InvalidInput(f"{code} cannot be its own prerequisite.", field="prerequisites")
     if not prerequisites:
@@ -87,10 +95,14 @@ async def publish_module(session: AsyncSession, *, code: str, version: int) -> M
     if found.status == "published":
         return found  # publishing twice is a no-op, not a second event
     if found.status not in {"draft", "approved"}:
-        raise Conflict(f"Module {code} version {version} is {found.status} and cannot be published.")
+        raise Conflict(
+            f"Module {code} version {version} is {found.status} and cannot be published."
+        )
     found.status = "published"
     found.published_at = utcnow()
-    await outbox.add(session, ModulePublished(module=module_facts(found), published_at=found.published_at))
+    await outbox.add(
+        session, ModulePublished(module=module_facts(found), published_at=found.published_at)
+    )
     return found
 
 
@@ -111,8 +123,12 @@ async def create_track(session: AsyncSession, *, data: TrackCreate, author: str)
     content = TrackContent.model_validate(data.model_dump(exclude={"code"})).model_dump(mode="json")
     session.add(Track(code=data.code, created_by=author))
     version = TrackVersion(
-        track_code=data.code, version=1, status="draft", content=content,
-        content_hash=content_hash(content), author=author,
+        track_code=data.code,
+        version=1,
+        status="draft",
+        content=content,
+        content_hash=content_hash(content),
+        author=author,
     )
     session.add(version)
     await session.flush()

@@ -77,7 +77,9 @@ async def enrol(
     cohort_id: str, body: EnrolmentCreate, session: DbSession, who: Staff
 ) -> EnrolmentOut:
     """Enrol a trainee of the cohort's academy (emits trainee.enrolled)."""
-    enrolment = await service.enrol(session, cohort_id=cohort_id, trainee_id=body.trainee_id, who=who)
+    enrolment = await service.enrol(
+        session, cohort_id=cohort_id, trainee_id=body.trainee_id, who=who
+    )
     return EnrolmentOut.model_validate(enrolment)
 
 

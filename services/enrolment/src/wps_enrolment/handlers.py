@@ -11,7 +11,9 @@ from wps_common.runtime import Subscription
 from wps_enrolment.models import CertificateRecord, CurriculumTrack
 
 
-async def on_track_published(session: AsyncSession, payload: TrackPublished, event: CloudEvent) -> None:
+async def on_track_published(
+    session: AsyncSession, payload: TrackPublished, event: CloudEvent
+) -> None:
     track = payload.track
     existing = await session.scalar(
         select(CurriculumTrack).where(
@@ -21,8 +23,11 @@ async def on_track_published(session: AsyncSession, payload: TrackPublished, eve
     if existing is None:
         session.add(
             CurriculumTrack(
-                code=track.code, version=track.version, status="published",
-                facts=track.model_dump(mode="json"), published_at=payload.published_at,
+                code=track.code,
+                version=track.version,
+                status="published",
+                facts=track.model_dump(mode="json"),
+                published_at=payload.published_at,
             )
         )
 
@@ -30,7 +35,9 @@ async def on_track_published(session: AsyncSession, payload: TrackPublished, eve
 async def on_track_retired(session: AsyncSession, payload: TrackRetired, event: CloudEvent) -> None:
     await session.execute(
         update(CurriculumTrack)
-        .where(CurriculumTrack.code == payload.track_code, CurriculumTrack.version == payload.version)
+        .where(
+            CurriculumTrack.code == payload.track_code, CurriculumTrack.version == payload.version
+        )
         .values(status="retired")
     )
 
@@ -41,9 +48,13 @@ async def on_certificate_issued(
     if await session.get(CertificateRecord, payload.certificate_id) is None:
         session.add(
             CertificateRecord(
-                certificate_id=payload.certificate_id, trainee_id=payload.trainee_id,
-                enrolment_id=payload.enrolment_id, track_code=payload.track_code,
-                issued_on=payload.issued_on, expires_on=payload.expires_on, status="valid",
+                certificate_id=payload.certificate_id,
+                trainee_id=payload.trainee_id,
+                enrolment_id=payload.enrolment_id,
+                track_code=payload.track_code,
+                issued_on=payload.issued_on,
+                expires_on=payload.expires_on,
+                status="valid",
             )
         )
 

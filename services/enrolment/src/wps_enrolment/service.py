@@ -12,10 +12,10 @@ from wps_common.db import utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import (
     ModuleCompleted,
-    TraineeEnrolled,
-    TraineeProfileChanged,
     TrackCompleted,
     TrackFacts,
+    TraineeEnrolled,
+    TraineeProfileChanged,
 )
 from wps_enrolment.models import (
     Academy,
@@ -124,7 +124,9 @@ async def create_cohort(session: AsyncSession, *, data: CohortCreate, who: Princ
     return cohort
 
 
-async def get_cohort(session: AsyncSession, *, cohort_id: str, who: Principal, lock: bool = False) -> Cohort:
+async def get_cohort(
+    session: AsyncSession, *, cohort_id: str, who: Principal, lock: bool = False
+) -> Cohort:
     stmt = select(Cohort).where(Cohort.id == cohort_id)
     cohort = await session.scalar(stmt.with_for_update() if lock else stmt)
     if cohort is None:
@@ -133,7 +135,9 @@ async def get_cohort(session: AsyncSession, *, cohort_id: str, who: Principal, l
     return cohort
 
 
-async def enrol(session: AsyncSession, *, cohort_id: str, trainee_id: str, who: Principal) -> Enrolment:
+async def enrol(
+    session: AsyncSession, *, cohort_id: str, trainee_id: str, who: Principal
+) -> Enrolment:
     cohort = await get_cohort(session, cohort_id=cohort_id, who=who, lock=True)
     trainee = await session.get(Trainee, trainee_id)
     if trainee is None or trainee.academy_id != cohort.academy_id:
@@ -141,14 +145,16 @@ async def enrol(session: AsyncSession, *, cohort_id: str, trainee_id: str, who: 
     if not trainee.active:
         raise Conflict("The trainee is deactivated and cannot be enrolled.")
     existing = await session.scalar(
-        select(Enrolment.id).where(Enrolment.cohort_id == cohort.id, Enrolment.trainee_id == trainee.id)
+        select(Enrolment.id).where(
+            Enrolment.cohort_id == cohort.id, Enrolment.trainee_id == trainee.id
+        )
     )
     if existing:
         raise Conflict("The trainee is already enrolled in this cohort.", enrolment_id=existing)
     taken = await session.scalar(
-        select(func.count()).select_from(Enrolment).where(
-            Enrolment.cohort_id == cohort.id, Enrolment.status.in_(["enrolled", "completed"])
-        )
+        select(func.count())
+        .select_from(Enrolment)
+        .where(Enrolment.cohort_id == cohort.id, Enrolment.status.in_(["enrolled", "completed"]))
     )
     if (taken or 0) >= cohort.capacity:
         raise Conflict(f"The cohort is full ({cohort.capacity} seats).")
@@ -160,10 +166,15 @@ async def enrol(session: AsyncSession, *, cohort_id: str, trainee_id: str, who: 
     await outbox.add(
         session,
         TraineeEnrolled(
-            enrolment_id=enrolment.id, cohort_id=cohort.id, trainee_id=trainee.id,
-            employee_number=trainee.employee_number, academy_id=cohort.academy_id,
-            track_code=cohort.track_code, track_version=cohort.track_version,
-            status="enrolled", enrolled_at=enrolment.enrolled_at,
+            enrolment_id=enrolment.id,
+            cohort_id=cohort.id,
+            trainee_id=trainee.id,
+            employee_number=trainee.employee_number,
+            academy_id=cohort.academy_id,
+            track_code=cohort.track_code,
+            track_version=cohort.track_version,
+            status="enrolled",
+            enrolled_at=enrolment.enrolled_at,
         ),
     )
     return enrolment
@@ -191,7 +202,8 @@ async def record_result(
     assert cohort is not None
     track_row = await session.scalar(
         select(CurriculumTrack).where(
-            CurriculumTrack.code == cohort.track_code, CurriculumTrack.version == cohort.track_version
+            CurriculumTrack.code == cohort.track_code,
+            CurriculumTrack.version == cohort.track_version,
         )
     )
     assert track_row is not None  # a cohort is only created for a known track version
@@ -210,8 +222,12 @@ async def record_result(
     )
     already_passed = await _passed_modules(session, enrolment.id)
     result = ModuleResult(
-        enrolment_id=enrolment.id, module_code=module.code, module_version=module.version,
-        attendance_pct=data.attendance_pct, score=data.score, passed=passed,
+        enrolment_id=enrolment.id,
+        module_code=module.code,
+        module_version=module.version,
+        attendance_pct=data.attendance_pct,
+        score=data.score,
+        passed=passed,
         recorded_by=who.subject,
     )
     session.add(result)
@@ -222,10 +238,15 @@ async def record_result(
         await outbox.add(
             session,
             ModuleCompleted(
-                enrolment_id=enrolment.id, trainee_id=trainee.id,
-                employee_number=trainee.employee_number, academy_id=enrolment.academy_id,
-                module_code=module.code, module_version=module.version,
-                attendance_pct=data.attendance_pct, score=data.score, completed_on=today,
+                enrolment_id=enrolment.id,
+                trainee_id=trainee.id,
+                employee_number=trainee.employee_number,
+                academy_id=enrolment.academy_id,
+                module_code=module.code,
+                module_version=module.version,
+                attendance_pct=data.attendance_pct,
+                score=data.score,
+                completed_on=today,
             ),
         )
     if {m.code for m in track.modules} <= await _passed_modules(session, enrolment.id):
@@ -234,9 +255,13 @@ async def record_result(
         await outbox.add(
             session,
             TrackCompleted(
-                enrolment_id=enrolment.id, cohort_id=cohort.id, trainee_id=trainee.id,
-                employee_number=trainee.employee_number, academy_id=enrolment.academy_id,
-                track=track, completed_on=today,
+                enrolment_id=enrolment.id,
+                cohort_id=cohort.id,
+                trainee_id=trainee.id,
+                employee_number=trainee.employee_number,
+                academy_id=enrolment.academy_id,
+                track=track,
+                completed_on=today,
             ),
         )
     return result, enrolment

@@ -1,4 +1,4 @@
-"""The one consumer loop: durable pull consumer, inbox-deduplicated handlers, retry, dead letters."""
+"""The one consumer loop: durable pull consumer, inbox dedupe, retries, dead letters."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class EventConsumer:
         while True:
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=1.0)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 raise_if_cancelled()
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
@@ -151,7 +151,9 @@ class EventConsumer:
             delay = self.nak_delays[min(deliveries - 1, len(self.nak_delays) - 1)]
             self.stats.retried += 1
             level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
-            log.log(level, "consumer %s: %s failed (%r); retry in %ss", self.name, event.id, exc, delay)
+            log.log(
+                level, "consumer %s: %s failed (%r); retry in %ss", self.name, event.id, exc, delay
+            )
             await message.nak(delay=delay)
             return
         await message.ack()
@@ -182,6 +184,11 @@ class EventConsumer:
             log.warning("consumer %s: dead letter not published (%r)", self.name, exc)
             await message.nak(delay=self.nak_delays[-1])
             return
-        log.error("consumer %s: dead-lettered stream seq %s: %s", self.name, letter.stream_sequence, reason)
+        log.error(
+            "consumer %s: dead-lettered stream seq %s: %s",
+            self.name,
+            letter.stream_sequence,
+            reason,
+        )
         self.stats.dead_lettered += 1
         await message.term()

@@ -56,6 +56,9 @@ class EventPayload(BaseModel):
         raise NotImplementedError
 
 
+PayloadClass = type[EventPayload]  # named here: inside CloudEvent, `type` is a field
+
+
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 structured-mode JSON envelope."""
 
@@ -86,7 +89,7 @@ class CloudEvent(BaseModel):
             data=payload.model_dump(mode="json"),
         )
 
-    def payload_class(self) -> type[EventPayload] | None:
+    def payload_class(self) -> PayloadClass | None:
         return EventPayload.registry.get(self.type)
 
     def to_json(self) -> bytes:
@@ -94,4 +97,6 @@ class CloudEvent(BaseModel):
 
 
 def subject_for(payload_class: type[EventPayload], *, root: str, restricted_root: str) -> str:
-    return f"{restricted_root if payload_class.restricted else root}.{payload_class.subject_suffix()}"
+    return (
+        f"{restricted_root if payload_class.restricted else root}.{payload_class.subject_suffix()}"
+    )

@@ -90,7 +90,13 @@ class Outbox:
         }
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         stmt = (
-            postgresql.insert(self.inbox) if dialect == "postgresql" else sqlite.insert(self.inbox)
-        ).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
+            (
+                postgresql.insert(self.inbox)
+                if dialect == "postgresql"
+                else sqlite.insert(self.inbox)
+            )
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
         result = await session.execute(stmt)
         return bool(result.rowcount)  # type: ignore[attr-defined]

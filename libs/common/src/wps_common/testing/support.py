@@ -49,7 +49,9 @@ async def wait_until(
 
 
 @asynccontextmanager
-async def running_app(app: FastAPI, base_url: str = "http://test") -> AsyncIterator[httpx.AsyncClient]:
+async def running_app(
+    app: FastAPI, base_url: str = "http://test"
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and give an httpx client talking to it over ASGI."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -75,8 +77,10 @@ class EventTap:
         await js.add_consumer(
             self.stream,
             ConsumerConfig(
-                durable_name=durable, filter_subjects=self.subjects,
-                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+                durable_name=durable,
+                filter_subjects=self.subjects,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.stream)
@@ -109,7 +113,9 @@ class EventTap:
         """Events whose type contains `suffix`, e.g. `track.completed`."""
         return [e for e in self.events if f".{suffix}." in e.type]
 
-    async def wait_for(self, suffix: str, count: int = 1, timeout: float = 20.0) -> list[CloudEvent]:
+    async def wait_for(
+        self, suffix: str, count: int = 1, timeout: float = 20.0
+    ) -> list[CloudEvent]:
         async def enough() -> list[CloudEvent]:
             found = self.of_type(suffix)
             return found if len(found) >= count else []

@@ -1,0 +1,1 @@
+"""Embedded launcher of the WPS Training Platform."""
