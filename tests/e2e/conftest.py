@@ -12,19 +12,12 @@ import pytest
 
 from wps_certification.main import create_app as certification_app
 from wps_certification.settings import CertificationSettings
-from wps_common.auth import mint_token
 from wps_common.natsserver import NatsServer
-from wps_common.settings import DEV_JWT_SECRET
 from wps_common.testing import bus_settings, running_app
 from wps_curriculum.main import create_app as curriculum_app
 from wps_curriculum.settings import CurriculumSettings
 from wps_enrolment.main import create_app as enrolment_app
 from wps_enrolment.settings import EnrolmentSettings
-
-
-def token(*roles: str, academy_id: str | None = None, sub: str = "user-1") -> dict[str, str]:
-    jwt = mint_token(DEV_JWT_SECRET, subject=sub, roles=list(roles), academy_id=academy_id)
-    return {"Authorization": f"Bearer {jwt}"}
 
 
 @dataclass

@@ -13,8 +13,9 @@ import pytest
 from pypdf import PdfReader
 
 from wps_common.testing import EventTap, wait_until
+from wps_common.testing import auth as token
 
-from .conftest import Platform, token
+from .conftest import Platform
 
 CLOUDEVENTS_SCHEMA = (
     Path(__file__).resolve().parents[2].parent

@@ -15,7 +15,10 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from wps_common.events.envelope import CloudEvent
+from wps_common.auth import mint_token
+from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_common.events.outbox import EventRouting
+from wps_common.settings import DEV_JWT_SECRET
 
 T = TypeVar("T")
 
@@ -34,6 +37,34 @@ def bus_settings(nats_url: str) -> dict[str, Any]:
     }
 
 
+def auth(*roles: str, academy_id: str | None = None, sub: str = "user-1") -> dict[str, str]:
+    """An Authorization header with a dev-secret token for the given roles."""
+    token = mint_token(DEV_JWT_SECRET, subject=sub, roles=list(roles), academy_id=academy_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def publish_event(
+    bus: dict[str, Any],
+    payload: EventPayload,
+    *,
+    event_id: str | None = None,
+    msg_id: str | None = None,
+) -> CloudEvent:
+    """Publish an event as another service's relay would (to feed the service under test)."""
+    event = CloudEvent.of(payload, event_id=event_id)
+    routing = EventRouting(bus["subject_root"], bus["restricted_subject_root"])
+    nc = await nats.connect(bus["nats_url"])
+    try:
+        await nc.jetstream().publish(
+            routing.subject(type(payload)),
+            event.to_json(),
+            headers={"Nats-Msg-Id": msg_id or event.id},
+        )
+    finally:
+        await nc.close()
+    return event
+
+
 async def wait_until(
     probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
 ) -> T:
@@ -50,12 +81,19 @@ async def wait_until(
 
 @asynccontextmanager
 async def running_app(
-    app: FastAPI, base_url: str = "http://test"
+    app: FastAPI, base_url: str = "http://test", *, ready: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give an httpx client talking to it over ASGI."""
+    """Run the app's lifespan and give an httpx client talking to it over ASGI; by default
+    only once /readyz says the database, NATS and the streams are there."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            if ready:
+
+                async def is_ready() -> bool:
+                    return (await client.get("/readyz")).status_code == 200
+
+                await wait_until(is_ready, what=f"{app.title} to be ready")
             yield client
 
 

@@ -1,0 +1,47 @@
+"""Curriculum on a real nats-server and a fresh database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from wps_common.natsserver import NatsServer
+from wps_common.testing import bus_settings, running_app
+from wps_curriculum.main import create_app
+from wps_curriculum.settings import CurriculumSettings
+
+
+@pytest.fixture
+def bus(nats_server: NatsServer) -> dict[str, Any]:
+    return bus_settings(nats_server.url)
+
+
+@pytest.fixture
+def settings(bus: dict[str, Any], database_url: str) -> CurriculumSettings:
+    return CurriculumSettings(database_url=database_url, **bus)
+
+
+@pytest.fixture
+async def client(settings: CurriculumSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(create_app(settings)) as client:
+        yield client
+
+
+MODULE: dict[str, Any] = {
+    "code": "WPS-101",
+    "title": {"en": "Women, Peace and Security", "ru": "Женщины, мир и безопасность"},
+    "duration_hours": 6,
+    "assessment": {"kind": "quiz", "pass_mark": 70},
+    "min_attendance_pct": 80,
+    "references": ["UNSCR 1325 (2000)"],
+}
+TRACK: dict[str, Any] = {
+    "code": "GHR-FOUND",
+    "title": {"en": "Gender and human rights foundation"},
+    "certificate_title": {"en": "Gender and Human Rights Foundation"},
+    "modules": [{"code": "WPS-101", "version": 1}],
+    "validity_months": 24,
+}
