@@ -149,3 +149,31 @@ async def test_writes_succeed_while_nats_is_down_and_events_follow(
             assert event.data["module"]["code"] == "WPS-101"
     finally:
         server.stop()
+
+
+async def test_a_retried_write_with_an_idempotency_key_runs_once(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    headers = {**ADMIN, "Idempotency-Key": "create-wps-101"}
+    first = await client.post("/v1/modules", json=MODULE, headers=headers)
+    retry = await client.post("/v1/modules", json=MODULE, headers=headers)
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert await count_rows(database_url) == (1, 0)
+    reused = await client.post("/v1/modules", json=with_(MODULE, duration_hours=9), headers=headers)
+    assert reused.status_code == 422 and "different request" in reused.json()["detail"]
+    # Another caller's identical key is a different request altogether.
+    other = await client.post(
+        "/v1/modules",
+        json=with_(MODULE, code="WPS-102"),
+        headers={
+            **auth("academy_admin", academy_id="a", sub="u2"),
+            "Idempotency-Key": "create-wps-101",
+        },
+    )
+    assert other.status_code == 201
+    # Errors other than server errors are remembered too: the retry sees the same 409.
+    conflict_key = {**ADMIN, "Idempotency-Key": "dup"}
+    assert (await client.post("/v1/modules", json=MODULE, headers=conflict_key)).status_code == 409
+    assert (await client.post("/v1/modules", json=MODULE, headers=conflict_key)).status_code == 409

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.errors import install_problem_handlers
+from wps_common.idempotency import IdempotencyMiddleware
 from wps_common.runtime import ServiceRuntime
 
 
@@ -37,6 +38,10 @@ def build_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_problem_handlers(app)
+    if runtime.idempotency is not None:
+        app.add_middleware(
+            IdempotencyMiddleware, database=lambda: runtime.db, keys=runtime.idempotency
+        )
     app.include_router(health)
     for router in routers:
         app.include_router(router)

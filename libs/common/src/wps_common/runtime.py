@@ -19,6 +19,7 @@ from wps_common.events.envelope import EventPayload
 from wps_common.events.outbox import EventRouting, Outbox
 from wps_common.events.relay import OutboxRelay
 from wps_common.events.streams import ensure_streams
+from wps_common.idempotency import IdempotencyKeys
 from wps_common.migrations import migrate
 from wps_common.settings import ServiceSettings
 
@@ -42,6 +43,7 @@ class ServiceRuntime:
     outbox: Outbox
     migrations: Path
     subscriptions: list[Subscription] = field(default_factory=list)
+    idempotency: IdempotencyKeys | None = None
     run_relay: bool = True
     run_consumers: bool = True
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from wps_certification.api import router
 from wps_certification.handlers import subscriptions
-from wps_certification.models import outbox
+from wps_certification.models import idempotency_keys, outbox
 from wps_certification.rendering import Renderer
 from wps_certification.settings import CertificationSettings
 from wps_common.app import build_app
@@ -20,7 +20,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: CertificationSettings | None = None) -> FastAPI:
     settings = settings or CertificationSettings()
     runtime = ServiceRuntime(
-        settings=settings, outbox=outbox, migrations=MIGRATIONS, subscriptions=subscriptions
+        settings=settings,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+        idempotency=idempotency_keys,
+        subscriptions=subscriptions,
     )
     renderer = Renderer(settings.render_workers, settings.pdf_cache_entries)
     app = build_app(

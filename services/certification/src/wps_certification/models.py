@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
+from wps_common.idempotency import IdempotencyKeys
 
 
 class Base(DeclarativeBase):
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 
 
 outbox = Outbox(Base.metadata)
+idempotency_keys = IdempotencyKeys(Base.metadata)
 
 
 class Holder(Base):

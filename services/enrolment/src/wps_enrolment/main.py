@@ -10,7 +10,7 @@ from wps_common.app import build_app
 from wps_common.runtime import ServiceRuntime
 from wps_enrolment.api import router
 from wps_enrolment.handlers import subscriptions
-from wps_enrolment.models import outbox
+from wps_enrolment.models import idempotency_keys, outbox
 from wps_enrolment.settings import EnrolmentSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,7 +19,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
     settings = settings or EnrolmentSettings()
     runtime = ServiceRuntime(
-        settings=settings, outbox=outbox, migrations=MIGRATIONS, subscriptions=subscriptions
+        settings=settings,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+        idempotency=idempotency_keys,
+        subscriptions=subscriptions,
     )
     return build_app(
         title="WPS Training — Enrolment",

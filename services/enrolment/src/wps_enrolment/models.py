@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
+from wps_common.idempotency import IdempotencyKeys
 
 
 class Base(DeclarativeBase):
@@ -26,6 +27,7 @@ class Base(DeclarativeBase):
 
 
 outbox = Outbox(Base.metadata)
+idempotency_keys = IdempotencyKeys(Base.metadata)
 
 
 class Academy(Base):

@@ -247,6 +247,7 @@ async def record_result(
                 attendance_pct=data.attendance_pct,
                 score=data.score,
                 completed_on=today,
+                module=module,
             ),
         )
     if {m.code for m in track.modules} <= await _passed_modules(session, enrolment.id):

@@ -1,0 +1,59 @@
+"""The event payloads the services exchange: the platform's published contract.
+
+Rules: additive changes only within a major version; ids and facts, never names, gender, e-mail
+or free text on the public stream (curriculum titles are catalogue content, not personal data).
+One module per publishing service; everything is re-exported here.
+"""
+
+from wps_common.events.contracts.certification import (
+    CertificateExpired,
+    CertificateExpiring,
+    CertificateIssued,
+    CertificateRevoked,
+)
+from wps_common.events.contracts.common import Localised, Selector
+from wps_common.events.contracts.curriculum import (
+    ModuleFacts,
+    ModulePublished,
+    ModuleRetired,
+    RequirementChanged,
+    TrackFacts,
+    TrackPublished,
+    TrackRetired,
+)
+from wps_common.events.contracts.enrolment import (
+    ComplianceChanged,
+    ComplianceStatus,
+    EnrolmentFailed,
+    EnrolmentWithdrawn,
+    ModuleCompleted,
+    TrackCompleted,
+    TraineeEnrolled,
+    TraineeProfileChanged,
+)
+from wps_common.events.contracts.platform import DeadLetterRecorded
+
+__all__ = [
+    "CertificateExpired",
+    "CertificateExpiring",
+    "CertificateIssued",
+    "CertificateRevoked",
+    "ComplianceChanged",
+    "ComplianceStatus",
+    "DeadLetterRecorded",
+    "EnrolmentFailed",
+    "EnrolmentWithdrawn",
+    "Localised",
+    "ModuleCompleted",
+    "ModuleFacts",
+    "ModulePublished",
+    "ModuleRetired",
+    "RequirementChanged",
+    "Selector",
+    "TraineeEnrolled",
+    "TraineeProfileChanged",
+    "TrackCompleted",
+    "TrackFacts",
+    "TrackPublished",
+    "TrackRetired",
+]

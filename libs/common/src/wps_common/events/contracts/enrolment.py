@@ -1,0 +1,157 @@
+"""Events the enrolment service publishes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from wps_common.events.contracts.curriculum import ModuleFacts, TrackFacts
+from wps_common.events.envelope import EventPayload
+
+
+class TraineeEnrolled(EventPayload):
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "trainee"
+    action: ClassVar[str] = "enrolled"
+
+    enrolment_id: str
+    cohort_id: str
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    track_code: str
+    track_version: int
+    status: Literal["enrolled", "waitlisted"]
+    enrolled_at: datetime
+
+    def about(self) -> str:
+        return f"enrolment/{self.enrolment_id}"
+
+
+class ModuleCompleted(EventPayload):
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "module"
+    action: ClassVar[str] = "completed"
+
+    enrolment_id: str
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    module_code: str
+    module_version: int
+    attendance_pct: float
+    score: float | None
+    completed_on: date
+    # The module as pinned at enrolment; certification prints it when the module grants its
+    # own certificate (`grants_certificate`). Optional: additive to v1.
+    module: ModuleFacts | None = None
+
+    def about(self) -> str:
+        return f"enrolment/{self.enrolment_id}"
+
+
+class TrackCompleted(EventPayload):
+    """A trainee passed every module of a track: the fact a certificate is issued from.
+
+    It carries the track exactly as it was pinned at enrolment, so certification can print it
+    without asking curriculum.
+    """
+
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "track"
+    action: ClassVar[str] = "completed"
+
+    enrolment_id: str
+    cohort_id: str
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    track: TrackFacts
+    completed_on: date
+
+    def about(self) -> str:
+        return f"enrolment/{self.enrolment_id}"
+
+
+class TraineeProfileChanged(EventPayload):
+    """Restricted: the personal details certification prints on a certificate."""
+
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "trainee"
+    action: ClassVar[str] = "profile_changed"
+    restricted: ClassVar[bool] = True
+
+    trainee_id: str
+    academy_id: str
+    academy_code: str
+    academy_name: str
+    employee_number: str
+    given_name: str
+    family_name: str
+    preferred_language: str
+    active: bool
+    changed_at: datetime
+
+    def about(self) -> str:
+        return f"trainee/{self.trainee_id}"
+
+
+class EnrolmentWithdrawn(EventPayload):
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "enrolment"
+    action: ClassVar[str] = "withdrawn"
+
+    enrolment_id: str
+    cohort_id: str
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    reason_code: Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
+    withdrawn_at: datetime
+
+    def about(self) -> str:
+        return f"enrolment/{self.enrolment_id}"
+
+
+class EnrolmentFailed(EventPayload):
+    """The trainee failed a module after the last allowed attempt."""
+
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "enrolment"
+    action: ClassVar[str] = "failed"
+
+    enrolment_id: str
+    cohort_id: str
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    track_code: str
+    module_code: str
+    attempts: int
+    failed_on: date
+
+    def about(self) -> str:
+        return f"enrolment/{self.enrolment_id}"
+
+
+ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
+
+
+class ComplianceChanged(EventPayload):
+    """A trainee's status against one requirement changed (ids and statuses only)."""
+
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "compliance"
+    action: ClassVar[str] = "changed"
+
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    requirement_code: str
+    previous_status: ComplianceStatus | None
+    status: ComplianceStatus
+    due_on: date | None = None
+    changed_at: datetime
+
+    def about(self) -> str:
+        return f"compliance/{self.trainee_id}/{self.requirement_code}"

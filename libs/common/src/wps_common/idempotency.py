@@ -1,0 +1,210 @@
+"""Idempotent retries of writes: a request with an `Idempotency-Key` header is executed once;
+a retry with the same key (same caller, method and path) gets the first response back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wps_common.db import Database, UTCDateTime, utcnow
+from wps_common.errors import PROBLEM_BASE, PROBLEM_JSON
+
+HEADER = b"idempotency-key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+KEEP_FOR = timedelta(hours=24)
+
+
+class IdempotencyKeys:
+    """The service's `idempotency_keys` table."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = Table(
+            "idempotency_keys",
+            metadata,
+            Column("scope", String(64), primary_key=True),  # hash of caller, method, path, key
+            Column("request_hash", String(64), nullable=False),
+            Column("status_code", Integer, nullable=True),  # NULL while the first is running
+            Column("content_type", String(200), nullable=True),
+            Column("headers", Text, nullable=True),
+            Column("body", LargeBinary, nullable=True),
+            Column("created_at", UTCDateTime, nullable=False, index=True),
+        )
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
+    body = {
+        "type": PROBLEM_BASE + "idempotency",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    return status, json.dumps(body).encode()
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI so it sees the exact bytes of request and response.
+
+    The key row is claimed before the request runs (a concurrent retry gets 409 instead of a
+    second execution) and filled with the response afterwards. Server errors release the key,
+    so the client may retry. Keys expire after 24 hours.
+    """
+
+    def __init__(
+        self, app: ASGIApp, database: Callable[[], Database], keys: IdempotencyKeys
+    ) -> None:
+        self.app, self.database, self.keys = app, database, keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        key = headers.get(HEADER)
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 200:
+            await _send(
+                send, *_problem(400, "Bad request", "Idempotency-Key must be 1–200 characters.")
+            )
+            return
+        body = await _read_body(receive)
+        caller = headers.get(b"authorization", b"")
+        scope_hash = hashlib.sha256(
+            b"\0".join([caller, scope["method"].encode(), scope["path"].encode(), key])
+        ).hexdigest()
+        request_hash = hashlib.sha256(body).hexdigest()
+        table = self.keys.table
+        db = self.database()
+
+        async with db.session() as session:
+            row = (await session.execute(select(table).where(table.c.scope == scope_hash))).first()
+            if row is not None and row.created_at < utcnow() - KEEP_FOR:
+                await session.execute(delete(table).where(table.c.scope == scope_hash))
+                row = None
+        if row is not None:
+            await self._replay(send, row, request_hash)
+            return
+        try:
+            async with db.session() as session:
+                await session.execute(
+                    insert(table).values(
+                        scope=scope_hash, request_hash=request_hash, created_at=utcnow()
+                    )
+                )
+        except IntegrityError:
+            await _send(
+                send,
+                *_problem(
+                    409,
+                    "Conflict",
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                ),
+            )
+            return
+
+        captured: dict[str, Any] = {"body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, _replaying(body), capture)
+        finally:
+            status = captured.get("status", 500)
+            async with db.session() as session:
+                if status >= 500:
+                    await session.execute(delete(table).where(table.c.scope == scope_hash))
+                else:
+                    kept = [
+                        (k.decode("latin-1"), v.decode("latin-1"))
+                        for k, v in captured.get("headers", [])
+                        if k.lower() in (b"content-type", b"location", b"etag")
+                    ]
+                    await session.execute(
+                        update(table)
+                        .where(table.c.scope == scope_hash)
+                        .values(status_code=status, headers=json.dumps(kept), body=captured["body"])
+                    )
+
+    async def _replay(self, send: Send, row: Any, request_hash: str) -> None:
+        if row.request_hash != request_hash:
+            await _send(
+                send,
+                *_problem(
+                    422,
+                    "Invalid input",
+                    "This Idempotency-Key was used with a different request body; use a new key.",
+                ),
+            )
+            return
+        if row.status_code is None:
+            await _send(
+                send,
+                *_problem(
+                    409,
+                    "Conflict",
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                ),
+            )
+            return
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(row.headers or "[]")
+        ]
+        headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": row.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": row.body or b""})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM_JSON.encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
