@@ -11,9 +11,11 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from wps_common.db import Database
 from wps_common.events.envelope import EventPayload
 from wps_common.events.outbox import Outbox
+from wps_common.jobs import JobRuns
 
 metadata = MetaData()
 outbox = Outbox(metadata)
+job_runs = JobRuns(metadata)
 effects = Table(
     "effects",
     metadata,

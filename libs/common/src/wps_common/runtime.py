@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nats
@@ -20,6 +21,7 @@ from wps_common.events.outbox import EventRouting, Outbox
 from wps_common.events.relay import OutboxRelay
 from wps_common.events.streams import ensure_streams
 from wps_common.idempotency import IdempotencyKeys
+from wps_common.jobs import Clock, JobRuns, JobScheduler, PeriodicJob, system_clock
 from wps_common.migrations import migrate
 from wps_common.settings import ServiceSettings
 
@@ -44,6 +46,10 @@ class ServiceRuntime:
     migrations: Path
     subscriptions: list[Subscription] = field(default_factory=list)
     idempotency: IdempotencyKeys | None = None
+    job_runs: JobRuns | None = None
+    jobs: list[PeriodicJob] = field(default_factory=list)
+    run_jobs: bool = True
+    clock: Clock = system_clock
     run_relay: bool = True
     run_consumers: bool = True
 
@@ -52,6 +58,7 @@ class ServiceRuntime:
     js: JetStreamContext | None = field(init=False, default=None)
     relay: OutboxRelay | None = field(init=False, default=None)
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    scheduler: JobScheduler | None = field(init=False, default=None)
     streams_ready: bool = field(init=False, default=False)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -64,6 +71,11 @@ class ServiceRuntime:
         if self.settings.auto_migrate:
             await migrate(self.db, self.migrations, lock_name=f"wps-{self.settings.service_name}")
         self._spawn("events", self._run_events)
+        if self.jobs and self.run_jobs:
+            assert self.job_runs is not None, "periodic jobs need the job_runs table"
+            self.scheduler = JobScheduler(self.db, self.job_runs, clock=lambda: self.clock())
+            for job in self.jobs:
+                self._spawn(f"job {job.name}", partial(self.scheduler.loop, job))
 
     async def stop(self) -> None:
         for task in self._tasks:

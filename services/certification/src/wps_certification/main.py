@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from wps_certification.api import router
 from wps_certification.handlers import subscriptions
-from wps_certification.models import idempotency_keys, outbox
+from wps_certification.models import idempotency_keys, job_runs, outbox
 from wps_certification.rendering import Renderer
 from wps_certification.settings import CertificationSettings
 from wps_common.app import build_app
@@ -24,6 +24,7 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
         outbox=outbox,
         migrations=MIGRATIONS,
         idempotency=idempotency_keys,
+        job_runs=job_runs,
         subscriptions=subscriptions,
     )
     renderer = Renderer(settings.render_workers, settings.pdf_cache_entries)

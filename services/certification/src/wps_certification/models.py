@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
+from wps_common.jobs import JobRuns
 
 
 class Base(DeclarativeBase):
@@ -19,6 +20,7 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 idempotency_keys = IdempotencyKeys(Base.metadata)
+job_runs = JobRuns(Base.metadata)
 
 
 class Holder(Base):

@@ -10,7 +10,7 @@ from wps_common.app import build_app
 from wps_common.runtime import ServiceRuntime
 from wps_enrolment.api import router
 from wps_enrolment.handlers import subscriptions
-from wps_enrolment.models import idempotency_keys, outbox
+from wps_enrolment.models import idempotency_keys, job_runs, outbox
 from wps_enrolment.settings import EnrolmentSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,6 +23,7 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         outbox=outbox,
         migrations=MIGRATIONS,
         idempotency=idempotency_keys,
+        job_runs=job_runs,
         subscriptions=subscriptions,
     )
     return build_app(
