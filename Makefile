@@ -33,8 +33,9 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## Print the performance figures (each script says what it measures).
 bench: venv
-	$(BIN)/python bench/event_throughput.py
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var

@@ -1,0 +1,4 @@
+-- One database per service; each service owns its schema (Alembic) and never reads the others.
+CREATE DATABASE curriculum;
+CREATE DATABASE enrolment;
+CREATE DATABASE certification;
