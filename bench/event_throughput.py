@@ -29,6 +29,7 @@ from wps_common.events.relay import OutboxRelay
 from wps_common.events.streams import ensure_streams
 from wps_common.natsserver import NatsServer
 from wps_common.settings import ServiceSettings
+from wps_common.testing import wait_until
 
 metadata = MetaData()
 outbox = Outbox(metadata)
@@ -100,8 +101,11 @@ async def main(events: int, database_url: str | None) -> None:
             )
             started = time.perf_counter()
             task = asyncio.create_task(consumer.run())
-            while consumer.stats.handled < events:
-                await asyncio.sleep(0.05)
+
+            async def all_applied() -> bool:
+                return consumer.stats.handled >= events
+
+            await wait_until(all_applied, timeout=900, what="every event applied")
             consume = time.perf_counter() - started
             task.cancel()
             async with db.session() as session:
