@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat constraints.txt */*/pyproject.toml pypr
 MEMBERS := -e libs/common[test] -e services/curriculum -e services/enrolment \
            -e services/certification -e libs/platform
 
-.PHONY: run test lint venv clean bench
+.PHONY: run test lint venv clean bench event-docs
 .DEFAULT_GOAL := test
 
 venv: $(STAMP)
@@ -27,6 +27,10 @@ run: venv
 ## Run the whole test suite (PostgreSQL variants skip with a reason when no server is reachable).
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Regenerate docs/events (JSON Schemas, AsyncAPI, catalogue) from the payload models.
+event-docs: venv
+	$(BIN)/wps-event-docs
 
 lint: venv
 	$(BIN)/ruff check .
