@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt */*/pyproject.toml pyproject.toml | cksum | cut -d' ' -f1)
 MEMBERS := -e libs/common[test] -e services/curriculum -e services/enrolment \
-           -e services/certification -e libs/platform
+           -e services/certification -e services/webhooks -e libs/platform
 
 .PHONY: run test lint venv clean bench event-docs
 .DEFAULT_GOAL := test

@@ -2,3 +2,4 @@
 CREATE DATABASE curriculum;
 CREATE DATABASE enrolment;
 CREATE DATABASE certification;
+CREATE DATABASE webhooks;

@@ -47,7 +47,7 @@ def test_compose_file_is_valid_and_demands_a_secret() -> None:
 
 def test_compose_runs_migrations_before_services_and_fsyncs_jetstream() -> None:
     stack = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    for name in ("curriculum", "enrolment", "certification"):
+    for name in ("curriculum", "enrolment", "certification", "webhooks"):
         depends = stack[name]["depends_on"]
         assert depends[f"migrate-{name}"]["condition"] == "service_completed_successfully"
         assert stack[name]["healthcheck"]["test"]
@@ -158,3 +158,4 @@ def test_ingress_routes_every_public_resource_to_its_owner() -> None:
     assert routes["/v1/modules"] == routes["/v1/tracks"] == "curriculum"
     assert routes["/v1/trainees"] == routes["/v1/cohorts"] == "enrolment"
     assert routes["/v1/verify"] == routes["/v1/certificates"] == "certification"
+    assert routes["/v1/webhooks"] == "webhooks"

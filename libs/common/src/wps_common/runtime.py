@@ -50,6 +50,8 @@ class ServiceRuntime:
     jobs: list[PeriodicJob] = field(default_factory=list)
     run_jobs: bool = True
     clock: Clock = system_clock
+    # Long-running loops of the service itself (e.g. webhook delivery), supervised like the rest.
+    workers: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     run_relay: bool = True
     run_consumers: bool = True
 
@@ -71,6 +73,8 @@ class ServiceRuntime:
         if self.settings.auto_migrate:
             await migrate(self.db, self.migrations, lock_name=f"wps-{self.settings.service_name}")
         self._spawn("events", self._run_events)
+        for worker in self.workers:
+            self._spawn(getattr(worker, "__name__", "worker"), partial(worker, self))
         if self.jobs and self.run_jobs:
             assert self.job_runs is not None, "periodic jobs need the job_runs table"
             self.scheduler = JobScheduler(self.db, self.job_runs, clock=lambda: self.clock())

@@ -22,6 +22,9 @@ import httpx
 from wps_common.natsserver import NatsServer
 
 
+PORTS = {"curriculum": 8001, "enrolment": 8002, "certification": 8003, "webhooks": 8004}
+
+
 @dataclass
 class Service:
     name: str
@@ -45,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=int(os.environ.get("WPS_NATS_PORT", "0")),
         help="port of the embedded nats-server (0 = any free port)",
     )
-    for name, default in (("curriculum", 8001), ("enrolment", 8002), ("certification", 8003)):
+    for name, default in PORTS.items():
         run.add_argument(
             f"--{name}-port",
             type=int,
@@ -58,11 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_platform(args: argparse.Namespace) -> int:
     var: Path = args.var.resolve()
     var.mkdir(parents=True, exist_ok=True)
-    services = [
-        Service("curriculum", args.curriculum_port),
-        Service("enrolment", args.enrolment_port),
-        Service("certification", args.certification_port),
-    ]
+    services = [Service(name, getattr(args, f"{name}_port")) for name in PORTS]
     nats_server: NatsServer | None = None
     env = dict(os.environ)
     if not env.get("NATS_URL"):
@@ -74,8 +73,9 @@ def run_platform(args: argparse.Namespace) -> int:
     for service in services:
         key = f"{service.name.upper()}_DATABASE_URL"
         env.setdefault(key, f"sqlite+aiosqlite:///{var / f'{service.name}.db'}")
-    certification = services[2]
+    certification = next(s for s in services if s.name == "certification")
     env.setdefault("CERTIFICATION_PUBLIC_BASE_URL", certification.url)
+    env.setdefault("CURRICULUM_LOAD_STARTER_CATALOGUE", "true")  # docs/adr/0010
 
     stopping = False
 

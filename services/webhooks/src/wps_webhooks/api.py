@@ -1,0 +1,67 @@
+"""Webhook REST API (/v1/webhooks)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from wps_common.app import DbSession
+from wps_common.auth import Principal, Role, require
+from wps_webhooks import service
+from wps_webhooks.schemas import DeliveryOut, DeliveryPage, SubscriptionCreate, SubscriptionOut
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+Integrator = Annotated[Principal, Depends(require(Role.ADMIN, Role.HR))]
+
+
+@router.post("/webhooks", status_code=201)
+async def create_subscription(
+    body: SubscriptionCreate, session: DbSession, who: Integrator
+) -> SubscriptionOut:
+    """Register an HTTPS endpoint for some event types; deliveries are HMAC-signed."""
+    return SubscriptionOut.model_validate(
+        await service.create_subscription(session, data=body, who=who)
+    )
+
+
+@router.get("/webhooks/{subscription_id}")
+async def get_subscription(
+    subscription_id: str, session: DbSession, who: Integrator
+) -> SubscriptionOut:
+    """One subscription (the secret is never shown again)."""
+    return SubscriptionOut.model_validate(
+        await service.get_subscription(session, subscription_id=subscription_id)
+    )
+
+
+@router.delete("/webhooks/{subscription_id}")
+async def deactivate(subscription_id: str, session: DbSession, who: Integrator) -> SubscriptionOut:
+    """Stop queueing events for this subscription (queued deliveries still go out)."""
+    return SubscriptionOut.model_validate(
+        await service.deactivate(session, subscription_id=subscription_id)
+    )
+
+
+@router.get("/webhooks/{subscription_id}/deliveries")
+async def list_deliveries(
+    subscription_id: str,
+    session: DbSession,
+    who: Integrator,
+    status: Literal["pending", "delivered", "parked"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DeliveryPage:
+    """Deliveries in queue order, with attempts and the last error."""
+    rows, total = await service.list_deliveries(
+        session, subscription_id=subscription_id, status=status, limit=limit, offset=offset
+    )
+    return DeliveryPage(
+        items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post("/webhooks/{subscription_id}/redeliver")
+async def redeliver(subscription_id: str, session: DbSession, who: Integrator) -> dict[str, int]:
+    """Requeue the parked (dead-lettered) deliveries of this subscription."""
+    return {"requeued": await service.redeliver_parked(session, subscription_id=subscription_id)}

@@ -1,0 +1,118 @@
+"""The delivery worker: POSTs queued events, signed, in order per subscription, with retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from wps_common.db import Database
+from wps_common.runtime import ServiceRuntime
+from wps_webhooks.models import Delivery, Subscription
+from wps_webhooks.settings import WebhooksSettings
+from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+log = logging.getLogger("wps.webhooks")
+
+
+class Deliverer:
+    """Each subscription is a queue: its oldest pending delivery goes first, and the next one
+    waits until it is delivered or parked, so a receiver sees events in order. A failure is
+    retried with exponential backoff; after `max_attempts` the delivery is parked (a dead
+    letter an operator can requeue) and the queue moves on."""
+
+    def __init__(self, db: Database, settings: WebhooksSettings, clock: Any) -> None:
+        self.db, self.settings, self.clock = db, settings, clock
+
+    async def run(self, client: httpx.AsyncClient) -> None:
+        while True:
+            worked = await self.deliver_due(client)
+            if not worked:
+                await asyncio.sleep(self.settings.poll_seconds)
+
+    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+        """One pass over the subscriptions whose head delivery is due; returns attempts made."""
+        now: datetime = self.clock()
+        async with self.db.session() as session:
+            heads = (
+                await session.execute(
+                    select(Delivery.subscription_id, Delivery.id)
+                    .where(Delivery.status == "pending")
+                    .order_by(Delivery.subscription_id, Delivery.id)
+                )
+            ).all()
+        first_by_subscription: dict[str, int] = {}
+        for subscription_id, delivery_id in heads:
+            first_by_subscription.setdefault(subscription_id, delivery_id)
+        attempts = await asyncio.gather(
+            *(self._attempt(client, d, now) for d in first_by_subscription.values())
+        )
+        return sum(attempts)
+
+    async def _attempt(self, client: httpx.AsyncClient, delivery_id: int, now: datetime) -> int:
+        async with self.db.session() as session:
+            stmt = select(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+            if self.db.is_postgresql:  # another replica is on it: leave it
+                stmt = stmt.with_for_update(skip_locked=True)
+            delivery = await session.scalar(stmt)
+            if delivery is None or delivery.next_attempt_at > now:
+                return 0
+            subscription = await session.get(Subscription, delivery.subscription_id)
+            assert subscription is not None
+            status, error = await self._post(client, subscription, delivery, now)
+            delivery.attempts += 1
+            delivery.last_status_code = status
+            delivery.last_error = error
+            if error is None:
+                delivery.status = "delivered"
+                delivery.delivered_at = now
+            elif delivery.attempts >= self.settings.max_attempts:
+                delivery.status = "parked"
+                log.warning("webhook %s parked after %s attempts", delivery.id, delivery.attempts)
+            else:
+                delay = min(
+                    self.settings.first_retry_seconds * 2 ** (delivery.attempts - 1),
+                    self.settings.max_retry_seconds,
+                )
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+            return 1
+
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        subscription: Subscription,
+        delivery: Delivery,
+        now: datetime,
+    ) -> tuple[int | None, str | None]:
+        body = delivery.body.encode()
+        timestamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(subscription.secret, timestamp, body),
+            "X-WPS-Delivery": str(delivery.id),
+        }
+        try:
+            response = await client.post(
+                subscription.url,
+                content=body,
+                headers=headers,
+                timeout=self.settings.request_timeout_seconds,
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{exc.__class__.__name__}: {exc}"[:1000]
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}: {response.text[:500]}"
+
+
+async def delivery_worker(runtime: ServiceRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, WebhooksSettings)
+    deliverer = Deliverer(runtime.db, settings, lambda: runtime.clock())
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        await deliverer.run(client)

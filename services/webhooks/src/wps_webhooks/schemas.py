@@ -1,0 +1,75 @@
+"""Request and response bodies of the webhook API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from wps_common.events import contracts as _contracts  # noqa: F401  (registers every type)
+from wps_common.events.envelope import EventPayload
+
+EXAMPLE_TYPES = ["certification.certificate.issued", "enrolment.track.completed"]
+
+
+def public_types() -> set[str]:
+    """`<service>.<entity>.<action>` of every public event type."""
+    return {
+        cls.subject_suffix()
+        for cls in EventPayload.registry.values()
+        if not cls.restricted and cls.__module__.startswith("wps_common.events.contracts.")
+    }
+
+
+class SubscriptionCreate(BaseModel):
+    url: AnyHttpUrl = Field(examples=["https://hr.example.org/hooks/training"])
+    event_types: list[str] = Field(
+        min_length=1,
+        examples=[EXAMPLE_TYPES],
+        description="`<service>.<entity>.<action>` names, or `*` for every public event",
+    )
+    secret: str = Field(min_length=16, max_length=200, description="HMAC key the receiver checks")
+    description: str | None = Field(None, max_length=500)
+
+    @field_validator("event_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - public_types() - {"*"})
+        if unknown:
+            known = ", ".join(sorted(public_types()))
+            raise ValueError(f"unknown event types {unknown}; known: {known}")
+        return sorted(set(value))
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    owner: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    active: bool
+    created_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    total: int
+    limit: int
+    offset: int

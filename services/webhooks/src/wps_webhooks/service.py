@@ -1,0 +1,86 @@
+"""Webhook use cases: subscriptions, fan-out of events into deliveries, and redelivery."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.auth import Principal
+from wps_common.db import utcnow
+from wps_common.errors import NotFound
+from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_webhooks.models import Delivery, Subscription
+from wps_webhooks.schemas import SubscriptionCreate
+
+
+async def create_subscription(
+    session: AsyncSession, *, data: SubscriptionCreate, who: Principal
+) -> Subscription:
+    subscription = Subscription(
+        owner=who.subject,
+        url=str(data.url),
+        event_types=data.event_types,
+        secret=data.secret,
+        description=data.description,
+        active=True,
+    )
+    session.add(subscription)
+    await session.flush()
+    return subscription
+
+
+async def get_subscription(session: AsyncSession, *, subscription_id: str) -> Subscription:
+    subscription = await session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound("No such webhook subscription.")
+    return subscription
+
+
+async def deactivate(session: AsyncSession, *, subscription_id: str) -> Subscription:
+    subscription = await get_subscription(session, subscription_id=subscription_id)
+    subscription.active = False
+    return subscription
+
+
+async def fan_out(session: AsyncSession, payload: EventPayload, event: CloudEvent) -> None:
+    """Queue the event for every active subscription that wants it (in the inbox transaction,
+    so an event is queued exactly once per subscription)."""
+    name = payload.subject_suffix()
+    subscriptions = (await session.scalars(select(Subscription).where(Subscription.active))).all()
+    body = event.to_json().decode()
+    for subscription in subscriptions:
+        if "*" in subscription.event_types or name in subscription.event_types:
+            session.add(
+                Delivery(
+                    subscription_id=subscription.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                )
+            )
+
+
+async def list_deliveries(
+    session: AsyncSession, *, subscription_id: str, status: str | None, limit: int, offset: int
+) -> tuple[list[Delivery], int]:
+    await get_subscription(session, subscription_id=subscription_id)
+    stmt = select(Delivery).where(Delivery.subscription_id == subscription_id)
+    if status:
+        stmt = stmt.where(Delivery.status == status)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = await session.scalars(stmt.order_by(Delivery.id).limit(limit).offset(offset))
+    return list(rows), total
+
+
+async def redeliver_parked(session: AsyncSession, *, subscription_id: str) -> int:
+    """Put parked deliveries back in the queue (in their original order)."""
+    await get_subscription(session, subscription_id=subscription_id)
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.subscription_id == subscription_id, Delivery.status == "parked")
+        .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,217 @@
+"""The webhook bridge against a real local HTTP receiver: signed, ordered, retried, parked and
+redelivered — on a real nats-server and both databases."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from wps_common.events.contracts import CertificateIssued, TrackCompleted, TrackFacts
+from wps_common.natsserver import NatsServer
+from wps_common.testing import auth, bus_settings, publish_event, running_app, wait_until
+from wps_webhooks.main import create_app
+from wps_webhooks.settings import WebhooksSettings
+from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+HR = auth("hr", sub="hr-system-1")
+SECRET = "s3cret-shared-with-the-hr-system"
+
+
+class Receiver:
+    """An HR system's endpoint: records what it accepts; fails while `failing` is positive."""
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.requests = 0
+        self.failing = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.requests += 1
+                    if receiver.failing > 0:
+                        receiver.failing -= 1
+                        self.send_response(503)
+                        self.end_headers()
+                        return
+                    receiver.accepted.append(
+                        {
+                            "body": body,
+                            "timestamp": self.headers[TIMESTAMP_HEADER],
+                            "signature": self.headers[SIGNATURE_HEADER],
+                        }
+                    )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def numbers(self) -> list[str]:
+        with self.lock:
+            return [json.loads(a["body"])["data"]["number"] for a in self.accepted]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture
+def bus(nats_server: NatsServer) -> dict[str, Any]:
+    return bus_settings(nats_server.url)
+
+
+@pytest.fixture
+async def client(bus: dict[str, Any], database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = WebhooksSettings(
+        database_url=database_url,
+        first_retry_seconds=0.05,
+        max_retry_seconds=0.2,
+        max_attempts=3,
+        poll_seconds=0.05,
+        **bus,
+    )
+    async with running_app(create_app(settings)) as client:
+        yield client
+
+
+def issued(number: str) -> CertificateIssued:
+    return CertificateIssued(
+        certificate_id=f"c-{number}",
+        number=number,
+        enrolment_id=f"e-{number}",
+        trainee_id="t",
+        employee_number="E-1",
+        academy_id="a",
+        track_code="GHR-FOUND",
+        track_version=1,
+        issued_on=date(2026, 11, 23),
+        expires_on=None,
+    )
+
+
+async def subscribe(client: httpx.AsyncClient, receiver: Receiver) -> str:
+    response = await client.post(
+        "/v1/webhooks",
+        json={
+            "url": receiver.url,
+            "event_types": ["certification.certificate.issued"],
+            "secret": SECRET,
+        },
+        headers=HR,
+    )
+    assert response.status_code == 201, response.text
+    assert "secret" not in response.json()
+    return str(response.json()["id"])
+
+
+async def test_bad_subscriptions_are_refused(client: httpx.AsyncClient) -> None:
+    for body, field in (
+        ({"url": "not a url", "event_types": ["*"], "secret": SECRET}, "url"),
+        (
+            {"url": "https://hr.example.org", "event_types": ["nope.nope"], "secret": SECRET},
+            "event_types",
+        ),
+        ({"url": "https://hr.example.org", "event_types": ["*"], "secret": "short"}, "secret"),
+        ({"url": "https://hr.example.org", "event_types": [], "secret": SECRET}, "event_types"),
+    ):
+        response = await client.post("/v1/webhooks", json=body, headers=HR)
+        assert response.status_code == 422, body
+        assert any(e["field"] == field for e in response.json()["errors"])
+    trainee = await client.post(
+        "/v1/webhooks",
+        json={"url": "https://hr.example.org", "event_types": ["*"], "secret": SECRET},
+        headers=auth("trainee", academy_id="a"),
+    )
+    assert trainee.status_code == 403
+    assert (await client.get("/v1/webhooks/nope", headers=HR)).status_code == 404
+
+
+async def test_deliveries_are_signed_in_order_and_survive_a_failing_receiver(
+    client: httpx.AsyncClient, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    await subscribe(client, receiver)
+    receiver.failing = 2  # the HR system is down for the first two attempts
+    track = TrackFacts(
+        code="X-1",
+        version=1,
+        content_hash="0",
+        title={"en": "x"},
+        certificate_title={"en": "x"},
+        validity_months=None,
+        modules=[],
+    )
+    for n in range(1, 4):
+        await publish_event(bus, issued(f"N-{n}"))
+        await publish_event(
+            bus,
+            TrackCompleted(
+                enrolment_id=f"e{n}",
+                cohort_id="c",
+                trainee_id="t",
+                employee_number="E",
+                academy_id="a",
+                track=track,
+                completed_on=date(2026, 11, 23),
+            ),
+        )
+
+    async def all_three() -> list[str]:
+        numbers = receiver.numbers()
+        return numbers if len(numbers) >= 3 else []
+
+    assert await wait_until(all_three, what="three deliveries") == ["N-1", "N-2", "N-3"]
+    assert receiver.requests == 5  # two refused attempts, then each once: order kept
+    for accepted in receiver.accepted:
+        assert verify(SECRET, int(accepted["timestamp"]), accepted["body"], accepted["signature"])
+        assert not verify(
+            "another-secret-entirely",
+            int(accepted["timestamp"]),
+            accepted["body"],
+            accepted["signature"],
+        )
+        assert json.loads(accepted["body"])["type"] == CertificateIssued.event_type()
+
+
+async def test_a_receiver_down_too_long_parks_deliveries_that_can_be_redelivered(
+    client: httpx.AsyncClient, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    subscription_id = await subscribe(client, receiver)
+    receiver.failing = 1_000
+    await publish_event(bus, issued("P-1"))
+    await publish_event(bus, issued("P-2"))
+    path = f"/v1/webhooks/{subscription_id}/deliveries"
+
+    async def parked() -> list[dict[str, Any]]:
+        page = (await client.get(path, params={"status": "parked"}, headers=HR)).json()
+        return list(page["items"]) if page["total"] == 2 else []
+
+    items = await wait_until(parked, what="both deliveries to be parked")
+    assert [item["attempts"] for item in items] == [3, 3]
+    assert items[0]["last_status_code"] == 503 and "503" in items[0]["last_error"]
+    receiver.failing = 0
+    requeued = await client.post(f"/v1/webhooks/{subscription_id}/redeliver", headers=HR)
+    assert requeued.json() == {"requeued": 2}
+
+    async def delivered() -> list[str]:
+        return receiver.numbers() if len(receiver.numbers()) == 2 else []
+
+    assert await wait_until(delivered, what="redelivery") == ["P-1", "P-2"]
