@@ -21,7 +21,6 @@ import httpx
 
 from wps_common.natsserver import NatsServer
 
-
 PORTS = {"curriculum": 8001, "enrolment": 8002, "certification": 8003, "webhooks": 8004}
 
 
