@@ -6,11 +6,15 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
 from fastapi import FastAPI
 
 from wps_common.db import Database
+from wps_common.events.outbox import Outbox
+from wps_common.events.replay import ReplayReport, replay_outbox
 from wps_common.migrations import make_revision, migrate
 from wps_common.settings import ServiceSettings
 
@@ -21,6 +25,7 @@ def service_cli(
     settings_factory: Callable[[], ServiceSettings],
     create_app: Callable[[ServiceSettings], FastAPI],
     migrations: Path,
+    outbox: Outbox | None = None,
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None = None,
 ) -> int:
@@ -32,6 +37,11 @@ def service_cli(
     commands.add_parser("migrate", help="apply database migrations up to head")
     revision = commands.add_parser("revision", help="developer: autogenerate a migration")
     revision.add_argument("-m", "--message", required=True)
+    replay = commands.add_parser(
+        "replay", help="re-publish this service's events from a point in time (heals a stream)"
+    )
+    replay.add_argument("--since", required=True, type=_utc, help="ISO date or datetime (UTC)")
+    replay.add_argument("--until", type=_utc, help="ISO date or datetime (UTC), exclusive")
     if extra:
         extra(commands)
     args = parser.parse_args(argv)
@@ -59,8 +69,36 @@ def service_cli(
 
         asyncio.run(run())
         return 0
+    if args.command == "replay":
+        if outbox is None:
+            parser.error("this service publishes no events to replay")
+        report = asyncio.run(_replay(settings, outbox, args.since, args.until))
+        print(
+            f"replayed {report.considered} events since {args.since.isoformat()}: "
+            f"{report.stored} stored again, {report.duplicates} already in the stream"
+        )
+        return 0
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.error(f"unknown command {args.command}")
     result: int = handler(settings, args)
     return result
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _replay(
+    settings: ServiceSettings, outbox: Outbox, since: datetime, until: datetime | None
+) -> ReplayReport:
+    db = Database(settings.database_url)
+    nc = await nats.connect(settings.nats_url.split(","))
+    try:
+        return await replay_outbox(
+            db=db, outbox=outbox, js=nc.jetstream(), settings=settings, since=since, until=until
+        )
+    finally:
+        await nc.close()
+        await db.dispose()

@@ -126,6 +126,7 @@ class ServiceRuntime:
                 poll_seconds=self.settings.relay_poll_seconds,
                 max_backoff_seconds=self.settings.relay_max_backoff_seconds,
                 publish_timeout_seconds=self.settings.publish_timeout_seconds,
+                heal=partial(ensure_streams, self.js, self.settings),
             )
             self._spawn("relay", self.relay.run)
         if self.run_consumers:

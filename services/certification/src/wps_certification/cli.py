@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wps_certification.main import MIGRATIONS, create_app
+from wps_certification.models import outbox
 from wps_certification.settings import CertificationSettings
 from wps_common.cli import service_cli
 
@@ -15,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings_factory=CertificationSettings,
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
+        outbox=outbox,
         argv=argv,
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from wps_common.cli import service_cli
 from wps_enrolment.main import MIGRATIONS, create_app
+from wps_enrolment.models import outbox
 from wps_enrolment.settings import EnrolmentSettings
 
 
@@ -15,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings_factory=EnrolmentSettings,
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
+        outbox=outbox,
         argv=argv,
     )
 

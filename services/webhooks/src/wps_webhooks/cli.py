@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from wps_common.cli import service_cli
 from wps_webhooks.main import MIGRATIONS, create_app
+from wps_webhooks.models import outbox
 from wps_webhooks.settings import WebhooksSettings
 
 
@@ -15,6 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings_factory=WebhooksSettings,
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
+        outbox=outbox,
         argv=argv,
     )
 

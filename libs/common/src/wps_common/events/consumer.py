@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class EventConsumer:
         max_deliver: int = 6,
         ack_wait_seconds: float = 30.0,
         nak_delays: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0),
+        check_seconds: float = 10.0,
     ) -> None:
         self.name, self.db, self.outbox, self.js, self.stream = name, db, outbox, js, stream
         self.routing = routing
@@ -85,6 +87,7 @@ class EventConsumer:
         self.max_deliver = max_deliver
         self.ack_wait_seconds = ack_wait_seconds
         self.nak_delays = nak_delays
+        self.check_seconds = check_seconds
         self.stats = ConsumerStats()
 
     def consumer_config(self) -> ConsumerConfig:
@@ -102,11 +105,18 @@ class EventConsumer:
         await self.js.add_consumer(self.stream, config=self.consumer_config())
         subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         log.info("consumer %s on %s %s started", self.name, self.stream, self.subjects)
+        last_check = time.monotonic()
         while True:
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 raise_if_cancelled()
+                if time.monotonic() - last_check > self.check_seconds:
+                    # A stream deleted and recreated (e.g. healed by a replay) loses its
+                    # consumers, and a pull on a missing consumer only ever times out: check,
+                    # and let the supervisor start this loop again, which recreates it.
+                    last_check = time.monotonic()
+                    await self.js.consumer_info(self.stream, self.name)
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
                 raise_if_cancelled()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -37,12 +39,14 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         publish_timeout_seconds: float = 5.0,
+        heal: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db, self.outbox, self.js, self.routing = db, outbox, js, routing
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.publish_timeout_seconds = publish_timeout_seconds
+        self.heal = heal
         self.published = 0
         self.failures = 0
         self._wake = asyncio.Event()
@@ -66,6 +70,9 @@ class OutboxRelay:
                 raise_if_cancelled()
                 self.failures += 1
                 log.warning("outbox relay: publish failed (%s); retrying in %.1fs", exc, backoff)
+                if self.heal is not None and self.failures % 5 == 0:
+                    with contextlib.suppress(Exception):
+                        await self.heal()  # e.g. a stream that was deleted: create it again
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
                 continue
