@@ -24,12 +24,20 @@ CLOUDEVENTS_SCHEMA = (
     / "cloudevents-1.0.schema.json"
 )
 ADMIN = token("admin")
+REVIEWER = token("reviewer", sub="reviewer-1")
 PERSONAL_WORDS = ("Aigerim", "Suleimenova", "Айгерим", "female", "given_name", "family_name")
 
 
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
+
+
+async def review_and_publish(curriculum: httpx.AsyncClient, version_path: str) -> None:
+    """Four eyes: the author submits, a reviewer who did not write it approves, the author
+    publishes."""
+    for action, headers in (("submit", ADMIN), ("approve", REVIEWER), ("publish", ADMIN)):
+        await ok(await curriculum.post(f"{version_path}/{action}", headers=headers))
 
 
 async def publish_curriculum(curriculum: httpx.AsyncClient) -> None:
@@ -42,7 +50,7 @@ async def publish_curriculum(curriculum: httpx.AsyncClient) -> None:
         "references": ["UNSCR 1325 (2000)"],
     }
     await ok(await curriculum.post("/v1/modules", json=module, headers=ADMIN), 201)
-    await ok(await curriculum.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN))
+    await review_and_publish(curriculum, "/v1/modules/WPS-101/versions/1")
     track = {
         "code": "GHR-FOUND",
         "title": {
@@ -57,7 +65,7 @@ async def publish_curriculum(curriculum: httpx.AsyncClient) -> None:
         "validity_months": 24,
     }
     await ok(await curriculum.post("/v1/tracks", json=track, headers=ADMIN), 201)
-    await ok(await curriculum.post("/v1/tracks/GHR-FOUND/versions/1/publish", headers=ADMIN))
+    await review_and_publish(curriculum, "/v1/tracks/GHR-FOUND/versions/1")
 
 
 async def test_a_passing_result_yields_one_verifiable_certificate(platform: Platform) -> None:

@@ -7,10 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from wps_common.db import Database
 from wps_common.natsserver import NatsServer
-from wps_common.testing import bus_settings, running_app
+from wps_common.testing import auth, bus_settings, running_app
 from wps_curriculum.main import create_app
+from wps_curriculum.models import Base
 from wps_curriculum.settings import CurriculumSettings
 
 
@@ -45,3 +48,36 @@ TRACK: dict[str, Any] = {
     "modules": [{"code": "WPS-101", "version": 1}],
     "validity_months": 24,
 }
+
+ADMIN = auth("admin")
+REVIEWER = auth("reviewer", sub="reviewer-1")
+
+
+async def publish(
+    client: httpx.AsyncClient, kind: str, code: str, version: int = 1, *, author: Any = None
+) -> dict[str, Any]:
+    """Take a version through review: submit (author), approve (a reviewer), publish."""
+    author = author or ADMIN
+    base = f"/v1/{kind}/{code}/versions/{version}"
+    for action, headers in (("submit", author), ("approve", REVIEWER), ("publish", author)):
+        response = await client.post(f"{base}/{action}", headers=headers)
+        assert response.status_code == 200, f"{action}: {response.text}"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def table_counts(database_url: str) -> dict[str, int]:
+    """Rows in every curriculum table: what a refused request must leave unchanged."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            counts = {}
+            for table in Base.metadata.sorted_tables:
+                if table.name == "idempotency_keys":
+                    continue
+                counts[table.name] = int(
+                    await session.scalar(select(func.count()).select_from(table)) or 0
+                )
+            return counts
+    finally:
+        await db.dispose()

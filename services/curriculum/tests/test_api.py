@@ -16,9 +16,7 @@ from wps_curriculum.main import create_app
 from wps_curriculum.models import ModuleVersion, outbox
 from wps_curriculum.settings import CurriculumSettings
 
-from .conftest import MODULE, TRACK
-
-ADMIN = auth("admin")
+from .conftest import ADMIN, MODULE, REVIEWER, TRACK, publish
 
 
 async def count_rows(database_url: str) -> tuple[int, int]:
@@ -94,9 +92,12 @@ async def test_conflicts_and_unknowns(client: httpx.AsyncClient, database_url: s
     assert (await client.post("/v1/tracks", json=unknown, headers=ADMIN)).status_code == 422
     missing = await client.post("/v1/modules/ZZZ-999/versions/1/publish", headers=ADMIN)
     assert missing.status_code == 404
+    # Publishing needs an approved version, and an author's role; a reviewer only reviews.
     author = auth("academy_admin", academy_id="a")
-    publish = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=author)
-    assert publish.status_code == 403
+    early = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=author)
+    assert early.status_code == 409 and "approved" in early.json()["detail"]
+    by_reviewer = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=REVIEWER)
+    assert by_reviewer.status_code == 403
     assert await count_rows(database_url) == (1, 0)
 
 
@@ -107,13 +108,12 @@ async def test_publishing_emits_each_event_once(
         settings.nats_url, settings.stream_name, [f"{settings.subject_root}.>"]
     ) as tap:
         await client.post("/v1/modules", json=MODULE, headers=ADMIN)
-        for _ in range(2):  # publishing twice is a no-op the second time
-            response = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN)
-            assert response.status_code == 200 and response.json()["status"] == "published"
+        await publish(client, "modules", "WPS-101")
+        # publishing again is a no-op
+        response = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN)
+        assert response.status_code == 200 and response.json()["status"] == "published"
         assert (await client.post("/v1/tracks", json=TRACK, headers=ADMIN)).status_code == 201
-        assert (
-            await client.post("/v1/tracks/GHR-FOUND/versions/1/publish", headers=ADMIN)
-        ).status_code == 200
+        await publish(client, "tracks", "GHR-FOUND")
         [track] = await tap.wait_for("track.published")
         # The stream is ordered: any second module.published would have arrived before this.
         [module] = tap.of_type("module.published")
@@ -138,8 +138,7 @@ async def test_writes_succeed_while_nats_is_down_and_events_follow(
         async with running_app(create_app(settings)) as client:
             server.stop()
             assert (await client.post("/v1/modules", json=MODULE, headers=ADMIN)).status_code == 201
-            response = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN)
-            assert response.status_code == 200
+            await publish(client, "modules", "WPS-101")
             assert (await client.get("/readyz")).status_code == 503
             server.start()
             async with EventTap(

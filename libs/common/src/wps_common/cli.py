@@ -34,6 +34,7 @@ def service_cli(
     serve = commands.add_parser("serve", help="run the HTTP API with its relay and consumers")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--fd", type=int, help="serve on an inherited, already bound socket")
     commands.add_parser("migrate", help="apply database migrations up to head")
     revision = commands.add_parser("revision", help="developer: autogenerate a migration")
     revision.add_argument("-m", "--message", required=True)
@@ -53,7 +54,11 @@ def service_cli(
     if args.command == "serve":
         import uvicorn
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        app = create_app(settings)
+        if args.fd is not None:
+            uvicorn.run(app, fd=args.fd, log_level="info")
+        else:
+            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
         return 0
     if args.command in {"migrate", "revision"}:
 

@@ -1,104 +1,701 @@
-"""Curriculum REST API (/v1/modules, /v1/tracks)."""
+"""Curriculum REST API (/v1/modules, /v1/tracks, /v1/requirements)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
-from wps_curriculum import service
-from wps_curriculum.models import ModuleVersion, TrackVersion
+from wps_common.errors import NotFound
+from wps_curriculum import requirements, service
+from wps_curriculum.models import AuditEntry, ModuleVersion, Requirement, TrackVersion
 from wps_curriculum.schemas import (
     CODE_PATTERN,
+    FALLBACK_LANGUAGE,
+    LANGUAGE_PATTERN,
+    REQUIREMENT_CODE_PATTERN,
+    SLUG_PATTERN,
+    STATUSES,
+    AuditEntryOut,
+    CommentIn,
+    DiffOut,
+    LocalisedModuleOut,
+    LocalisedTrackOut,
+    ModuleContent,
     ModuleCreate,
     ModuleVersionOut,
+    Page,
+    RequirementContent,
+    RequirementCreate,
+    RequirementOut,
+    ReviewNote,
+    Status,
+    TrackContent,
     TrackCreate,
     TrackVersionOut,
 )
+from wps_curriculum.service import V
 
 router = APIRouter(prefix="/v1")
 
+# Authors write and publish; reviewers (gender and human-rights experts) approve or reject.
 Author = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
-Publisher = Annotated[Principal, Depends(require(Role.ADMIN))]
+Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
+Commenter = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN, Role.REVIEWER))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(*Role))]
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
+RequirementPath = Annotated[str, Path(pattern=REQUIREMENT_CODE_PATTERN)]
 VersionPath = Annotated[int, Path(ge=1, le=10_000)]
+Lang = Annotated[
+    str | None,
+    Query(
+        pattern=LANGUAGE_PATTERN,
+        description="give texts in this language only; English where a text is missing",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+SortKey = Annotated[
+    str,
+    Query(
+        pattern=r"^-?(code|title|created_at|published_at)$",
+        description="code, title (English), created_at or published_at; '-' for descending",
+    ),
+]
+ModuleOut = ModuleVersionOut | LocalisedModuleOut
+TrackOut = TrackVersionOut | LocalisedTrackOut
+STAFF = (Role.ADMIN, Role.ACADEMY_ADMIN, Role.REVIEWER)
 
 
-def _module_out(version: ModuleVersion) -> ModuleVersionOut:
-    return ModuleVersionOut.model_validate(_flatten(version, version.module_code))
+def _visible(who: Principal) -> tuple[Status, ...]:
+    """Drafts and versions under review are for authors and reviewers only."""
+    return STATUSES if who.has(*STAFF) else ("published", "retired")
 
 
-def _track_out(version: TrackVersion) -> TrackVersionOut:
-    return TrackVersionOut.model_validate(_flatten(version, version.track_code))
-
-
-def _flatten(version: ModuleVersion | TrackVersion, code: str) -> dict[str, Any]:
+def _meta(version: ModuleVersion | TrackVersion, kind: str) -> dict[str, Any]:
     return {
-        **version.content,
-        "code": code,
+        "code": version.code,
         "version": version.version,
         "status": version.status,
         "content_hash": version.content_hash,
         "author": version.author,
+        "languages": service.complete_languages(kind, version.content),
         "created_at": version.created_at,
+        "updated_at": version.updated_at,
+        "submitted_at": version.submitted_at,
+        "approved_at": version.approved_at,
+        "approved_by": version.approved_by,
         "published_at": version.published_at,
+        "retired_at": version.retired_at,
     }
+
+
+def _in(language: str, value: dict[str, Any], field: str, fallbacks: dict[str, str]) -> Any:
+    if not value or language in value:
+        return value.get(language)
+    fallbacks[field] = FALLBACK_LANGUAGE
+    return value.get(FALLBACK_LANGUAGE)
+
+
+def _module_full(version: ModuleVersion) -> ModuleVersionOut:
+    return ModuleVersionOut.model_validate({**version.content, **_meta(version, "module")})
+
+
+def _module_out(version: ModuleVersion, lang: str | None = None) -> ModuleOut:
+    if lang is None:
+        return _module_full(version)
+    data = {**version.content, **_meta(version, "module")}
+    fallbacks: dict[str, str] = {}
+    for field in service.LOCALISED_FIELDS["module"]:
+        data[field] = _in(lang, version.content.get(field) or {}, field, fallbacks)
+    data["objectives"] = data["objectives"] or []
+    return LocalisedModuleOut.model_validate(
+        {**data, "language": lang, "fallback_languages": fallbacks}
+    )
+
+
+def _track_full(version: TrackVersion) -> TrackVersionOut:
+    return TrackVersionOut.model_validate({**version.content, **_meta(version, "track")})
+
+
+def _track_out(version: TrackVersion, lang: str | None = None) -> TrackOut:
+    if lang is None:
+        return _track_full(version)
+    data = {**version.content, **_meta(version, "track")}
+    fallbacks: dict[str, str] = {}
+    for field in service.LOCALISED_FIELDS["track"]:
+        data[field] = _in(lang, version.content.get(field) or {}, field, fallbacks)
+    return LocalisedTrackOut.model_validate(
+        {**data, "language": lang, "fallback_languages": fallbacks}
+    )
+
+
+async def _current(session: DbSession, kind: service.Kind[V], code: str, who: Principal) -> V:
+    """Staff see the newest version; others the newest published one (else the newest retired)."""
+    if who.has(*STAFF):
+        return await service.get_version(session, kind, code=code)
+    try:
+        return await service.get_version(session, kind, code=code, statuses=["published"])
+    except NotFound:
+        return await service.get_version(session, kind, code=code, statuses=["retired"])
+
+
+def _audit_page(rows: tuple[list[AuditEntry], int], limit: int, offset: int) -> Page[AuditEntryOut]:
+    entries, total = rows
+    items = [AuditEntryOut.model_validate(entry) for entry in entries]
+    return Page[AuditEntryOut](items=items, total=total, limit=limit, offset=offset)
+
+
+def _requirement_out(requirement: Requirement) -> RequirementOut:
+    return RequirementOut.model_validate(
+        {
+            "code": requirement.code,
+            "revision": requirement.revision,
+            "title": requirement.title,
+            "selector": requirement.selector,
+            "track_code": requirement.track_code,
+            "grace_period_days": requirement.grace_period_days,
+            "renewal_months": requirement.renewal_months,
+            "reminder_days": requirement.reminder_days,
+            "created_at": requirement.created_at,
+            "created_by": requirement.created_by,
+            "updated_at": requirement.updated_at,
+            "updated_by": requirement.updated_by,
+            "deleted_at": requirement.deleted_at,
+        }
+    )
+
+
+# --- modules -------------------------------------------------------------------------------------
+
+
+@router.get("/modules", tags=["modules"])
+async def list_modules(
+    session: DbSession,
+    who: Reader,
+    status: Annotated[list[Status] | None, Query()] = None,
+    tag: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    language: Annotated[str | None, Query(pattern=LANGUAGE_PATTERN)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    lang: Lang = None,
+    sort: SortKey = "code",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[ModuleOut]:
+    """Modules, newest matching version of each: filter by status, tag, complete language and
+    words (searched in every language), sort, page."""
+    visible = _visible(who)
+    statuses = [s for s in status if s in visible] if status else visible
+    if not status and not who.has(*STAFF):
+        statuses = ["published"]
+    rows, total = await service.search(
+        session,
+        kind=service.MODULES,
+        statuses=statuses,
+        tag=tag,
+        language=language,
+        q=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    items = [_module_out(row, lang) for row in rows]
+    return Page[ModuleOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("/modules", status_code=201, tags=["modules"])
 async def create_module(body: ModuleCreate, session: DbSession, who: Author) -> ModuleVersionOut:
     """Create a module; its first version is a draft."""
-    return _module_out(await service.create_module(session, data=body, author=who.subject))
+    version = await service.create_module(session, data=body, author=who.subject)
+    return _module_full(version)
 
 
 @router.get("/modules/{code}", tags=["modules"])
-async def get_module(code: CodePath, session: DbSession, who: Reader) -> ModuleVersionOut:
-    """The module's latest version."""
-    return _module_out(await service.get_module_version(session, code=code))
+async def get_module(
+    code: CodePath, session: DbSession, who: Reader, lang: Lang = None
+) -> ModuleOut:
+    """The module's newest version (the newest published one for non-staff)."""
+    found = await _current(session, service.MODULES, code, who)
+    return _module_out(found, lang)
+
+
+@router.get("/modules/{code}/versions", tags=["modules"])
+async def list_module_versions(
+    code: CodePath, session: DbSession, who: Reader, lang: Lang = None
+) -> list[ModuleOut]:
+    """Every version of a module, oldest first."""
+    rows = await service.list_versions(
+        session, kind=service.MODULES, code=code, statuses=_visible(who)
+    )
+    return [_module_out(row, lang) for row in rows]
+
+
+@router.post("/modules/{code}/versions", status_code=201, tags=["modules"])
+async def new_module_version(
+    code: CodePath, body: ModuleContent, session: DbSession, who: Author
+) -> ModuleVersionOut:
+    """Start the next version of a module as a draft, with this content."""
+    version = await service.new_module_version(session, code=code, data=body, author=who.subject)
+    return _module_full(version)
 
 
 @router.get("/modules/{code}/versions/{version}", tags=["modules"])
 async def get_module_version(
-    code: CodePath, version: VersionPath, session: DbSession, who: Reader
-) -> ModuleVersionOut:
+    code: CodePath, version: VersionPath, session: DbSession, who: Reader, lang: Lang = None
+) -> ModuleOut:
     """One version of a module."""
-    return _module_out(await service.get_module_version(session, code=code, version=version))
+    found = await service.get_version(
+        session, service.MODULES, code=code, version=version, statuses=_visible(who)
+    )
+    return _module_out(found, lang)
+
+
+@router.put("/modules/{code}/versions/{version}", tags=["modules"])
+async def edit_module_draft(
+    code: CodePath, version: VersionPath, body: ModuleContent, session: DbSession, who: Author
+) -> ModuleVersionOut:
+    """Replace the content of a draft (published versions never change)."""
+    found = await service.edit_module_draft(
+        session, code=code, version=version, data=body, author=who.subject
+    )
+    return _module_full(found)
+
+
+@router.get("/modules/{code}/diff", tags=["modules"])
+async def diff_modules(
+    code: CodePath,
+    session: DbSession,
+    who: Reader,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+) -> DiffOut:
+    """What changed between two versions of a module, field by field."""
+    return await _diff(session, service.MODULES, code, from_version, to_version, who)
+
+
+@router.get("/modules/{code}/history", tags=["modules"])
+async def module_history(
+    code: CodePath,
+    session: DbSession,
+    who: Commenter,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[AuditEntryOut]:
+    """Who did what when to a module (or one version): the audit trail with review comments."""
+    rows = await service.history(
+        session, entity="module", code=code, version=version, limit=limit, offset=offset
+    )
+    return _audit_page(rows, limit, offset)
+
+
+@router.post("/modules/{code}/versions/{version}/comments", status_code=201, tags=["modules"])
+async def comment_module(
+    code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
+) -> AuditEntryOut:
+    """Add a review comment to a module version."""
+    entry = await service.add_comment(
+        session,
+        kind=service.MODULES,
+        code=code,
+        version=version,
+        actor=who.subject,
+        comment=body.comment,
+    )
+    return AuditEntryOut.model_validate(entry)
+
+
+async def _module_action(
+    session: DbSession,
+    code: str,
+    version: int,
+    action: service.Action,
+    who: Principal,
+    note: ReviewNote | None,
+) -> ModuleVersionOut:
+    found = await service.transition(
+        session,
+        kind=service.MODULES,
+        code=code,
+        version=version,
+        action=action,
+        actor=who.subject,
+        comment=note.comment if note else None,
+    )
+    return _module_full(found)
+
+
+@router.post("/modules/{code}/versions/{version}/submit", tags=["modules"])
+async def submit_module(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
+) -> ModuleVersionOut:
+    """Submit a draft for review."""
+    return await _module_action(session, code, version, "submit", who, note)
+
+
+@router.post("/modules/{code}/versions/{version}/approve", tags=["modules"])
+async def approve_module(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Reviewer,
+    note: ReviewNote | None = None,
+) -> ModuleVersionOut:
+    """Approve a version in review (a reviewer who did not write it)."""
+    return await _module_action(session, code, version, "approve", who, note)
+
+
+@router.post("/modules/{code}/versions/{version}/reject", tags=["modules"])
+async def reject_module(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Reviewer,
+    note: ReviewNote | None = None,
+) -> ModuleVersionOut:
+    """Send a version back to draft, with a comment saying what must change."""
+    return await _module_action(session, code, version, "reject", who, note)
 
 
 @router.post("/modules/{code}/versions/{version}/publish", tags=["modules"])
 async def publish_module(
-    code: CodePath, version: VersionPath, session: DbSession, who: Publisher
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
 ) -> ModuleVersionOut:
-    """Publish a module version (emits module.published)."""
-    return _module_out(await service.publish_module(session, code=code, version=version))
+    """Publish an approved version (emits module.published)."""
+    return await _module_action(session, code, version, "publish", who, note)
+
+
+@router.post("/modules/{code}/versions/{version}/retire", tags=["modules"])
+async def retire_module(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
+) -> ModuleVersionOut:
+    """Retire a published version (emits module.retired)."""
+    return await _module_action(session, code, version, "retire", who, note)
+
+
+# --- tracks --------------------------------------------------------------------------------------
+
+
+@router.get("/tracks", tags=["tracks"])
+async def list_tracks(
+    session: DbSession,
+    who: Reader,
+    status: Annotated[list[Status] | None, Query()] = None,
+    role: Annotated[str | None, Query(pattern=SLUG_PATTERN, description="a target role")] = None,
+    module: Annotated[str | None, Query(pattern=CODE_PATTERN, description="contains it")] = None,
+    language: Annotated[str | None, Query(pattern=LANGUAGE_PATTERN)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    lang: Lang = None,
+    sort: SortKey = "code",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[TrackOut]:
+    """Tracks, newest matching version of each: filter by status, target role, module,
+    complete language and words (searched in every language), sort, page."""
+    visible = _visible(who)
+    statuses = [s for s in status if s in visible] if status else visible
+    if not status and not who.has(*STAFF):
+        statuses = ["published"]
+    rows, total = await service.search(
+        session,
+        kind=service.TRACKS,
+        statuses=statuses,
+        tag=role,
+        module=module,
+        language=language,
+        q=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    items = [_track_out(row, lang) for row in rows]
+    return Page[TrackOut](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("/tracks", status_code=201, tags=["tracks"])
 async def create_track(body: TrackCreate, session: DbSession, who: Author) -> TrackVersionOut:
     """Create a track of published module versions; its first version is a draft."""
-    return _track_out(await service.create_track(session, data=body, author=who.subject))
+    version = await service.create_track(session, data=body, author=who.subject)
+    return _track_full(version)
 
 
 @router.get("/tracks/{code}", tags=["tracks"])
-async def get_track(code: CodePath, session: DbSession, who: Reader) -> TrackVersionOut:
-    """The track's latest version."""
-    return _track_out(await service.get_track_version(session, code=code))
+async def get_track(code: CodePath, session: DbSession, who: Reader, lang: Lang = None) -> TrackOut:
+    """The track's newest version (the newest published one for non-staff)."""
+    found = await _current(session, service.TRACKS, code, who)
+    return _track_out(found, lang)
+
+
+@router.get("/tracks/{code}/versions", tags=["tracks"])
+async def list_track_versions(
+    code: CodePath, session: DbSession, who: Reader, lang: Lang = None
+) -> list[TrackOut]:
+    """Every version of a track, oldest first."""
+    rows = await service.list_versions(
+        session, kind=service.TRACKS, code=code, statuses=_visible(who)
+    )
+    return [_track_out(row, lang) for row in rows]
+
+
+@router.post("/tracks/{code}/versions", status_code=201, tags=["tracks"])
+async def new_track_version(
+    code: CodePath, body: TrackContent, session: DbSession, who: Author
+) -> TrackVersionOut:
+    """Start the next version of a track as a draft, with this content."""
+    version = await service.new_track_version(session, code=code, data=body, author=who.subject)
+    return _track_full(version)
 
 
 @router.get("/tracks/{code}/versions/{version}", tags=["tracks"])
 async def get_track_version(
-    code: CodePath, version: VersionPath, session: DbSession, who: Reader
-) -> TrackVersionOut:
+    code: CodePath, version: VersionPath, session: DbSession, who: Reader, lang: Lang = None
+) -> TrackOut:
     """One version of a track."""
-    return _track_out(await service.get_track_version(session, code=code, version=version))
+    found = await service.get_version(
+        session, service.TRACKS, code=code, version=version, statuses=_visible(who)
+    )
+    return _track_out(found, lang)
+
+
+@router.put("/tracks/{code}/versions/{version}", tags=["tracks"])
+async def edit_track_draft(
+    code: CodePath, version: VersionPath, body: TrackContent, session: DbSession, who: Author
+) -> TrackVersionOut:
+    """Replace the content of a draft (published versions never change)."""
+    found = await service.edit_track_draft(
+        session, code=code, version=version, data=body, author=who.subject
+    )
+    return _track_full(found)
+
+
+@router.get("/tracks/{code}/diff", tags=["tracks"])
+async def diff_tracks(
+    code: CodePath,
+    session: DbSession,
+    who: Reader,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+) -> DiffOut:
+    """What changed between two versions of a track, field by field."""
+    return await _diff(session, service.TRACKS, code, from_version, to_version, who)
+
+
+@router.get("/tracks/{code}/history", tags=["tracks"])
+async def track_history(
+    code: CodePath,
+    session: DbSession,
+    who: Commenter,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[AuditEntryOut]:
+    """Who did what when to a track (or one version): the audit trail with review comments."""
+    rows = await service.history(
+        session, entity="track", code=code, version=version, limit=limit, offset=offset
+    )
+    return _audit_page(rows, limit, offset)
+
+
+@router.post("/tracks/{code}/versions/{version}/comments", status_code=201, tags=["tracks"])
+async def comment_track(
+    code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
+) -> AuditEntryOut:
+    """Add a review comment to a track version."""
+    entry = await service.add_comment(
+        session,
+        kind=service.TRACKS,
+        code=code,
+        version=version,
+        actor=who.subject,
+        comment=body.comment,
+    )
+    return AuditEntryOut.model_validate(entry)
+
+
+async def _track_action(
+    session: DbSession,
+    code: str,
+    version: int,
+    action: service.Action,
+    who: Principal,
+    note: ReviewNote | None,
+) -> TrackVersionOut:
+    found = await service.transition(
+        session,
+        kind=service.TRACKS,
+        code=code,
+        version=version,
+        action=action,
+        actor=who.subject,
+        comment=note.comment if note else None,
+    )
+    return _track_full(found)
+
+
+@router.post("/tracks/{code}/versions/{version}/submit", tags=["tracks"])
+async def submit_track(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
+) -> TrackVersionOut:
+    """Submit a draft for review."""
+    return await _track_action(session, code, version, "submit", who, note)
+
+
+@router.post("/tracks/{code}/versions/{version}/approve", tags=["tracks"])
+async def approve_track(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Reviewer,
+    note: ReviewNote | None = None,
+) -> TrackVersionOut:
+    """Approve a version in review (a reviewer who did not write it)."""
+    return await _track_action(session, code, version, "approve", who, note)
+
+
+@router.post("/tracks/{code}/versions/{version}/reject", tags=["tracks"])
+async def reject_track(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Reviewer,
+    note: ReviewNote | None = None,
+) -> TrackVersionOut:
+    """Send a version back to draft, with a comment saying what must change."""
+    return await _track_action(session, code, version, "reject", who, note)
 
 
 @router.post("/tracks/{code}/versions/{version}/publish", tags=["tracks"])
 async def publish_track(
-    code: CodePath, version: VersionPath, session: DbSession, who: Publisher
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
 ) -> TrackVersionOut:
-    """Publish a track version (emits track.published with its modules' facts)."""
-    return _track_out(await service.publish_track(session, code=code, version=version))
+    """Publish an approved version (emits track.published with its modules' facts)."""
+    return await _track_action(session, code, version, "publish", who, note)
+
+
+@router.post("/tracks/{code}/versions/{version}/retire", tags=["tracks"])
+async def retire_track(
+    code: CodePath,
+    version: VersionPath,
+    session: DbSession,
+    who: Author,
+    note: ReviewNote | None = None,
+) -> TrackVersionOut:
+    """Retire a published version (emits track.retired)."""
+    return await _track_action(session, code, version, "retire", who, note)
+
+
+async def _diff(
+    session: DbSession,
+    kind: service.Kind[Any],
+    code: str,
+    from_version: int,
+    to_version: int,
+    who: Principal,
+) -> DiffOut:
+    before = await service.get_version(
+        session, kind, code=code, version=from_version, statuses=_visible(who)
+    )
+    after = await service.get_version(
+        session, kind, code=code, version=to_version, statuses=_visible(who)
+    )
+    return DiffOut(
+        code=code,
+        from_version=from_version,
+        to_version=to_version,
+        from_hash=before.content_hash,
+        to_hash=after.content_hash,
+        changes=service.diff(before, after),
+    )
+
+
+# --- requirements --------------------------------------------------------------------------------
+
+
+@router.get("/requirements", tags=["requirements"])
+async def list_requirements(
+    session: DbSession,
+    who: Reader,
+    track_code: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
+    include_deleted: bool = False,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[RequirementOut]:
+    """Mandatory-training rules, by code; withdrawn ones only when asked for."""
+    rows, total = await requirements.list_requirements(
+        session,
+        track_code=track_code,
+        include_deleted=include_deleted,
+        limit=limit,
+        offset=offset,
+    )
+    items = [_requirement_out(row) for row in rows]
+    return Page[RequirementOut](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/requirements", status_code=201, tags=["requirements"])
+async def create_requirement(
+    body: RequirementCreate, session: DbSession, who: Admin
+) -> RequirementOut:
+    """Create a rule (emits requirement.changed, change = created)."""
+    found = await requirements.create_requirement(session, data=body, actor=who.subject)
+    return _requirement_out(found)
+
+
+@router.get("/requirements/{code}", tags=["requirements"])
+async def get_requirement(code: RequirementPath, session: DbSession, who: Reader) -> RequirementOut:
+    """One rule."""
+    return _requirement_out(await requirements.get_requirement(session, code=code))
+
+
+@router.put("/requirements/{code}", tags=["requirements"])
+async def update_requirement(
+    code: RequirementPath, body: RequirementContent, session: DbSession, who: Admin
+) -> RequirementOut:
+    """Replace a rule (emits requirement.changed, change = updated, when anything changed)."""
+    found = await requirements.update_requirement(session, code=code, data=body, actor=who.subject)
+    return _requirement_out(found)
+
+
+@router.delete("/requirements/{code}", status_code=204, tags=["requirements"])
+async def delete_requirement(code: RequirementPath, session: DbSession, who: Admin) -> Response:
+    """Withdraw a rule (emits requirement.changed, change = deleted)."""
+    await requirements.delete_requirement(session, code=code, actor=who.subject)
+    return Response(status_code=204)
+
+
+@router.get("/requirements/{code}/history", tags=["requirements"])
+async def requirement_history(
+    code: RequirementPath,
+    session: DbSession,
+    who: Commenter,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[AuditEntryOut]:
+    """Who changed a rule when; `version` is the revision."""
+    rows = await service.history(
+        session, entity="requirement", code=code, limit=limit, offset=offset
+    )
+    return _audit_page(rows, limit, offset)

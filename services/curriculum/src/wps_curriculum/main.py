@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,15 +11,30 @@ from fastapi import FastAPI
 from wps_common.app import build_app
 from wps_common.runtime import ServiceRuntime
 from wps_curriculum.api import router
+from wps_curriculum.catalogue import STARTER_CATALOGUE, load_into
 from wps_curriculum.models import idempotency_keys, outbox
 from wps_curriculum.settings import CurriculumSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("wps.curriculum")
+
+
+@dataclass
+class CurriculumRuntime(ServiceRuntime):
+    """The shared runtime, plus the starter catalogue once the database is migrated."""
+
+    async def start(self) -> None:
+        await super().start()
+        settings = self.settings
+        if isinstance(settings, CurriculumSettings) and settings.load_starter_catalogue:
+            path = settings.catalogue_path or STARTER_CATALOGUE
+            report = await load_into(self.db, path)
+            log.info("catalogue %s: %s", path.name, report.summary())
 
 
 def create_app(settings: CurriculumSettings | None = None) -> FastAPI:
     settings = settings or CurriculumSettings()
-    runtime = ServiceRuntime(
+    runtime = CurriculumRuntime(
         settings=settings, outbox=outbox, migrations=MIGRATIONS, idempotency=idempotency_keys
     )
     return build_app(

@@ -1,14 +1,15 @@
-"""Curriculum tables: modules and tracks, each with numbered, immutable-once-published versions."""
+"""Curriculum tables: modules and tracks with numbered, reviewed versions; requirements; the
+audit trail of who did what when."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
-from wps_common.db import UTCDateTime, new_id, utcnow
+from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
 
@@ -21,6 +22,33 @@ outbox = Outbox(Base.metadata)
 idempotency_keys = IdempotencyKeys(Base.metadata)
 
 
+class VersionColumns:
+    """What module and track versions share. `content` is the reviewed, hashed document; the
+    index columns are derived from it so that lists can filter and search in SQL on both
+    databases (pipe-delimited `|a|b|` values, casefolded search text)."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sort_title: Mapped[str] = mapped_column(String(300), default="")
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    languages: Mapped[str] = mapped_column(String(200), default="")
+    tag_index: Mapped[str] = mapped_column(Text, default="")
+
+    # Both kinds answer to `.code`, so the review workflow is written once.
+    code: Mapped[str]
+
+
 class Module(Base):
     __tablename__ = "modules"
 
@@ -29,19 +57,12 @@ class Module(Base):
     created_by: Mapped[str] = mapped_column(String(100))
 
 
-class ModuleVersion(Base):
+class ModuleVersion(VersionColumns, Base):
     __tablename__ = "module_versions"
     __table_args__ = (UniqueConstraint("module_code", "version"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     module_code: Mapped[str] = mapped_column(ForeignKey("modules.code"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    content: Mapped[dict[str, Any]] = mapped_column(JSON)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    author: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    code: Mapped[str] = synonym("module_code")
 
 
 class Track(Base):
@@ -52,16 +73,50 @@ class Track(Base):
     created_by: Mapped[str] = mapped_column(String(100))
 
 
-class TrackVersion(Base):
+class TrackVersion(VersionColumns, Base):
     __tablename__ = "track_versions"
     __table_args__ = (UniqueConstraint("track_code", "version"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     track_code: Mapped[str] = mapped_column(ForeignKey("tracks.code"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    content: Mapped[dict[str, Any]] = mapped_column(JSON)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    author: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = synonym("track_code")
+    # `tag_index` holds a track's target roles; this, the codes of its modules.
+    module_index: Mapped[str] = mapped_column(Text, default="")
+
+
+class Requirement(Base):
+    """A mandatory-training rule. Withdrawn rules are kept (`deleted_at`) so that their
+    revision keeps growing if the code is used again."""
+
+    __tablename__ = "requirements"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    selector: Mapped[dict[str, Any]] = mapped_column(JSON)
+    track_code: Mapped[str] = mapped_column(ForeignKey("tracks.code"), index=True)
+    grace_period_days: Mapped[int] = mapped_column(Integer)
+    renewal_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reminder_days: Mapped[list[int]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """One thing someone did to a module, track or requirement; review comments live here."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_subject", "entity", "code", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

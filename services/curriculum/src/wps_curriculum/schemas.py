@@ -4,34 +4,78 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CODE_PATTERN = r"^[A-Z]{2,6}-[A-Z0-9]{2,8}$"
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+REQUIREMENT_CODE_PATTERN = r"^REQ(-[A-Z0-9]{2,8}){1,4}$"
+LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+FALLBACK_LANGUAGE = "en"
+_LANGUAGE = re.compile(LANGUAGE_PATTERN)
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN, examples=["WPS-101"])]
+RequirementCode = Annotated[
+    str, Field(pattern=REQUIREMENT_CODE_PATTERN, examples=["REQ-ALL-FOUND"], max_length=40)
+]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=40)]
 Status = Literal["draft", "in_review", "approved", "published", "retired"]
+STATUSES: tuple[Status, ...] = ("draft", "in_review", "approved", "published", "retired")
+Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN, examples=["ru"])]
+T = TypeVar("T")
 
 
-def _check_localised(value: dict[str, str]) -> dict[str, str]:
-    for language, text in value.items():
+def _check_languages(value: dict[str, object]) -> None:
+    for language in value:
         if not _LANGUAGE.match(language):
             raise ValueError(f"'{language}' is not a language code such as 'en' or 'ru'")
+
+
+def _check_texts(value: dict[str, str], *, required: bool) -> dict[str, str]:
+    _check_languages(dict(value))
+    for language, text in value.items():
         if not text.strip():
             raise ValueError(f"the '{language}' text is empty")
-    if "en" not in value:
+    if required and "en" not in value:
         raise ValueError("an English ('en') text is required: it is the fallback language")
+    if value and "en" not in value:
+        raise ValueError("give an English ('en') text too: it is the fallback language")
+    return {language: text.strip() for language, text in value.items()}
+
+
+def _localised(value: dict[str, str]) -> dict[str, str]:
+    return _check_texts(value, required=True)
+
+
+def _optional_localised(value: dict[str, str]) -> dict[str, str]:
+    return _check_texts(value, required=False)
+
+
+def _distinct(value: list[str], what: str) -> list[str]:
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ValueError(f"{what} may appear only once: {', '.join(repeated)}")
     return value
 
 
-Localised = Annotated[dict[str, str], Field(examples=[{"en": "Women, Peace and Security"}])]
+Localised = Annotated[
+    dict[str, Annotated[str, Field(max_length=4000)]],
+    Field(examples=[{"en": "Women, Peace and Security", "ru": "Женщины, мир и безопасность"}]),
+]
 
 
 class Assessment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kind: Literal["none", "quiz", "practical"] = "none"
     pass_mark: int = Field(0, ge=0, le=100, description="score (0–100) needed to pass")
+
+    @model_validator(mode="after")
+    def _mark_needs_assessment(self) -> Assessment:
+        if self.kind == "none" and self.pass_mark:
+            raise ValueError("a pass mark needs an assessment: set kind to quiz or practical")
+        return self
 
 
 class ModuleContent(BaseModel):
@@ -40,39 +84,107 @@ class ModuleContent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Localised
-    summary: dict[str, str] = Field(default_factory=dict)
-    objectives: dict[str, list[str]] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
+    summary: Localised = Field(default_factory=dict)
+    objectives: dict[str, list[Annotated[str, Field(min_length=1, max_length=1000)]]] = Field(
+        default_factory=dict, description="learning objectives per language"
+    )
+    tags: list[Slug] = Field(default_factory=list, max_length=30)
     delivery_mode: Literal["classroom", "e-learning", "blended", "field-exercise"] = "classroom"
     duration_hours: float = Field(gt=0, le=1000)
     assessment: Assessment = Field(default_factory=Assessment)
     min_attendance_pct: int = Field(80, ge=0, le=100)
-    prerequisites: list[Code] = Field(default_factory=list)
-    references: list[str] = Field(default_factory=list)
+    prerequisites: list[Code] = Field(default_factory=list, max_length=50)
+    references: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list, description='instruments taught, e.g. "UNSCR 1325 (2000)"'
+    )
     grants_certificate: bool = False
 
-    _title = field_validator("title")(_check_localised)
+    _title = field_validator("title")(_localised)
+    _summary = field_validator("summary")(_optional_localised)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _check_languages(dict(value))
+        if value and "en" not in value:
+            raise ValueError("give English ('en') objectives too: it is the fallback language")
+        for language, items in value.items():
+            if not items or any(not item.strip() for item in items):
+                raise ValueError(f"the '{language}' objectives are empty")
+        return {language: [item.strip() for item in items] for language, items in value.items()}
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return _distinct(value, "a tag")
+
+    @field_validator("prerequisites")
+    @classmethod
+    def _prerequisites(cls, value: list[str]) -> list[str]:
+        return _distinct(value, "a prerequisite")
+
+    @field_validator("references")
+    @classmethod
+    def _references(cls, value: list[str]) -> list[str]:
+        return _distinct([item.strip() for item in value], "a reference")
 
 
 class ModuleCreate(ModuleContent):
     code: Code
 
 
-class ModuleVersionOut(ModuleContent):
-    model_config = ConfigDict(extra="ignore")
-
+class VersionMeta(BaseModel):
     code: str
     version: int
     status: Status
-    content_hash: str
+    content_hash: str = Field(description="sha256 of the canonical JSON of the content")
     author: str
+    languages: list[str] = Field(description="languages the texts are complete in")
     created_at: datetime
+    updated_at: datetime | None
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    approved_by: str | None
     published_at: datetime | None
+    retired_at: datetime | None
+
+
+class ModuleVersionOut(ModuleContent, VersionMeta):
+    """A module version with its texts in every language."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class LocalisedText(BaseModel):
+    language: str = Field(description="the language asked for (?lang=)")
+    fallback_languages: dict[str, str] = Field(
+        description="fields not available in `language`, with the language given instead"
+    )
+
+
+class LocalisedModuleOut(VersionMeta, LocalisedText):
+    """A module version with its texts in one language (?lang=), English where missing."""
+
+    title: str
+    summary: str | None
+    objectives: list[str]
+    tags: list[str]
+    delivery_mode: str
+    duration_hours: float
+    assessment: Assessment
+    min_attendance_pct: int
+    prerequisites: list[str]
+    references: list[str]
+    grants_certificate: bool
 
 
 class PinnedModule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: Code
-    version: int = Field(ge=1)
+    version: int | None = Field(
+        None, ge=1, description="a published version; omitted = the latest published one"
+    )
 
 
 class TrackContent(BaseModel):
@@ -80,33 +192,168 @@ class TrackContent(BaseModel):
 
     title: Localised
     certificate_title: Localised
-    description: dict[str, str] = Field(default_factory=dict)
-    modules: list[PinnedModule] = Field(min_length=1)
+    description: Localised = Field(default_factory=dict)
+    modules: list[PinnedModule] = Field(min_length=1, max_length=50)
     validity_months: int | None = Field(None, ge=1, le=240, description="empty = no expiry")
-    target_roles: list[str] = Field(default_factory=list)
+    target_roles: list[Slug] = Field(default_factory=list, max_length=30)
 
-    _titles = field_validator("title", "certificate_title")(_check_localised)
+    _titles = field_validator("title", "certificate_title")(_localised)
+    _description = field_validator("description")(_optional_localised)
 
     @field_validator("modules")
     @classmethod
-    def _distinct(cls, value: list[PinnedModule]) -> list[PinnedModule]:
+    def _distinct_modules(cls, value: list[PinnedModule]) -> list[PinnedModule]:
         codes = [m.code for m in value]
         if len(set(codes)) != len(codes):
             raise ValueError("a module may appear only once in a track")
         return value
+
+    @field_validator("target_roles")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        if "all" in value and value != ["all"]:
+            raise ValueError("'all' stands alone: list either 'all' or specific roles")
+        return _distinct(value, "a role")
 
 
 class TrackCreate(TrackContent):
     code: Code
 
 
-class TrackVersionOut(TrackContent):
-    model_config = ConfigDict(extra="ignore")
-
+class PinnedModuleOut(BaseModel):
     code: str
     version: int
-    status: Status
-    content_hash: str
-    author: str
+
+
+class TrackVersionOut(VersionMeta):
+    """A track version with its texts in every language."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: dict[str, str]
+    certificate_title: dict[str, str]
+    description: dict[str, str]
+    modules: list[PinnedModuleOut]
+    validity_months: int | None
+    target_roles: list[str]
+
+
+class LocalisedTrackOut(VersionMeta, LocalisedText):
+    """A track version with its texts in one language (?lang=), English where missing."""
+
+    title: str
+    certificate_title: str
+    description: str | None
+    modules: list[PinnedModuleOut]
+    validity_months: int | None
+    target_roles: list[str]
+
+
+class ReviewNote(BaseModel):
+    """Optional body of a lifecycle action; a rejection needs a comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(None, max_length=4000)
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(min_length=1, max_length=4000)
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    version: int | None = Field(description="module/track version, or requirement revision")
+    from_status: str | None
+    to_status: str | None
+    comment: str | None
+
+
+class FieldChange(BaseModel):
+    field: str = Field(description="dotted path into the content, e.g. `title.ru`")
+    before: object | None
+    after: object | None
+
+
+class DiffOut(BaseModel):
+    code: str
+    from_version: int
+    to_version: int
+    from_hash: str
+    to_hash: str
+    changes: list[FieldChange]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="matching items in all pages")
+    limit: int
+    offset: int
+
+
+SelectorValue = list[Annotated[str, Field(min_length=1, max_length=100)]] | Literal["all"]
+
+
+class SelectorIn(BaseModel):
+    """Whom a rule applies to; a person is selected when every key matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    academies: SelectorValue = "all"
+    agencies: SelectorValue = "all"
+    roles: SelectorValue = "all"
+    ranks: SelectorValue = "all"
+    units: SelectorValue = "all"
+
+    @field_validator("academies", "agencies", "roles", "ranks", "units")
+    @classmethod
+    def _non_empty(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError('give at least one value, or "all"')
+            _distinct(value, "a value")
+        return value
+
+
+class RequirementContent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Localised
+    selector: SelectorIn = Field(default_factory=SelectorIn)
+    track_code: Code
+    grace_period_days: int = Field(ge=0, le=3650, description="days from a person's start date")
+    renewal_months: int | None = Field(
+        None, ge=1, le=240, description="omitted = the track's certificate validity"
+    )
+    reminder_days: list[Annotated[int, Field(ge=1, le=730)]] = Field(
+        default_factory=list, max_length=10, description="lead times, e.g. [60, 30, 7]"
+    )
+
+    _title = field_validator("title")(_localised)
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _descending(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("a reminder lead time may appear only once")
+        return sorted(value, reverse=True)
+
+
+class RequirementCreate(RequirementContent):
+    code: RequirementCode
+
+
+class RequirementOut(RequirementContent):
+    code: str
+    revision: int
     created_at: datetime
-    published_at: datetime | None
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    deleted_at: datetime | None = None

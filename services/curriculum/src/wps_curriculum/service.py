@@ -1,19 +1,78 @@
-"""Curriculum use cases. Functions never commit: the caller's unit of work does."""
+"""Curriculum use cases: modules and tracks from draft through four-eyes review to publication
+and retirement, and the audit trail. Functions never commit: the caller's unit of work does."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import utcnow
-from wps_common.errors import Conflict, InvalidInput, NotFound
-from wps_common.events.contracts import ModuleFacts, ModulePublished, TrackFacts, TrackPublished
-from wps_curriculum.models import Module, ModuleVersion, Track, TrackVersion, outbox
-from wps_curriculum.schemas import ModuleContent, ModuleCreate, TrackContent, TrackCreate
+from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wps_common.events.contracts import (
+    ModuleFacts,
+    ModulePublished,
+    ModuleRetired,
+    TrackFacts,
+    TrackPublished,
+    TrackRetired,
+)
+from wps_curriculum.models import (
+    AuditEntry,
+    Module,
+    ModuleVersion,
+    Requirement,
+    Track,
+    TrackVersion,
+    outbox,
+)
+from wps_curriculum.schemas import (
+    FALLBACK_LANGUAGE,
+    STATUSES,
+    FieldChange,
+    ModuleContent,
+    ModuleCreate,
+    PinnedModule,
+    Status,
+    TrackContent,
+    TrackCreate,
+)
+
+V = TypeVar("V", ModuleVersion, TrackVersion)
+Action = Literal["submit", "approve", "reject", "publish", "retire"]
+OPEN: tuple[Status, ...] = ("draft", "in_review", "approved")
+SYSTEM_AUTHOR = "catalogue"  # the starter catalogue's author (docs/adr/0010-starter-catalogue.md)
+
+# action: (statuses it starts from, status it leads to, past tense for messages)
+TRANSITIONS: dict[Action, tuple[tuple[Status, ...], Status, str]] = {
+    "submit": (("draft",), "in_review", "submitted for review"),
+    "approve": (("in_review",), "approved", "approved"),
+    "reject": (("in_review", "approved"), "draft", "rejected"),
+    "publish": (("approved",), "published", "published"),
+    "retire": (("published",), "retired", "retired"),
+}
+
+
+@dataclass(frozen=True)
+class Kind(Generic[V]):
+    """Modules and tracks share one review workflow; this says which one is meant."""
+
+    name: str
+    root: type[Module] | type[Track]
+    version: type[V]
+
+    @property
+    def title(self) -> str:
+        return self.name.capitalize()
+
+
+MODULES = Kind("module", Module, ModuleVersion)
+TRACKS = Kind("track", Track, TrackVersion)
 
 
 def content_hash(content: dict[str, Any]) -> str:
@@ -21,30 +80,311 @@ def content_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# --- derived index columns ---------------------------------------------------------------------
+
+LOCALISED_FIELDS = {
+    "module": ("title", "summary", "objectives"),
+    "track": ("title", "certificate_title", "description"),
+}
+
+
+def complete_languages(kind: str, content: dict[str, Any]) -> list[str]:
+    """Languages every non-empty localised field of the content is available in."""
+    languages: set[str] | None = None
+    for field in LOCALISED_FIELDS[kind]:
+        value = content.get(field) or {}
+        if value:
+            languages = set(value) if languages is None else languages & set(value)
+    return sorted(languages or set())
+
+
+def _piped(values: Iterable[str]) -> str:
+    items = list(values)
+    return f"|{'|'.join(items)}|" if items else ""
+
+
+def index_columns(kind: str, code: str, content: dict[str, Any]) -> dict[str, str]:
+    """Columns lists filter, search and sort on, derived from a version's content."""
+    words: list[str] = [code]
+    for field in LOCALISED_FIELDS[kind]:
+        for text in (content.get(field) or {}).values():
+            words.extend(text if isinstance(text, list) else [text])
+    words.extend(content.get("tags", []))
+    words.extend(content.get("references", []))
+    columns = {
+        "sort_title": content["title"][FALLBACK_LANGUAGE].casefold()[:300],
+        "search_text": "\n".join(words).casefold(),
+        "languages": _piped(complete_languages(kind, content)),
+        "tag_index": _piped(content.get("tags", content.get("target_roles", []))),
+    }
+    if kind == "track":
+        columns["module_index"] = _piped(m["code"] for m in content["modules"])
+    return columns
+
+
+def _fill(version: ModuleVersion | TrackVersion, kind: str, content: dict[str, Any]) -> None:
+    version.content = content
+    version.content_hash = content_hash(content)
+    for column, value in index_columns(kind, version.code, content).items():
+        setattr(version, column, value)
+
+
+# --- audit trail -------------------------------------------------------------------------------
+
+
+def record(
+    session: AsyncSession,
+    *,
+    entity: str,
+    code: str,
+    version: int | None,
+    action: str,
+    actor: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    comment: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        entity=entity,
+        code=code,
+        version=version,
+        action=action,
+        actor=actor,
+        from_status=from_status,
+        to_status=to_status,
+        comment=comment,
+        at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    entity: str,
+    code: str,
+    version: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    filters = [AuditEntry.entity == entity, AuditEntry.code == code]
+    if version is not None:
+        filters.append(AuditEntry.version == version)
+    total = int(await session.scalar(select(func.count()).where(*filters)) or 0)
+    if total == 0 and not await _exists(session, entity, code):
+        raise NotFound(f"There is no {entity} {code}.")
+    rows = await session.scalars(
+        select(AuditEntry).where(*filters).order_by(AuditEntry.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def _exists(session: AsyncSession, entity: str, code: str) -> bool:
+    root = {"module": Module, "track": Track, "requirement": Requirement}[entity]
+    return await session.get(root, code) is not None
+
+
+async def add_comment(
+    session: AsyncSession, *, kind: Kind[V], code: str, version: int, actor: str, comment: str
+) -> AuditEntry:
+    found = await get_version(session, kind, code=code, version=version)
+    entry = record(
+        session,
+        entity=kind.name,
+        code=code,
+        version=found.version,
+        action="commented",
+        actor=actor,
+        comment=comment.strip(),
+    )
+    await session.flush()
+    return entry
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def get_version(
+    session: AsyncSession,
+    kind: Kind[V],
+    *,
+    code: str,
+    version: int | None = None,
+    statuses: Sequence[str] = STATUSES,
+    lock: bool = False,
+) -> V:
+    """One version, or the newest one in `statuses` when `version` is None. `lock` holds the
+    row until commit (PostgreSQL; SQLite writers are serialised anyway), so two concurrent
+    transitions of one version cannot both succeed."""
+    cls = kind.version
+    stmt = select(cls).where(cls.code == code, cls.status.in_(statuses))
+    if lock:
+        stmt = stmt.with_for_update()
+    stmt = (
+        stmt.where(cls.version == version)
+        if version is not None
+        else stmt.order_by(cls.version.desc()).limit(1)
+    )
+    found = await session.scalar(stmt)
+    if found is None:
+        what = f"{kind.name} {code}" + (f" version {version}" if version is not None else "")
+        raise NotFound(f"There is no {what}.")
+    return found
+
+
+async def get_module_version(
+    session: AsyncSession, *, code: str, version: int | None = None
+) -> ModuleVersion:
+    return await get_version(session, MODULES, code=code, version=version)
+
+
+async def get_track_version(
+    session: AsyncSession, *, code: str, version: int | None = None
+) -> TrackVersion:
+    return await get_version(session, TRACKS, code=code, version=version)
+
+
+async def list_versions(
+    session: AsyncSession, *, kind: Kind[V], code: str, statuses: Sequence[str] = STATUSES
+) -> list[V]:
+    cls = kind.version
+    rows = list(
+        await session.scalars(
+            select(cls).where(cls.code == code, cls.status.in_(statuses)).order_by(cls.version)
+        )
+    )
+    if not rows:
+        raise NotFound(f"There is no {kind.name} {code}.")
+    return rows
+
+
+SORTS = ("code", "title", "created_at", "published_at")
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    kind: Kind[V],
+    statuses: Sequence[str],
+    tag: str | None = None,
+    language: str | None = None,
+    q: str | None = None,
+    module: str | None = None,
+    sort: str = "code",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[V], int]:
+    """The newest version of each module/track that matches every filter, one page of them."""
+    cls = kind.version
+    filters: list[ColumnElement[bool]] = [cls.status.in_(statuses)]
+    if tag:
+        filters.append(cls.tag_index.contains(f"|{tag}|", autoescape=True))
+    if language:
+        filters.append(cls.languages.contains(f"|{language}|", autoescape=True))
+    for word in (q or "").casefold().split():
+        filters.append(cls.search_text.contains(word, autoescape=True))
+    if module and cls is TrackVersion:
+        filters.append(TrackVersion.module_index.contains(f"|{module}|", autoescape=True))
+    newest = (
+        select(cls.code.label("code"), func.max(cls.version).label("version"))
+        .where(*filters)
+        .group_by(cls.code)
+        .subquery()
+    )
+    total = int(await session.scalar(select(func.count()).select_from(newest)) or 0)
+    descending = sort.startswith("-")
+    key = {
+        "code": cls.code,
+        "title": cls.sort_title,
+        "created_at": cls.created_at,
+        "published_at": cls.published_at,
+    }[sort.lstrip("-")]
+    order: list[ColumnElement[Any]] = [
+        key.desc().nulls_last() if descending else key.asc().nulls_last()
+    ]
+    if sort.lstrip("-") != "code":
+        order.append(cls.code.asc())  # one row per code, so the code makes the order stable
+    stmt = (
+        select(cls)
+        .join(newest, and_(cls.code == newest.c.code, cls.version == newest.c.version))
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(await session.scalars(stmt)), total
+
+
+def diff(before: V, after: V) -> list[FieldChange]:
+    """Field-by-field differences of two versions' content (lists compare as a whole)."""
+    old, new = _flatten(before.content), _flatten(after.content)
+    return [
+        FieldChange(field=path, before=old.get(path), after=new.get(path))
+        for path in sorted(set(old) | set(new))
+        if old.get(path) != new.get(path)
+    ]
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if isinstance(item, dict) and item:
+            flat.update(_flatten(item, f"{path}."))
+        else:
+            flat[path] = item
+    return flat
+
+
+# --- writing modules ---------------------------------------------------------------------------
+
+
+def _module_content(data: ModuleContent) -> dict[str, Any]:
+    fields = set(ModuleContent.model_fields)
+    return ModuleContent.model_validate(data.model_dump(include=fields)).model_dump(mode="json")
+
+
 async def create_module(session: AsyncSession, *, data: ModuleCreate, author: str) -> ModuleVersion:
+    """A new module; its first version is a draft."""
     if await session.get(Module, data.code) is not None:
         raise Conflict(f"A module with code {data.code} already exists.", code=data.code)
-    content = ModuleContent.model_validate(data.model_dump(exclude={"code"})).model_dump(
-        mode="json"
-    )
-    await _check_prerequisites(session, code=data.code, prerequisites=data.prerequisites)
+    content = _module_content(data)
+    await _check_prerequisites(session, code=data.code, version=1, prerequisites=data.prerequisites)
     session.add(Module(code=data.code, created_by=author))
-    version = ModuleVersion(
-        module_code=data.code,
-        version=1,
-        status="draft",
-        content=content,
-        content_hash=content_hash(content),
-        author=author,
+    return await _add_version(
+        session, MODULES, code=data.code, number=1, content=content, by=author
     )
-    session.add(version)
-    await session.flush()
-    return version
+
+
+async def new_module_version(
+    session: AsyncSession, *, code: str, data: ModuleContent, author: str
+) -> ModuleVersion:
+    """Start the next version of a module as a draft (published versions never change)."""
+    latest = await _no_open_version(session, MODULES, code=code)
+    number = latest.version + 1
+    content = _module_content(data)
+    await _check_prerequisites(session, code=code, version=number, prerequisites=data.prerequisites)
+    return await _add_version(
+        session, MODULES, code=code, number=number, content=content, by=author
+    )
+
+
+async def edit_module_draft(
+    session: AsyncSession, *, code: str, version: int, data: ModuleContent, author: str
+) -> ModuleVersion:
+    found = await _draft(session, MODULES, code=code, version=version)
+    content = _module_content(data)
+    await _check_prerequisites(
+        session, code=code, version=version, prerequisites=data.prerequisites
+    )
+    return _edit(session, MODULES, found, content=content, by=author)
 
 
 async def _check_prerequisites(
-    session: AsyncSession, *, code: str, prerequisites: list[str]
+    session: AsyncSession, *, code: str, version: int, prerequisites: list[str]
 ) -> None:
+    """Prerequisites must be known modules and, with every other non-retired version's
+    prerequisites, must not form a cycle."""
     if code in prerequisites:
         raise InvalidInput(f"{code} cannot be its own prerequisite.", field="prerequisites")
     if not prerequisites:
@@ -52,27 +392,355 @@ async def _check_prerequisites(
     known = set(
         (await session.scalars(select(Module.code).where(Module.code.in_(prerequisites)))).all()
     )
-    missing = sorted(set(prerequisites) - known)
+    missing = [p for p in prerequisites if p not in known]
     if missing:
         raise InvalidInput(
             f"Unknown prerequisite module(s): {', '.join(missing)}.", field="prerequisites"
         )
-
-
-async def get_module_version(
-    session: AsyncSession, *, code: str, version: int | None = None
-) -> ModuleVersion:
-    stmt = select(ModuleVersion).where(ModuleVersion.module_code == code)
-    stmt = (
-        stmt.where(ModuleVersion.version == version)
-        if version is not None
-        else stmt.order_by(ModuleVersion.version.desc()).limit(1)
+    rows = await session.execute(
+        select(ModuleVersion.module_code, ModuleVersion.version, ModuleVersion.content).where(
+            ModuleVersion.status != "retired"
+        )
     )
-    found = await session.scalar(stmt)
-    if found is None:
-        what = f"module {code}" + (f" version {version}" if version is not None else "")
-        raise NotFound(f"There is no {what}.")
+    graph: dict[str, set[str]] = {}
+    for other, number, content in rows:
+        if (other, number) != (code, version):
+            graph.setdefault(other, set()).update(content.get("prerequisites", []))
+    graph.setdefault(code, set()).update(prerequisites)
+    cycle = _path(graph, start=code, goal=code)
+    if cycle:
+        raise InvalidInput(
+            f"These prerequisites would make a cycle: {' → '.join(cycle)}.",
+            field="prerequisites",
+        )
+
+
+def _path(graph: dict[str, set[str]], *, start: str, goal: str) -> list[str] | None:
+    """A path from `start` back to `goal` through the graph, if there is one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for successor in sorted(graph.get(node, ())):
+            if successor == goal:
+                return [*path, goal]
+            if successor not in seen:
+                seen.add(successor)
+                stack.append((successor, [*path, successor]))
+    return None
+
+
+# --- writing tracks ----------------------------------------------------------------------------
+
+
+async def create_track(session: AsyncSession, *, data: TrackCreate, author: str) -> TrackVersion:
+    """A new track of published module versions; its first version is a draft."""
+    if await session.get(Track, data.code) is not None:
+        raise Conflict(f"A track with code {data.code} already exists.", code=data.code)
+    content = await _track_content(session, data)
+    session.add(Track(code=data.code, created_by=author))
+    return await _add_version(session, TRACKS, code=data.code, number=1, content=content, by=author)
+
+
+async def new_track_version(
+    session: AsyncSession, *, code: str, data: TrackContent, author: str
+) -> TrackVersion:
+    latest = await _no_open_version(session, TRACKS, code=code)
+    content = await _track_content(session, data)
+    return await _add_version(
+        session, TRACKS, code=code, number=latest.version + 1, content=content, by=author
+    )
+
+
+async def edit_track_draft(
+    session: AsyncSession, *, code: str, version: int, data: TrackContent, author: str
+) -> TrackVersion:
+    found = await _draft(session, TRACKS, code=code, version=version)
+    content = await _track_content(session, data)
+    return _edit(session, TRACKS, found, content=content, by=author)
+
+
+async def _track_content(session: AsyncSession, data: TrackContent) -> dict[str, Any]:
+    pins = [await _pin(session, pinned, position) for position, pinned in enumerate(data.modules)]
+    fields = set(TrackContent.model_fields)
+    content = TrackContent.model_validate(data.model_dump(include=fields)).model_dump(mode="json")
+    content["modules"] = pins
+    return content
+
+
+async def _pin(session: AsyncSession, pinned: PinnedModule, position: int) -> dict[str, Any]:
+    field = f"modules.{position}"
+    if pinned.version is None:
+        try:
+            module = await get_version(session, MODULES, code=pinned.code, statuses=["published"])
+        except NotFound as exc:
+            raise InvalidInput(
+                f"Module {pinned.code} has no published version to pin.", field=field
+            ) from exc
+    else:
+        try:
+            module = await get_version(session, MODULES, code=pinned.code, version=pinned.version)
+        except NotFound as exc:
+            raise InvalidInput(exc.detail, field=field) from exc
+        if module.status != "published":
+            raise InvalidInput(
+                f"A track can only pin published module versions; {pinned.code} version "
+                f"{pinned.version} is {module.status}.",
+                field=field,
+            )
+    return {"code": module.module_code, "version": module.version}
+
+
+# --- versions, shared --------------------------------------------------------------------------
+
+
+async def _add_version(
+    session: AsyncSession,
+    kind: Kind[V],
+    *,
+    code: str,
+    number: int,
+    content: dict[str, Any],
+    by: str,
+) -> V:
+    version = kind.version(code=code, version=number, status="draft", author=by)
+    _fill(version, kind.name, content)
+    session.add(version)
+    record(
+        session,
+        entity=kind.name,
+        code=code,
+        version=number,
+        action="created",
+        actor=by,
+        to_status="draft",
+    )
+    await session.flush()
+    return version
+
+
+async def _no_open_version(session: AsyncSession, kind: Kind[V], *, code: str) -> V:
+    latest = await get_version(session, kind, code=code, lock=True)
+    if latest.status in OPEN:
+        raise Conflict(
+            f"{kind.title} {code} version {latest.version} is still {latest.status}; finish or "
+            "edit it before starting another version.",
+            version=latest.version,
+            current_status=latest.status,
+        )
+    return latest
+
+
+async def _draft(session: AsyncSession, kind: Kind[V], *, code: str, version: int) -> V:
+    found = await get_version(session, kind, code=code, version=version, lock=True)
+    if found.status != "draft":
+        hint = (
+            f"Published versions never change: POST /v1/{kind.name}s/{code}/versions starts a "
+            "new draft."
+            if found.status in ("published", "retired")
+            else "Only drafts can be edited; a reviewer can send it back (reject)."
+        )
+        raise Conflict(
+            f"{kind.title} {code} version {version} is {found.status}. {hint}",
+            current_status=found.status,
+        )
     return found
+
+
+def _edit(session: AsyncSession, kind: Kind[V], found: V, *, content: dict[str, Any], by: str) -> V:
+    if content_hash(content) == found.content_hash:
+        return found  # nothing changed, nothing to record
+    _fill(found, kind.name, content)
+    found.updated_at = utcnow()
+    record(
+        session,
+        entity=kind.name,
+        code=found.code,
+        version=found.version,
+        action="updated",
+        actor=by,
+    )
+    return found
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    kind: Kind[V],
+    code: str,
+    version: int,
+    action: Action,
+    actor: str,
+    comment: str | None = None,
+    four_eyes: bool = True,
+) -> V:
+    """Move a version along draft → in_review → approved → published → retired (or back to
+    draft on rejection). Repeating a publish or retire is a no-op, never a second event.
+    `four_eyes=False` is for the starter catalogue only, reviewed in the repository."""
+    found = await get_version(session, kind, code=code, version=version, lock=True)
+    sources, target, done = TRANSITIONS[action]
+    if found.status == target and action in ("publish", "retire"):
+        return found
+    if found.status not in sources:
+        allowed = " or ".join(sources)
+        raise Conflict(
+            f"{kind.title} {code} version {version} is {found.status}; only a version that is "
+            f"{allowed} can be {done}.",
+            current_status=found.status,
+        )
+    comment = (comment or "").strip() or None
+    if action == "reject" and comment is None:
+        raise InvalidInput("Say what must change: a rejection needs a comment.", field="comment")
+    now = utcnow()
+    if action == "approve":
+        if four_eyes:
+            await _check_four_eyes(session, kind, found, reviewer=actor)
+        found.approved_at, found.approved_by = now, actor
+    elif action == "reject":
+        found.approved_at = found.approved_by = None
+    elif action == "submit":
+        found.submitted_at = now
+    elif action == "publish":
+        found.published_at = now
+        await _publish(session, found)
+    elif action == "retire":
+        found.retired_at = now
+        await _retire(session, found)
+    record(
+        session,
+        entity=kind.name,
+        code=code,
+        version=version,
+        action=done.split()[0],
+        actor=actor,
+        from_status=found.status,
+        to_status=target,
+        comment=comment,
+    )
+    found.status = target
+    await session.flush()
+    return found
+
+
+async def _check_four_eyes(
+    session: AsyncSession, kind: Kind[V], found: V, *, reviewer: str
+) -> None:
+    writers = set(
+        await session.scalars(
+            select(AuditEntry.actor).where(
+                AuditEntry.entity == kind.name,
+                AuditEntry.code == found.code,
+                AuditEntry.version == found.version,
+                AuditEntry.action.in_(["created", "updated"]),
+            )
+        )
+    )
+    if reviewer == found.author or reviewer in writers:
+        raise Forbidden(
+            f"Four eyes: you wrote or edited {kind.name} {found.code} version {found.version}, "
+            "so another reviewer must approve it."
+        )
+
+
+async def _publish(session: AsyncSession, found: ModuleVersion | TrackVersion) -> None:
+    assert found.published_at is not None
+    if isinstance(found, ModuleVersion):
+        await _check_prerequisites_published(session, found)
+        await outbox.add(
+            session, ModulePublished(module=module_facts(found), published_at=found.published_at)
+        )
+        return
+    modules = []
+    for pinned in found.content["modules"]:
+        module = await get_module_version(session, code=pinned["code"], version=pinned["version"])
+        if module.status != "published":
+            raise Conflict(
+                f"Module {module.module_code} version {module.version} is {module.status}; "
+                "a track can only be published with published modules."
+            )
+        modules.append(module_facts(module))
+    await outbox.add(
+        session,
+        TrackPublished(track=track_facts(found, modules), published_at=found.published_at),
+    )
+
+
+async def _check_prerequisites_published(session: AsyncSession, found: ModuleVersion) -> None:
+    prerequisites = found.content.get("prerequisites", [])
+    if not prerequisites:
+        return
+    published = set(
+        await session.scalars(
+            select(ModuleVersion.module_code).where(
+                ModuleVersion.module_code.in_(prerequisites), ModuleVersion.status == "published"
+            )
+        )
+    )
+    missing = [p for p in prerequisites if p not in published]
+    if missing:
+        raise Conflict(
+            f"Publish the prerequisite module(s) {', '.join(missing)} first: module "
+            f"{found.module_code} needs them and they have no published version."
+        )
+
+
+async def _retire(session: AsyncSession, found: ModuleVersion | TrackVersion) -> None:
+    assert found.retired_at is not None
+    if isinstance(found, ModuleVersion):
+        pinning = await session.scalars(
+            select(TrackVersion).where(
+                TrackVersion.status == "published",
+                TrackVersion.module_index.contains(f"|{found.module_code}|", autoescape=True),
+            )
+        )
+        users = [
+            f"{track.track_code} v{track.version}"
+            for track in pinning
+            if {"code": found.module_code, "version": found.version} in track.content["modules"]
+        ]
+        if users:
+            raise Conflict(
+                f"Module {found.module_code} version {found.version} is part of published "
+                f"track(s) {', '.join(users)}; retire those first.",
+                tracks=users,
+            )
+        await outbox.add(
+            session,
+            ModuleRetired(
+                module_code=found.module_code, version=found.version, retired_at=found.retired_at
+            ),
+        )
+        return
+    others = await session.scalar(
+        select(func.count()).where(
+            TrackVersion.track_code == found.track_code,
+            TrackVersion.status == "published",
+            TrackVersion.version != found.version,
+        )
+    )
+    if not others:
+        required_by = list(
+            await session.scalars(
+                select(Requirement.code).where(
+                    Requirement.track_code == found.track_code, Requirement.deleted_at.is_(None)
+                )
+            )
+        )
+        if required_by:
+            raise Conflict(
+                f"Track {found.track_code} is required by {', '.join(required_by)}; change or "
+                "delete those requirements before retiring its last published version.",
+                requirements=required_by,
+            )
+    await outbox.add(
+        session,
+        TrackRetired(
+            track_code=found.track_code, version=found.version, retired_at=found.retired_at
+        ),
+    )
+
+
+# --- event facts -------------------------------------------------------------------------------
 
 
 def module_facts(version: ModuleVersion) -> ModuleFacts:
@@ -87,95 +755,20 @@ def module_facts(version: ModuleVersion) -> ModuleFacts:
         pass_mark=content["assessment"]["pass_mark"],
         min_attendance_pct=content["min_attendance_pct"],
         grants_certificate=content.get("grants_certificate", False),
+        delivery_mode=content.get("delivery_mode"),
+        prerequisites=content.get("prerequisites", []),
     )
 
 
-async def publish_module(session: AsyncSession, *, code: str, version: int) -> ModuleVersion:
-    found = await get_module_version(session, code=code, version=version)
-    if found.status == "published":
-        return found  # publishing twice is a no-op, not a second event
-    if found.status not in {"draft", "approved"}:
-        raise Conflict(
-            f"Module {code} version {version} is {found.status} and cannot be published."
-        )
-    found.status = "published"
-    found.published_at = utcnow()
-    await outbox.add(
-        session, ModulePublished(module=module_facts(found), published_at=found.published_at)
-    )
-    return found
-
-
-async def create_track(session: AsyncSession, *, data: TrackCreate, author: str) -> TrackVersion:
-    if await session.get(Track, data.code) is not None:
-        raise Conflict(f"A track with code {data.code} already exists.", code=data.code)
-    for position, pinned in enumerate(data.modules):
-        try:
-            module = await get_module_version(session, code=pinned.code, version=pinned.version)
-        except NotFound as exc:
-            raise InvalidInput(exc.detail, field=f"modules.{position}") from exc
-        if module.status != "published":
-            raise InvalidInput(
-                f"A track can only pin published module versions; {pinned.code} version "
-                f"{pinned.version} is {module.status}.",
-                field=f"modules.{position}",
-            )
-    content = TrackContent.model_validate(data.model_dump(exclude={"code"})).model_dump(mode="json")
-    session.add(Track(code=data.code, created_by=author))
-    version = TrackVersion(
-        track_code=data.code,
-        version=1,
-        status="draft",
-        content=content,
-        content_hash=content_hash(content),
-        author=author,
-    )
-    session.add(version)
-    await session.flush()
-    return version
-
-
-async def get_track_version(
-    session: AsyncSession, *, code: str, version: int | None = None
-) -> TrackVersion:
-    stmt = select(TrackVersion).where(TrackVersion.track_code == code)
-    stmt = (
-        stmt.where(TrackVersion.version == version)
-        if version is not None
-        else stmt.order_by(TrackVersion.version.desc()).limit(1)
-    )
-    found = await session.scalar(stmt)
-    if found is None:
-        what = f"track {code}" + (f" version {version}" if version is not None else "")
-        raise NotFound(f"There is no {what}.")
-    return found
-
-
-async def publish_track(session: AsyncSession, *, code: str, version: int) -> TrackVersion:
-    found = await get_track_version(session, code=code, version=version)
-    if found.status == "published":
-        return found
-    if found.status not in {"draft", "approved"}:
-        raise Conflict(f"Track {code} version {version} is {found.status} and cannot be published.")
-    modules = []
-    for pinned in found.content["modules"]:
-        module = await get_module_version(session, code=pinned["code"], version=pinned["version"])
-        if module.status != "published":
-            raise Conflict(
-                f"Module {module.module_code} version {module.version} is {module.status}; "
-                "a track can only be published with published modules."
-            )
-        modules.append(module_facts(module))
-    found.status = "published"
-    found.published_at = utcnow()
-    facts = TrackFacts(
-        code=found.track_code,
-        version=found.version,
-        content_hash=found.content_hash,
-        title=found.content["title"],
-        certificate_title=found.content["certificate_title"],
-        validity_months=found.content["validity_months"],
+def track_facts(version: TrackVersion, modules: list[ModuleFacts]) -> TrackFacts:
+    content = version.content
+    return TrackFacts(
+        code=version.track_code,
+        version=version.version,
+        content_hash=version.content_hash,
+        title=content["title"],
+        certificate_title=content["certificate_title"],
+        validity_months=content["validity_months"],
         modules=modules,
+        target_roles=content.get("target_roles", []),
     )
-    await outbox.add(session, TrackPublished(track=facts, published_at=found.published_at))
-    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, text
@@ -79,6 +80,32 @@ class Outbox:
         )
         session.info[PENDING_FLAG] = True
         return event
+
+    async def add_many(
+        self, session: AsyncSession, payloads: Sequence[EventPayload]
+    ) -> list[CloudEvent]:
+        """`add` for many events in one statement (bulk imports, sweeps); same guarantees."""
+        if not payloads:
+            return []
+        events = [CloudEvent.of(payload) for payload in payloads]
+        now = utcnow()
+        await session.execute(
+            insert(self.table),
+            [
+                {
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "subject": payload.subject_suffix(),
+                    "restricted": payload.restricted,
+                    "body": event.to_json().decode(),
+                    "created_at": now,
+                    "attempts": 0,
+                }
+                for payload, event in zip(payloads, events, strict=True)
+            ],
+        )
+        session.info[PENDING_FLAG] = True
+        return events
 
     async def remember(self, session: AsyncSession, event: CloudEvent, consumer: str) -> bool:
         """Record an event as handled; False when it was handled before (a duplicate)."""

@@ -119,6 +119,9 @@ class EventTap:
                 filter_subjects=self.subjects,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
+                # A message handed to a pull request that had just timed out is lost to this
+                # client until redelivered: make that seconds, not the default 30.
+                ack_wait=2,
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.stream)

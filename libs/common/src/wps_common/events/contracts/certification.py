@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from wps_common.events.envelope import EventPayload
 
 
 class CertificateIssued(EventPayload):
+    """A certificate exists. For a module that grants its own certificate, `award` is "module"
+    and `track_code`/`track_version` name that module; a correction names the certificate it
+    `supersedes`; a recertification names the `previous_certificate_id` of the same track."""
+
     service: ClassVar[str] = "certification"
     entity: ClassVar[str] = "certificate"
     action: ClassVar[str] = "issued"
@@ -24,6 +28,8 @@ class CertificateIssued(EventPayload):
     issued_on: date
     expires_on: date | None
     supersedes: str | None = None
+    award: Literal["track", "module"] = "track"
+    previous_certificate_id: str | None = None
 
     def about(self) -> str:
         return f"certificate/{self.certificate_id}"
@@ -70,6 +76,9 @@ class CertificateExpiring(EventPayload):
 
 
 class CertificateExpired(EventPayload):
+    """Sent once, on the first scan after the last valid day: `expired_on` is the first day on
+    which the certificate is no longer valid (the day after `expires_on`)."""
+
     service: ClassVar[str] = "certification"
     entity: ClassVar[str] = "certificate"
     action: ClassVar[str] = "expired"

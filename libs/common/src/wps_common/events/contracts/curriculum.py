@@ -23,6 +23,11 @@ class ModuleFacts(Part):
     pass_mark: int = Field(ge=0, le=100)
     min_attendance_pct: int = Field(ge=0, le=100)
     grants_certificate: bool = False
+    # Added after v1 went into use; optional so that older events still validate.
+    delivery_mode: Literal["classroom", "e-learning", "blended", "field-exercise"] | None = None
+    prerequisites: list[str] = Field(
+        default_factory=list, description="codes of modules to complete first"
+    )
 
 
 class ModulePublished(EventPayload):
@@ -58,6 +63,10 @@ class TrackFacts(Part):
     certificate_title: Localised
     validity_months: int | None
     modules: list[ModuleFacts]
+    # Added after v1 went into use; optional so that older events still validate.
+    target_roles: list[str] = Field(
+        default_factory=list, description='roles the track is designed for, or ["all"]'
+    )
 
 
 class TrackPublished(EventPayload):

@@ -10,6 +10,10 @@ from wps_common.events.envelope import EventPayload
 
 
 class TraineeEnrolled(EventPayload):
+    """A seat (`enrolled`) or a waitlist place (`waitlisted`); a promotion from the waitlist is
+    announced again with `enrolled`. For a single-module cohort `track_code`/`track_version`
+    name the module and `curriculum` is `module`."""
+
     service: ClassVar[str] = "enrolment"
     entity: ClassVar[str] = "trainee"
     action: ClassVar[str] = "enrolled"
@@ -23,6 +27,7 @@ class TraineeEnrolled(EventPayload):
     track_version: int
     status: Literal["enrolled", "waitlisted"]
     enrolled_at: datetime
+    curriculum: Literal["track", "module"] = "track"  # additive to v1
 
     def about(self) -> str:
         return f"enrolment/{self.enrolment_id}"
@@ -129,6 +134,7 @@ class EnrolmentFailed(EventPayload):
     module_code: str
     attempts: int
     failed_on: date
+    curriculum: Literal["track", "module"] = "track"  # additive to v1: see TraineeEnrolled
 
     def about(self) -> str:
         return f"enrolment/{self.enrolment_id}"

@@ -1,0 +1,194 @@
+"""The starter catalogue: a YAML data file (starter.yaml, format in README.md) published through
+the normal service functions, so it is validated, audited and announced as events like any
+other curriculum. Loading is idempotent: a code that exists already is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.db import Database
+from wps_common.errors import ProblemError
+from wps_curriculum import requirements, service
+from wps_curriculum.models import Module, Requirement, Track
+from wps_curriculum.schemas import (
+    Code,
+    ModuleCreate,
+    PinnedModule,
+    RequirementCode,
+    RequirementCreate,
+    SelectorIn,
+    TrackCreate,
+)
+
+STARTER_CATALOGUE = Path(__file__).parent / "starter.yaml"
+APPROVAL_NOTE = (
+    "Starter catalogue: reviewed in the repository before release and published by the system "
+    "author 'catalogue' (docs/adr/0010-starter-catalogue.md)."
+)
+
+
+class CatalogueError(Exception):
+    """The catalogue file cannot be loaded; the message names the entry."""
+
+
+class CatalogueTrack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    title: dict[str, str]
+    certificate_title: dict[str, str]
+    description: dict[str, str] = Field(default_factory=dict)
+    modules: list[Code]
+    validity_months: int | None = None
+    target_roles: list[str] = Field(default_factory=list)
+
+
+class CatalogueRequirement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: RequirementCode
+    title: dict[str, str]
+    selector: SelectorIn
+    track: Code
+    grace_period_days: int
+    renewal_months: int | None = None
+    reminder_days: list[int] = Field(default_factory=list)
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    modules: list[ModuleCreate]
+    tracks: list[CatalogueTrack]
+    requirements: list[CatalogueRequirement]
+
+
+@dataclass
+class LoadReport:
+    created: dict[str, list[str]] = field(
+        default_factory=lambda: {"modules": [], "tracks": [], "requirements": []}
+    )
+    present: dict[str, list[str]] = field(
+        default_factory=lambda: {"modules": [], "tracks": [], "requirements": []}
+    )
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.created[kind])} {kind} published"
+            + (f" ({len(self.present[kind])} already there)" if self.present[kind] else "")
+            for kind in ("modules", "tracks", "requirements")
+        ]
+        return ", ".join(parts)
+
+
+def read_catalogue(path: Path = STARTER_CATALOGUE) -> Catalogue:
+    """Parse and validate the file (blocking; call it in a thread from async code)."""
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Catalogue.model_validate(data)
+    except OSError as exc:
+        raise CatalogueError(f"cannot read {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise CatalogueError(f"{path} does not match the catalogue format:\n{exc}") from exc
+
+
+def _prerequisites_first(modules: list[ModuleCreate]) -> list[ModuleCreate]:
+    by_code = {m.code: m for m in modules}
+    ordered: list[ModuleCreate] = []
+    done: set[str] = set()
+
+    def visit(module: ModuleCreate, trail: tuple[str, ...]) -> None:
+        if module.code in done:
+            return
+        if module.code in trail:
+            raise CatalogueError(f"prerequisite cycle: {' → '.join([*trail, module.code])}")
+        for prerequisite in module.prerequisites:
+            if prerequisite in by_code:
+                visit(by_code[prerequisite], (*trail, module.code))
+        done.add(module.code)
+        ordered.append(module)
+
+    for module in modules:
+        visit(module, ())
+    return ordered
+
+
+async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadReport:
+    """Publish what is missing, in the caller's transaction: all of it or, on error, none."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Replicas starting together load one after the other; the second finds it all there.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('wps-catalogue'))"))
+    report = LoadReport()
+    actor = service.SYSTEM_AUTHOR
+    try:
+        for module in _prerequisites_first(catalogue.modules):
+            if await session.get(Module, module.code) is not None:
+                report.present["modules"].append(module.code)
+                continue
+            version = await service.create_module(session, data=module, author=actor)
+            await _publish(session, service.MODULES, module.code, version.version)
+            report.created["modules"].append(module.code)
+        for track in catalogue.tracks:
+            if await session.get(Track, track.code) is not None:
+                report.present["tracks"].append(track.code)
+                continue
+            data = TrackCreate.model_validate(
+                {
+                    **track.model_dump(exclude={"modules"}),
+                    "modules": [PinnedModule(code=code) for code in track.modules],
+                }
+            )
+            created = await service.create_track(session, data=data, author=actor)
+            await _publish(session, service.TRACKS, track.code, created.version)
+            report.created["tracks"].append(track.code)
+        for rule in catalogue.requirements:
+            if await session.get(Requirement, rule.code) is not None:
+                report.present["requirements"].append(rule.code)
+                continue
+            data_in = RequirementCreate.model_validate(
+                {**rule.model_dump(exclude={"track"}), "track_code": rule.track}
+            )
+            await requirements.create_requirement(session, data=data_in, actor=actor)
+            report.created["requirements"].append(rule.code)
+    except ProblemError as exc:
+        raise CatalogueError(f"the catalogue was not loaded: {exc.detail}") from exc
+    except ValidationError as exc:
+        raise CatalogueError(f"the catalogue was not loaded:\n{exc}") from exc
+    return report
+
+
+async def _publish(session: AsyncSession, kind: service.Kind[Any], code: str, version: int) -> None:
+    actor = service.SYSTEM_AUTHOR
+    await service.transition(
+        session, kind=kind, code=code, version=version, action="submit", actor=actor
+    )
+    await service.transition(
+        session,
+        kind=kind,
+        code=code,
+        version=version,
+        action="approve",
+        actor=actor,
+        comment=APPROVAL_NOTE,
+        four_eyes=False,
+    )
+    await service.transition(
+        session, kind=kind, code=code, version=version, action="publish", actor=actor
+    )
+
+
+async def load_into(db: Database, path: Path = STARTER_CATALOGUE) -> LoadReport:
+    """Read the file and load it in one transaction of its own."""
+    catalogue = await asyncio.to_thread(read_catalogue, path)
+    async with db.session() as session:
+        return await load_catalogue(session, catalogue)
