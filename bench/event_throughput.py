@@ -58,7 +58,7 @@ async def fresh_database(url: str | None, workdir: Path) -> tuple[str, str | Non
     return url.rsplit("/", 1)[0] + f"/{name}", name
 
 
-async def main(events: int, database_url: str | None) -> None:
+async def main(events: int, database_url: str | None, latency_samples: int = 100) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         url, created = await fresh_database(database_url, workdir)
@@ -107,9 +107,26 @@ async def main(events: int, database_url: str | None) -> None:
 
             await wait_until(all_applied, timeout=900, what="every event applied")
             consume = time.perf_counter() - started
-            task.cancel()
             async with db.session() as session:
                 applied = await session.scalar(select(func.count()).select_from(effects))
+
+            # Latency of one event at a time, from the committing transaction to the effect,
+            # with the relay and the consumer running as a service runs them.
+            relay_task = asyncio.create_task(relay.run())
+            latencies = []
+            for _ in range(latency_samples):
+                handled = consumer.stats.handled
+                started = time.perf_counter()
+                async with db.session() as session:
+                    await outbox.add(session, BenchEvent(ref=str(uuid.uuid4())))
+
+                async def applied_one(target: int = handled + 1) -> bool:
+                    return consumer.stats.handled >= target
+
+                await wait_until(applied_one, timeout=30, what="the event to be applied")
+                latencies.append((time.perf_counter() - started) * 1000)
+            relay_task.cancel()
+            task.cancel()
             await nc.close()
         finally:
             await db.dispose()
@@ -125,6 +142,10 @@ async def main(events: int, database_url: str | None) -> None:
     print(f"relay publish       {events / publish:10.0f} events/s  (publish-ack, batches of 500)")
     print(f"consumer apply      {events / consume:10.0f} events/s  (inbox + effect per event)")
     print(f"effects applied     {applied} (of {events})")
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    print(f"commit → effect     p50 {p50:6.1f} ms   p95 {p95:6.1f} ms  (one event at a time)")
 
 
 if __name__ == "__main__":

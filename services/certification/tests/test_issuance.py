@@ -178,7 +178,10 @@ async def test_verification_is_public_minimal_and_forgiving_about_typing(
         "number",
         "issued_on",
         "expires_on",
+        "revoked_on",
+        "superseded_on",
     }
+    assert body["revoked_on"] is None and body["superseded_on"] is None
     for bad in ("nonsense", "AAAA-BBBB-CCCC-DDDD", "<script>"):
         missing = await client.get(f"/v1/verify/{bad}")
         assert missing.status_code == 404

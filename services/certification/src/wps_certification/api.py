@@ -1,58 +1,95 @@
-"""Certification REST API (/v1/certificates, /v1/verify)."""
+"""Certification REST API (/v1/certificates, /v1/verify, /.well-known/jwks.json)."""
 
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from wps_certification import service
+from wps_certification.credential import MEDIA_TYPE_JWT, open_badge, sign_credential
 from wps_certification.models import Certificate
+from wps_certification.ratelimit import RateLimiter
 from wps_certification.rendering import Renderer
-from wps_certification.schemas import CertificateOut, CertificatePage, Verification
+from wps_certification.schemas import (
+    CertificateOut,
+    CertificatePage,
+    CredentialOut,
+    Revocation,
+    Status,
+    Verification,
+)
 from wps_certification.settings import CertificationSettings
-from wps_common.app import DbSession
+from wps_certification.signing import Keyring
+from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
+from wps_common.errors import Conflict
 
 router = APIRouter(prefix="/v1")
+well_known = APIRouter(tags=["verification"])
 
 Reader = Annotated[
     Principal,
     Depends(require(Role.ADMIN, Role.HR, Role.ACADEMY_ADMIN, Role.INSTRUCTOR, Role.TRAINEE)),
 ]
+Revoker = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
 Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru")]
 
 
-def _today() -> datetime:
-    return datetime.now(UTC)
+def _today(request: Request) -> date:
+    # The runtime's clock, not the wall clock: tests move it to exercise expiry.
+    return request.app.state.runtime.clock().date()
+
+
+Today = Annotated[date, Depends(_today)]
+
+
+def _settings(request: Request) -> CertificationSettings:
+    settings: CertificationSettings = request.app.state.settings
+    return settings
+
+
+def _out(certificate: Certificate, who: Principal, today: date) -> CertificateOut:
+    out = CertificateOut.model_validate(certificate)
+    return out.model_copy(
+        update={
+            "status": service.current_status(certificate, today),
+            "revocation_reason": (
+                certificate.revocation_reason if service.may_see_reason(who) else None
+            ),
+        }
+    )
 
 
 @router.get("/certificates", tags=["certificates"])
 async def list_certificates(
     session: DbSession,
     who: Reader,
+    today: Today,
+    status: Status | None = None,
+    trainee_id: str | None = None,
+    track_code: str | None = None,
+    academy_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CertificatePage:
-    """Certificates the caller may see, newest first (trainees: their own)."""
-    stmt = select(Certificate)
-    if who.is_trainee_only():
-        stmt = stmt.where(Certificate.trainee_id == who.subject)
-    elif not who.sees_all_academies:
-        stmt = stmt.where(Certificate.academy_id == who.academy_id)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(
-        stmt.order_by(Certificate.created_at.desc(), Certificate.id).limit(limit).offset(offset)
-    )
-    return CertificatePage(
-        items=[CertificateOut.model_validate(c) for c in rows],
-        total=total or 0,
+    """Certificates the caller may see, newest first (trainees: their own; staff: their academy)."""
+    rows, total = await service.list_certificates(
+        session,
+        who=who,
+        today=today,
+        status=status,
+        trainee_id=trainee_id,
+        track_code=track_code,
+        academy_id=academy_id,
         limit=limit,
         offset=offset,
+    )
+    return CertificatePage(
+        items=[_out(c, who, today) for c in rows], total=total, limit=limit, offset=offset
     )
 
 
@@ -63,57 +100,151 @@ async def list_certificates(
     responses={200: {"content": {"application/pdf": {}}}, 304: {"description": "not modified"}},
 )
 async def certificate_pdf(
-    certificate_id: str, request: Request, session: DbSession, who: Reader, lang: Language = None
+    certificate_id: str, request: Request, who: Reader, today: Today, lang: Language = None
 ) -> Response:
     """The certificate as PDF, in the trainee's language unless `?lang=` says otherwise."""
-    certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
-    settings: CertificationSettings = request.app.state.settings
+    # A transaction of its own that ends before rendering: holding it for the render would keep
+    # a connection (and SQLite's write lock, which every transaction takes) for ~40 ms each.
+    async with runtime_of(request).db.session() as session:
+        certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
+        doc = service.document(
+            certificate,
+            language=lang or certificate.language,
+            base_url=_settings(request).public_base_url,
+            today=today,
+        )
     renderer: Renderer = request.app.state.renderer
-    doc = service.document(
-        certificate,
-        language=lang or certificate.language,
-        base_url=settings.public_base_url,
-        today=_today().date(),
-    )
     etag = renderer.etag(doc)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     pdf, _ = await renderer.render(doc)
-    headers["Content-Disposition"] = f'inline; filename="{certificate.number}.pdf"'
+    headers["Content-Disposition"] = f'inline; filename="{doc.number}.pdf"'
     return Response(pdf, media_type="application/pdf", headers=headers)
 
 
-@router.get("/certificates/{certificate_id}", tags=["certificates"])
-async def get_certificate(certificate_id: str, session: DbSession, who: Reader) -> CertificateOut:
-    """One certificate's record."""
-    return CertificateOut.model_validate(
-        await service.get_certificate(session, certificate_id=certificate_id, who=who)
+@router.get(
+    "/certificates/{certificate_id}/credential",
+    tags=["certificates"],
+    response_model=CredentialOut,
+    responses={200: {"content": {MEDIA_TYPE_JWT: {}, "application/json": {}}}},
+)
+async def certificate_credential(
+    certificate_id: str, request: Request, session: DbSession, who: Reader, today: Today
+) -> CredentialOut | Response:
+    """The Open Badges 3.0 credential as VC-JWT: JSON with the JWT and the decoded credential,
+    or the bare JWT when `Accept: application/vc+jwt`."""
+    certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
+    status = service.current_status(certificate, today)
+    if status in ("revoked", "superseded"):
+        raise Conflict(
+            f"This certificate is {status}; its credential is no longer issued "
+            "(credentials issued before still verify as such at /v1/verify)."
+        )
+    settings = _settings(request)
+    keyring: Keyring = request.app.state.keyring
+    credential = open_badge(certificate, base_url=settings.public_base_url)
+    token = sign_credential(
+        credential, certificate, keyring=keyring, issuer=settings.public_base_url
     )
+    accept = request.headers.get("accept", "")
+    if MEDIA_TYPE_JWT in accept or "application/jwt" in accept:
+        return Response(token, media_type=MEDIA_TYPE_JWT)
+    return CredentialOut(kid=keyring.kid, jwt=token, credential=credential, status=status)
+
+
+@router.get("/certificates/{certificate_id}", tags=["certificates"])
+async def get_certificate(
+    certificate_id: str, session: DbSession, who: Reader, today: Today
+) -> CertificateOut:
+    """One certificate's record."""
+    certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
+    return _out(certificate, who, today)
+
+
+@router.post("/certificates/{certificate_id}/revoke", tags=["certificates"])
+async def revoke_certificate(
+    certificate_id: str, body: Revocation, session: DbSession, who: Revoker, today: Today
+) -> CertificateOut:
+    """Revoke a certificate (academy admin of its academy, or admin); emits certificate.revoked."""
+    certificate = await service.revoke_certificate(
+        session, certificate_id=certificate_id, who=who, reason=body.reason, today=today
+    )
+    return _out(certificate, who, today)
+
+
+@router.post("/certificates/{certificate_id}/reissue", tags=["certificates"], status_code=201)
+async def reissue_certificate(
+    certificate_id: str, session: DbSession, who: Revoker, today: Today
+) -> CertificateOut:
+    """Correct a certificate after the holder's details were fixed: a new one supersedes it."""
+    certificate = await service.reissue_certificate(
+        session, certificate_id=certificate_id, who=who, today=today
+    )
+    return _out(certificate, who, today)
+
+
+def _client(request: Request, settings: CertificationSettings) -> str:
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            # The rightmost entry is the one our own ingress added; earlier ones are the
+            # client's word and could be anything.
+            return forwarded.split(",")[-1].strip()
+    return request.client.host if request.client else "unknown"
 
 
 @router.get(
     "/verify/{code}",
     tags=["verification"],
     response_model=Verification,
-    responses={200: {"content": {"text/html": {}}}},
+    responses={
+        200: {"content": {"text/html": {}}},
+        429: {"description": "too many lookups from this address (see Retry-After)"},
+    },
 )
-async def verify(code: str, request: Request, session: DbSession) -> Verification | HTMLResponse:
+async def verify(
+    code: str, request: Request, session: DbSession, today: Today
+) -> Verification | HTMLResponse:
     """Public: is this certificate genuine and valid? (HTML for browsers, JSON otherwise)."""
+    limiter: RateLimiter = request.app.state.verify_limiter
+    limiter.take(_client(request, _settings(request)))
     certificate = await service.find_by_code(session, code)
+    status = service.current_status(certificate, today)
+    superseded = status == "superseded"
     result = Verification(
-        status=service.current_status(certificate, _today().date()),
-        holder_name=certificate.holder_name,
+        status=status,
+        holder_name=None if superseded else certificate.holder_name,
         track_title=certificate.track["certificate_title"],
         track_code=certificate.track_code,
         academy_name=certificate.academy_name,
         number=certificate.number,
         issued_on=certificate.issued_on,
         expires_on=certificate.expires_on,
+        revoked_on=certificate.revoked_on if status == "revoked" else None,
+        superseded_on=certificate.revoked_on if superseded else None,
     )
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_verification_page(result))
     return result
+
+
+@well_known.get("/.well-known/jwks.json")
+async def jwks(request: Request) -> JSONResponse:
+    """Public keys (Ed25519, by `kid`) that verify the certificates' signed credentials."""
+    keyring: Keyring = request.app.state.keyring
+    return JSONResponse(keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+_EXPLANATIONS = {
+    "valid": "This certificate is genuine and valid.",
+    "expired": "This certificate is genuine but has expired.",
+    "revoked": "This certificate was revoked by the issuing academy and is no longer valid.",
+    "superseded": (
+        "This certificate was replaced by a corrected one and is no longer valid. "
+        "Ask the holder for the current certificate."
+    ),
+}
 
 
 def _verification_page(result: Verification) -> str:
@@ -121,16 +252,28 @@ def _verification_page(result: Verification) -> str:
     colour = {"valid": "#1b7f3b"}.get(result.status, "#b00020")
     expiry = result.expires_on.isoformat() if result.expires_on else "no expiry"
     title = result.track_title.get("en") or next(iter(result.track_title.values()), "")
+    rows = []
+    if result.holder_name is not None:
+        rows.append(("Holder", result.holder_name))
+    rows += [
+        ("Training", f"{title} ({result.track_code})"),
+        ("Issued by", result.academy_name),
+        ("Certificate number", result.number),
+        ("Issued on", result.issued_on.isoformat()),
+        ("Valid until", expiry),
+    ]
+    if result.revoked_on is not None:
+        rows.append(("Revoked on", result.revoked_on.isoformat()))
+    if result.superseded_on is not None:
+        rows.append(("Replaced on", result.superseded_on.isoformat()))
+    details = "\n".join(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in rows)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex">
 <title>Certificate {e(result.number)} — {e(result.status)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}
 .status{{font-size:2rem;font-weight:700;color:{colour};text-transform:uppercase}}
 dt{{font-weight:600;margin-top:.6rem}}</style></head><body>
 <p class="status">{e(result.status)}</p>
-<dl><dt>Holder</dt><dd>{e(result.holder_name)}</dd>
-<dt>Training</dt><dd>{e(title)} ({e(result.track_code)})</dd>
-<dt>Issued by</dt><dd>{e(result.academy_name)}</dd>
-<dt>Certificate number</dt><dd>{e(result.number)}</dd>
-<dt>Issued on</dt><dd>{e(result.issued_on.isoformat())}</dd>
-<dt>Valid until</dt><dd>{e(expiry)}</dd></dl></body></html>"""
+<p class="explanation">{e(_EXPLANATIONS[result.status])}</p>
+<dl>{details}</dl></body></html>"""

@@ -1,11 +1,12 @@
-"""Event handlers: holders' details (restricted stream) and issuance from track.completed."""
+"""Event handlers: holders' details (restricted stream) and issuance from track.completed and
+from module.completed when the module grants its own certificate."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification import service
-from wps_common.events.contracts import TrackCompleted, TraineeProfileChanged
+from wps_common.events.contracts import ModuleCompleted, TrackCompleted, TraineeProfileChanged
 from wps_common.events.envelope import CloudEvent
 from wps_common.runtime import Subscription
 
@@ -22,7 +23,15 @@ async def on_track_completed(
     await service.issue_certificate(session, payload)
 
 
+async def on_module_completed(
+    session: AsyncSession, payload: ModuleCompleted, event: CloudEvent
+) -> None:
+    await service.issue_module_certificate(session, payload)
+
+
 subscriptions = [
-    Subscription(handlers={TrackCompleted: on_track_completed}),
+    Subscription(
+        handlers={TrackCompleted: on_track_completed, ModuleCompleted: on_module_completed}
+    ),
     Subscription(handlers={TraineeProfileChanged: on_profile_changed}, restricted=True),
 ]

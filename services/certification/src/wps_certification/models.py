@@ -1,17 +1,20 @@
-"""Certification tables: certificates, their per-academy numbering, and the holders' details."""
+"""Certification tables: certificates, their per-academy numbering, the holders' details, and the
+expiry notices already sent."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Integer, String
+from sqlalchemy import JSON, Date, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
 from wps_common.jobs import JobRuns
+
+TRACK_AWARD = "track"
 
 
 class Base(DeclarativeBase):
@@ -41,10 +44,25 @@ class Holder(Base):
 
 class Certificate(Base):
     __tablename__ = "certificates"
+    __table_args__ = (
+        # One certificate per enrolment and award (the track, or a module that grants its own),
+        # whatever is redelivered; a correction is the next edition of it. The database says so
+        # too: two concurrent corrections of one certificate cannot both succeed.
+        UniqueConstraint("enrolment_id", "awarded_for", "edition", name="uq_certificates_award"),
+        Index("ix_certificates_trainee_track", "trainee_id", "track_code"),
+        # What the expiry scanner reads: live certificates that have an expiry date.
+        Index(
+            "ix_certificates_expiry_scan",
+            "expires_on",
+            postgresql_where=text("status = 'valid' AND expires_on IS NOT NULL"),
+            sqlite_where=text("status = 'valid' AND expires_on IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    # One certificate per enrolment, whatever is redelivered: the database says so too.
-    enrolment_id: Mapped[str] = mapped_column(String(36), unique=True)
+    enrolment_id: Mapped[str] = mapped_column(String(36))
+    awarded_for: Mapped[str] = mapped_column(String(40), default=TRACK_AWARD)  # or module:<code>
+    edition: Mapped[int] = mapped_column(Integer, default=1)
     number: Mapped[str] = mapped_column(String(40), unique=True)
     verification_code: Mapped[str] = mapped_column(String(19), unique=True)
     trainee_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -52,15 +70,31 @@ class Certificate(Base):
     holder_name: Mapped[str] = mapped_column(String(400))
     employee_number: Mapped[str] = mapped_column(String(64))
     academy_name: Mapped[str] = mapped_column(String(200))
-    track_code: Mapped[str] = mapped_column(String(20))
+    track_code: Mapped[str] = mapped_column(String(20))  # the module's code for module awards
     track_version: Mapped[int] = mapped_column(Integer)
     track: Mapped[dict[str, Any]] = mapped_column(JSON)  # the TrackFacts as completed
     language: Mapped[str] = mapped_column(String(8))
     template_version: Mapped[str] = mapped_column(String(20))
     issued_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # valid | revoked | superseded | expired (expired is also derived from the date on read)
     status: Mapped[str] = mapped_column(String(20), default="valid")
+    previous_certificate_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    supersedes_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    superseded_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    revoked_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # or superseded on
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # never published
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def award(self) -> str:
+        return "track" if self.awarded_for == TRACK_AWARD else "module"
+
+    @property
+    def module_code(self) -> str | None:
+        prefix = "module:"
+        return self.awarded_for[len(prefix) :] if self.awarded_for.startswith(prefix) else None
 
 
 class CertificateCounter(Base):
@@ -71,3 +105,14 @@ class CertificateCounter(Base):
     academy_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class CertificateNotice(Base):
+    """An expiry notice sent for a certificate (`expiring:<days>` or `expired`): the primary key
+    makes a second one impossible, whichever replica or scanner run tries."""
+
+    __tablename__ = "certificate_notices"
+
+    certificate_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    notice: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

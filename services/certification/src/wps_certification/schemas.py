@@ -1,11 +1,13 @@
-"""Response bodies of the certification API."""
+"""Request and response bodies of the certification API."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["valid", "revoked", "expired", "superseded"]
 
 
 class CertificateOut(BaseModel):
@@ -15,18 +17,27 @@ class CertificateOut(BaseModel):
     number: str
     verification_code: str
     enrolment_id: str
+    award: Literal["track", "module"]
+    edition: int
     trainee_id: str
     academy_id: str
     holder_name: str
     employee_number: str
     academy_name: str
-    track_code: str
+    track_code: str = Field(description="the track's code, or the module's for a module award")
     track_version: int
     language: str
     template_version: str
     issued_on: date
     expires_on: date | None
-    status: str
+    status: Status = Field(description="as of today: expiry is applied even before the scan")
+    previous_certificate_id: str | None = Field(description="recertification: the one before")
+    supersedes_id: str | None
+    superseded_by_id: str | None
+    revoked_on: date | None = Field(description="date of revocation (or of the correction)")
+    revocation_reason: str | None = Field(
+        description="academy staff, admin and hr only; never published or shown on verification"
+    )
     created_at: datetime
 
 
@@ -37,14 +48,37 @@ class CertificatePage(BaseModel):
     offset: int
 
 
-class Verification(BaseModel):
-    """All a verifier learns: nothing beyond what the certificate itself shows publicly."""
+class Revocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    status: Literal["valid", "revoked", "expired", "superseded"]
-    holder_name: str
+    reason: str = Field(
+        min_length=3,
+        max_length=2000,
+        description="why (kept for the academy's records; never in events or verification)",
+    )
+
+
+class CredentialOut(BaseModel):
+    """The signed credential and, for convenience, what it says."""
+
+    format: Literal["vc+jwt"] = "vc+jwt"
+    kid: str = Field(description="key id of the signature, in /.well-known/jwks.json")
+    jwt: str = Field(description="compact JWS (EdDSA / Ed25519); the credential is its `vc` claim")
+    credential: dict[str, Any] = Field(description="the OpenBadgeCredential, decoded")
+    status: Status = Field(description="as of today; revocation is checked at /v1/verify")
+
+
+class Verification(BaseModel):
+    """All a verifier learns: nothing beyond what the certificate itself shows publicly. A
+    superseded certificate names nobody and points nowhere: it was replaced by a correction."""
+
+    status: Status
+    holder_name: str | None
     track_title: dict[str, str]
     track_code: str
     academy_name: str
     number: str
     issued_on: date
     expires_on: date | None
+    revoked_on: date | None = Field(description="revoked: since when (never why)")
+    superseded_on: date | None

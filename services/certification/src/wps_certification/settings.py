@@ -1,9 +1,30 @@
 """Certification settings: shared infrastructure settings under the CERTIFICATION_ prefix."""
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from wps_common.settings import ServiceSettings
+
+
+class SigningKeySetting(BaseModel):
+    """One Ed25519 key of the credential signer. The first key of the list signs; the others
+    are kept only so that credentials they signed still verify (their JWKS entries stay).
+    A retired key may be given by its public half alone."""
+
+    kid: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    private_key: SecretStr | None = Field(None, description="PKCS#8 PEM of an Ed25519 key")
+    public_key: str | None = Field(None, description="SubjectPublicKeyInfo PEM (retired keys)")
+
+    @model_validator(mode="after")
+    def _one_half_at_least(self) -> SigningKeySetting:
+        if self.private_key is None and self.public_key is None:
+            raise ValueError(f"signing key {self.kid!r} needs private_key or public_key")
+        return self
 
 
 class CertificationSettings(ServiceSettings):
@@ -14,9 +35,59 @@ class CertificationSettings(ServiceSettings):
     service_name: str = "certification"
     database_url: str = "sqlite+aiosqlite:///var/certification.db"
     public_base_url: str = Field(
-        "http://localhost:8003", description="base of the verification URL printed in QR codes"
+        "http://localhost:8003",
+        description="base of the verification URL printed in QR codes; the credentials' `iss`",
     )
     render_workers: int = Field(
         2, ge=0, le=32, description="PDF render processes; 0 renders in a thread (tests)"
     )
     pdf_cache_entries: int = Field(256, ge=0, description="rendered PDFs kept in memory")
+    var_dir: Path = Field(Path("var"), description="where development state is kept")
+    signing_keys: list[SigningKeySetting] = Field(
+        default_factory=list,
+        description='JSON list of {"kid", "private_key"} (PEM); the first signs, all verify',
+    )
+    expiry_lead_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        (60, 30, 7), description="days before expiry that certificate.expiring is sent"
+    )
+    expiry_scan_minutes: float = Field(60.0, gt=0, description="period of the expiry scanner")
+    verify_rate_per_minute: float = Field(
+        30.0, gt=0, description="verification lookups per client and minute (token refill)"
+    )
+    verify_burst: int = Field(10, ge=1, description="lookups a client may make at once")
+    trust_forwarded_for: bool = Field(
+        False, description="take the client address from X-Forwarded-For (behind an ingress)"
+    )
+
+    @field_validator("expiry_lead_days", mode="before")
+    @classmethod
+    def _lead_days(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "60,30,7" or "[60, 30, 7]"
+            value = [part for part in value.strip("[] ").split(",") if part.strip()]
+        return value
+
+    @field_validator("expiry_lead_days")
+    @classmethod
+    def _positive_lead_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(days <= 0 for days in value):
+            raise ValueError("expiry lead days must be positive")
+        return tuple(sorted(set(value), reverse=True))
+
+    @model_validator(mode="after")
+    def _keys_in_production(self) -> CertificationSettings:
+        if self.environment == "production":
+            if not self.signing_keys:
+                raise ValueError(
+                    "CERTIFICATION_SIGNING_KEYS must be set in production: credentials signed "
+                    "with a generated development key could not be trusted"
+                )
+        if self.signing_keys and self.signing_keys[0].private_key is None:
+            raise ValueError("the first signing key signs: it needs its private_key")
+        kids = [key.kid for key in self.signing_keys]
+        if len(set(kids)) != len(kids):
+            raise ValueError("signing key ids (kid) must be unique")
+        return self
+
+    @property
+    def dev_signing_key_file(self) -> Path:
+        return self.var_dir / "certification-signing-key.pem"

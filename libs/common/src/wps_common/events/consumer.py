@@ -106,10 +106,15 @@ class EventConsumer:
         subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         log.info("consumer %s on %s %s started", self.name, self.stream, self.subjects)
         last_check = time.monotonic()
+        # nats-py's fetch(n) waits for all n while its pull request lingers, so an idle consumer
+        # asks for one message (returned the moment it arrives) and asks for more only while
+        # the server reports more pending: low latency when quiet, batches under load.
+        want = 1
         while True:
             try:
-                messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                messages = await subscription.fetch(want, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
+                want = 1
                 raise_if_cancelled()
                 if time.monotonic() - last_check > self.check_seconds:
                     # A stream deleted and recreated (e.g. healed by a replay) loses its
@@ -125,6 +130,8 @@ class EventConsumer:
                 continue
             for message in messages:
                 await self.process(message)
+            pending = messages[-1].metadata.num_pending if messages else 0
+            want = max(1, min(self.batch_size, pending or 0))
 
     async def process(self, message: Msg) -> None:
         deliveries = message.metadata.num_delivered

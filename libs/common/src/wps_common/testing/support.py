@@ -119,9 +119,6 @@ class EventTap:
                 filter_subjects=self.subjects,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
-                # A message handed to a pull request that had just timed out is lost to this
-                # client until redelivered: make that seconds, not the default 30.
-                ack_wait=2,
             ),
         )
         subscription = await js.pull_subscribe_bind(durable=durable, stream=self.stream)
@@ -130,7 +127,7 @@ class EventTap:
             while True:
                 try:
                     messages = await subscription.fetch(100, timeout=0.5)
-                except nats.errors.TimeoutError:
+                except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                     continue
                 for message in messages:
                     self.raw.append(message.data)

@@ -1,0 +1,145 @@
+"""A certificate as an Open Badges 3.0 OpenBadgeCredential (W3C VC 2.0 shape), signed as VC-JWT."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from wps_certification.models import Certificate
+from wps_certification.signing import Keyring
+
+OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+MEDIA_TYPE_JWT = "application/vc+jwt"
+
+
+def _instant(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=UTC)
+
+
+def _z(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _pick(texts: dict[str, str], language: str) -> str:
+    return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+
+
+def valid_window(certificate: Certificate) -> tuple[datetime, datetime | None]:
+    """From the start of the issue day to the end of the last valid day (UTC)."""
+    start = _instant(certificate.issued_on, time(0, 0, 0))
+    end = (
+        _instant(certificate.expires_on, time(23, 59, 59))
+        if certificate.expires_on is not None
+        else None
+    )
+    return start, end
+
+
+def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
+    """The credential document. It names the exact curriculum it attests: the track (or
+    module) version and content hash, and every module's version, hash and hours."""
+    base = base_url.rstrip("/")
+    track = certificate.track
+    language = certificate.language
+    hours = sum(float(m["duration_hours"]) for m in track["modules"])
+    title = _pick(track["certificate_title"], language)
+    kind = "module" if certificate.module_code else "track"
+    modules = "; ".join(
+        f"{m['code']} v{m['version']} ({_pick(m['title'], language)}, {m['duration_hours']:g} h)"
+        for m in track["modules"]
+    )
+    valid_from, valid_until = valid_window(certificate)
+    achievement: dict[str, Any] = {
+        "id": f"urn:wps-training:{kind}:{track['code']}:v{track['version']}",
+        "type": ["Achievement"],
+        "achievementType": "Certificate",
+        "name": title,
+        "description": f"{title} — {hours:g} hours of training: {modules}.",
+        "criteria": {
+            "narrative": (
+                f"Attended and passed every module of {kind} {track['code']} version "
+                f"{track['version']} (content hash sha256:{track['content_hash']}): {modules}."
+            )
+        },
+        "humanCode": track["code"],
+        "version": str(track["version"]),
+        "creditsAvailable": hours,
+        "inLanguage": language,
+        "otherIdentifier": [
+            {
+                "type": "IdentifierEntry",
+                "identifier": f"sha256:{track['content_hash']}",
+                "identifierType": "ext:contentHash",
+            }
+        ],
+        # Not an Open Badges term (extensions are allowed): the modules exactly as completed.
+        "modules": [
+            {
+                "code": m["code"],
+                "version": m["version"],
+                "contentHash": f"sha256:{m['content_hash']}",
+                "hours": m["duration_hours"],
+                "name": _pick(m["title"], language),
+            }
+            for m in track["modules"]
+        ],
+    }
+    credential: dict[str, Any] = {
+        "@context": [VC_CONTEXT, OB_CONTEXT],
+        "id": f"urn:uuid:{certificate.id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": f"{title} — {certificate.number}",
+        "issuer": {
+            "id": f"urn:wps-training:academy:{certificate.academy_id}",
+            "type": ["Profile"],
+            "name": certificate.academy_name,
+        },
+        "validFrom": _z(valid_from),
+        "awardedDate": _z(valid_from),
+        "credentialSubject": {
+            "id": f"urn:wps-training:trainee:{certificate.trainee_id}",
+            "type": ["AchievementSubject"],
+            "identifier": [
+                {
+                    "type": "IdentityObject",
+                    "hashed": False,
+                    "identityHash": certificate.holder_name,
+                    "identityType": "name",
+                }
+            ],
+            "creditsEarned": hours,
+            "achievement": achievement,
+        },
+        # Revocation and expiry are answered live by the public verification endpoint.
+        "evidence": [
+            {
+                "id": f"{base}/v1/verify/{certificate.verification_code}",
+                "type": ["Evidence"],
+                "name": f"Certificate {certificate.number}",
+                "description": "Public verification of this certificate's current status.",
+            }
+        ],
+    }
+    if valid_until is not None:
+        credential["validUntil"] = _z(valid_until)
+    return credential
+
+
+def sign_credential(
+    credential: dict[str, Any], certificate: Certificate, *, keyring: Keyring, issuer: str
+) -> str:
+    """VC-JWT as Open Badges 3.0 defines it: the credential in the `vc` claim, and the
+    registered claims mirroring it (so plain JWT libraries check the validity window)."""
+    valid_from, valid_until = valid_window(certificate)
+    claims: dict[str, Any] = {
+        "iss": issuer.rstrip("/"),
+        "jti": credential["id"],
+        "sub": credential["credentialSubject"]["id"],
+        "nbf": int(valid_from.timestamp()),
+        "iat": int(valid_from.timestamp()),  # fixed: the same certificate signs to the same JWT
+        "vc": credential,
+    }
+    if valid_until is not None:
+        claims["exp"] = int(valid_until.timestamp())
+    return keyring.sign(claims)
