@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import jsonschema
-import pytest
 from pypdf import PdfReader
 
 from wps_common.testing import EventTap, wait_until
@@ -199,12 +198,3 @@ async def test_a_passing_result_yields_one_verifiable_certificate(platform: Plat
     missing = await platform.certification.get("/v1/verify/AAAA-BBBB-CCCC-DDDD")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
-
-
-@pytest.mark.parametrize("lang", ["en", "ru"])
-async def test_pdf_language_override_and_etag(platform: Platform, lang: str) -> None:
-    """Covered in depth in the certification tests; here: the route honours ?lang= and ETags."""
-    response = await platform.certification.get(
-        f"/v1/certificates/unknown.pdf?lang={lang}", headers=ADMIN
-    )
-    assert response.status_code == 404
