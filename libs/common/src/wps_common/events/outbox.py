@@ -66,19 +66,7 @@ class Outbox:
 
     async def add(self, session: AsyncSession, payload: EventPayload) -> CloudEvent:
         """Record an event in the caller's transaction; it is published only if that commits."""
-        event = CloudEvent.of(payload)
-        await session.execute(
-            insert(self.table).values(
-                event_id=event.id,
-                event_type=event.type,
-                subject=payload.subject_suffix(),
-                restricted=payload.restricted,
-                body=event.to_json().decode(),
-                created_at=utcnow(),
-                attempts=0,
-            )
-        )
-        session.info[PENDING_FLAG] = True
+        [event] = await self.add_many(session, [payload])
         return event
 
     async def add_many(
