@@ -128,52 +128,86 @@ class EventConsumer:
                 log.warning("consumer %s: connection problem (%s)", self.name, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for message in messages:
-                await self.process(message)
+            await self.process_batch(messages)
             pending = messages[-1].metadata.num_pending if messages else 0
             want = max(1, min(self.batch_size, pending or 0))
 
     async def process(self, message: Msg) -> None:
-        deliveries = message.metadata.num_delivered
+        await self.process_batch([message])
+
+    async def process_batch(self, messages: list[Msg]) -> None:
+        """Apply a fetched batch in one transaction, each message in a savepoint of its own.
+
+        One commit per batch instead of one per message; a failing message rolls back only its
+        savepoint and is retried alone. If the commit itself fails, nothing of the batch
+        happened and every message is retried. Acks go out only after the commit.
+        """
+        work: list[tuple[Msg, CloudEvent, EventPayload, Handler]] = []
+        for message in messages:
+            item = await self._decode(message)
+            if item is not None:
+                work.append(item)
+        if not work:
+            return
+        failures: dict[int, Exception] = {}
+        handled = duplicates = 0
+        try:
+            async with self.db.session() as session:
+                for index, (_, event, payload, handler) in enumerate(work):
+                    try:
+                        async with session.begin_nested():
+                            if await self.outbox.remember(session, event, self.name):
+                                await handler(session, payload, event)
+                                handled += 1
+                            else:
+                                duplicates += 1
+                    except Exception as exc:
+                        failures[index] = exc
+        except Exception as exc:  # the commit failed: the whole batch is undone
+            failures = dict.fromkeys(range(len(work)), exc)
+            handled = duplicates = 0
+        self.stats.handled += handled
+        self.stats.duplicates += duplicates
+        for index, (message, event, _, _) in enumerate(work):
+            failure = failures.get(index)
+            if failure is None:
+                await message.ack()
+            else:
+                await self._failed(message, event, failure)
+
+    async def _decode(self, message: Msg) -> tuple[Msg, CloudEvent, EventPayload, Handler] | None:
+        """The message as an event for a handler; None when it was settled here already."""
         try:
             event = CloudEvent.model_validate_json(message.data)
         except ValidationError as exc:
             await self._dead_letter(message, None, f"not a CloudEvent: {exc.errors()[:3]}")
-            return
+            return None
         known = self.handlers.get(event.type)
         if known is None:
             self.stats.ignored += 1
             await message.ack()
-            return
+            return None
         payload_class, handler = known
         try:
             payload = payload_class.model_validate(event.data)
         except ValidationError as exc:
             await self._dead_letter(message, event, f"data does not match {event.type}: {exc}")
-            return
-        try:
-            async with self.db.session() as session:
-                if not await self.outbox.remember(session, event, self.name):
-                    self.stats.duplicates += 1
-                else:
-                    await handler(session, payload, event)
-                    self.stats.handled += 1
-        except PermanentError as exc:
+            return None
+        return message, event, payload, handler
+
+    async def _failed(self, message: Msg, event: CloudEvent, exc: Exception) -> None:
+        deliveries = message.metadata.num_delivered
+        if isinstance(exc, PermanentError):
             await self._dead_letter(message, event, f"rejected: {exc}")
             return
-        except Exception as exc:
-            if deliveries >= self.max_deliver:
-                await self._dead_letter(message, event, f"failed {deliveries} times: {exc!r}")
-                return
-            delay = self.nak_delays[min(deliveries - 1, len(self.nak_delays) - 1)]
-            self.stats.retried += 1
-            level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
-            log.log(
-                level, "consumer %s: %s failed (%r); retry in %ss", self.name, event.id, exc, delay
-            )
-            await message.nak(delay=delay)
+        if deliveries >= self.max_deliver:
+            await self._dead_letter(message, event, f"failed {deliveries} times: {exc!r}")
             return
-        await message.ack()
+        delay = self.nak_delays[min(deliveries - 1, len(self.nak_delays) - 1)]
+        self.stats.retried += 1
+        level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
+        log.log(level, "consumer %s: %s failed (%r); retry in %ss", self.name, event.id, exc, delay)
+        await message.nak(delay=delay)
 
     async def _dead_letter(self, message: Msg, event: CloudEvent | None, reason: str) -> None:
         meta = message.metadata
