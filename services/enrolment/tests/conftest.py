@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from wps_common.db import Database
 from wps_common.events.contracts import ModuleFacts, TrackFacts, TrackPublished
 from wps_common.natsserver import NatsServer
 from wps_common.testing import auth, bus_settings, publish_event, running_app, wait_until
 from wps_enrolment.main import create_app
+from wps_enrolment.models import CurriculumTrack
 from wps_enrolment.settings import EnrolmentSettings
 
 TRACK = TrackFacts(
@@ -58,6 +61,7 @@ class Academy:
     staff: dict[str, str]
     instructor: dict[str, str]
     database_url: str
+    app: Any = None  # the FastAPI app, for its runtime (clock, jobs) in tests that need it
 
     async def trainee(self, number: str = "E-1", **fields: Any) -> dict[str, Any]:
         body = {
@@ -83,6 +87,56 @@ class Academy:
         response = await self.client.post("/v1/cohorts", json=body, headers=self.staff)
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+    async def trainees(self, count: int, prefix: str = "P-") -> list[dict[str, Any]]:
+        return [await self.trainee(f"{prefix}{i:03d}") for i in range(count)]
+
+    async def enrol(self, cohort_id: str, trainee_id: str, status: int = 201) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/v1/cohorts/{cohort_id}/enrolments",
+            json={"trainee_id": trainee_id},
+            headers=self.staff,
+        )
+        assert response.status_code == status, response.text
+        return dict(response.json())
+
+    async def result(
+        self,
+        enrolment_id: str,
+        module: str,
+        attendance: float,
+        score: float | None = None,
+        status: int = 201,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {"module_code": module, "attendance_pct": attendance, "score": score, **extra}
+        response = await self.client.post(
+            f"/v1/enrolments/{enrolment_id}/results", json=body, headers=self.instructor
+        )
+        assert response.status_code == status, response.text
+        return dict(response.json())
+
+    async def import_csv(
+        self, text: str, mode: str = "partial", *, done: bool = True
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/v1/academies/{self.academy_id}/imports?mode={mode}",
+            content=text.encode(),
+            headers={**self.staff, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 202, response.text
+        job = dict(response.json())
+        return await self.import_done(job["id"]) if done else job
+
+    async def import_done(self, job_id: str) -> dict[str, Any]:
+        async def finished() -> dict[str, Any] | None:
+            response = await self.client.get(f"/v1/imports/{job_id}", headers=self.staff)
+            assert response.status_code == 200, response.text
+            job = dict(response.json())
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        result: dict[str, Any] = await wait_until(finished, timeout=60, what=f"import {job_id}")
+        return result
 
 
 @pytest.fixture
@@ -113,21 +167,24 @@ async def open_academy(
 @pytest.fixture
 async def academy(bus: dict[str, Any], database_url: str) -> AsyncIterator[Academy]:
     settings = EnrolmentSettings(database_url=database_url, **bus)
-    async with running_app(create_app(settings)) as client:
+    app = create_app(settings)
+    async with running_app(app) as client:
         await publish_event(bus, TrackPublished(track=TRACK, published_at=datetime.now(UTC)))
         academy = await open_academy(client, bus, database_url)
+        academy.app = app
 
-        async def track_known() -> bool:
-            body = {
-                "academy_id": "none",
-                "track_code": "GHR-FOUND",
-                "title": "probe",
-                "starts_on": "2026-01-01",
-                "ends_on": "2026-01-02",
-                "capacity": 1,
-            }
-            response = await client.post("/v1/cohorts", json=body, headers=ADMIN)
-            return "academy_id" in response.text  # past the track check, failing on the academy
-
-        await wait_until(track_known, what="track.published to reach the read model")
+        await wait_until(
+            lambda: known(database_url, CurriculumTrack, "GHR-FOUND"),
+            what="track.published to reach the read model",
+        )
         yield academy
+
+
+async def known(database_url: str, model: Any, code: str) -> bool:
+    """Whether a curriculum fact has reached the read model."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return bool(await session.scalar(select(model.id).where(model.code == code)))
+    finally:
+        await db.dispose()

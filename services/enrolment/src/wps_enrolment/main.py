@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from wps_common.app import build_app
+from wps_common.jobs import PeriodicJob
 from wps_common.runtime import ServiceRuntime
+from wps_enrolment import compliance
 from wps_enrolment.api import router
 from wps_enrolment.handlers import subscriptions
+from wps_enrolment.imports import ImportRunner
 from wps_enrolment.models import idempotency_keys, job_runs, outbox
 from wps_enrolment.settings import EnrolmentSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+COMPLIANCE_SWEEP = "compliance-sweep"
 
 
 def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
@@ -24,11 +29,24 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         idempotency=idempotency_keys,
         job_runs=job_runs,
-        subscriptions=subscriptions,
     )
-    return build_app(
+
+    def today() -> datetime:
+        return runtime.clock()
+
+    async def sweep(now: datetime) -> None:
+        # Due dates pass and reminder windows open with time alone: once a day, re-evaluate all.
+        await compliance.sweep(runtime.db, now.date())
+
+    runtime.subscriptions = subscriptions(lambda: today().date())
+    runtime.jobs = [PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)]
+    imports = ImportRunner(lambda: runtime.db, lambda: today().date(), settings.import_chunk_rows)
+    app = build_app(
         title="WPS Training — Enrolment",
         description="Academies, trainees, cohorts, results, completion and compliance.",
         runtime=runtime,
         routers=[router],
+        on_stop=[imports.stop],
     )
+    app.state.imports = imports
+    return app

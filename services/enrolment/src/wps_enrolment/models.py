@@ -11,13 +11,15 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from wps_common.db import UTCDateTime, new_id, utcnow
+from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
 from wps_common.jobs import JobRuns
@@ -46,7 +48,10 @@ class Academy(Base):
 
 class Trainee(Base):
     __tablename__ = "trainees"
-    __table_args__ = (UniqueConstraint("academy_id", "employee_number"),)
+    __table_args__ = (
+        UniqueConstraint("academy_id", "employee_number"),
+        Index("ix_trainees_academy_family_name", "academy_id", "family_name"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"), index=True)
@@ -84,20 +89,43 @@ class Cohort(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"), index=True)
-    track_code: Mapped[str] = mapped_column(String(20))
-    track_version: Mapped[int] = mapped_column(Integer)
+    # A cohort teaches either a track or a single module, pinned to the version that was
+    # published when the cohort was opened.
+    track_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    track_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    module_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    module_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     title: Mapped[str] = mapped_column(String(200))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     language: Mapped[str] = mapped_column(String(8))
     location: Mapped[str | None] = mapped_column(String(200), nullable=True)
     capacity: Mapped[int] = mapped_column(Integer)
+    instructors: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def curriculum_code(self) -> str:
+        code = self.track_code or self.module_code
+        assert code is not None
+        return code
+
+    @property
+    def curriculum_version(self) -> int:
+        version = self.track_version if self.track_code else self.module_version
+        assert version is not None
+        return version
 
 
 class Enrolment(Base):
+    """enrolled | waitlisted | completed | failed | withdrawn (one row per trainee and cohort)."""
+
     __tablename__ = "enrolments"
-    __table_args__ = (UniqueConstraint("cohort_id", "trainee_id"),)
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "trainee_id"),
+        Index("ix_enrolments_cohort_status", "cohort_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     cohort_id: Mapped[str] = mapped_column(ForeignKey("cohorts.id"), index=True)
@@ -105,7 +133,13 @@ class Enrolment(Base):
     academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"), index=True)
     status: Mapped[str] = mapped_column(String(20))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the seat was asked for: the waitlist promotes in this order.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    failed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    withdrawal_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ModuleResult(Base):
@@ -120,19 +154,131 @@ class ModuleResult(Base):
     attendance_pct: Mapped[float] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     passed: Mapped[bool] = mapped_column(Boolean)
+    # Re-sits are new attempts; a correction replaces the entry it names and keeps its attempt.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    corrects: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CertificateRecord(Base):
-    """Read model: certificates as announced by certification."""
+    """Read model: certificates as announced by certification (valid | revoked | expired)."""
 
     __tablename__ = "certificate_records"
 
     certificate_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     trainee_id: Mapped[str] = mapped_column(String(36), index=True)
+    academy_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     enrolment_id: Mapped[str] = mapped_column(String(36))
     track_code: Mapped[str] = mapped_column(String(20))
     issued_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(20))
+    status_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class CurriculumModule(Base):
+    """Read model: a published module version as carried by module.published (raw facts, so
+    fields curriculum adds later, such as prerequisites, are kept)."""
+
+    __tablename__ = "curriculum_modules"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Requirement(Base):
+    """Read model: a mandatory-training rule as carried by requirement.changed."""
+
+    __tablename__ = "requirements"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean)
+    track_code: Mapped[str] = mapped_column(String(20))
+    selector: Mapped[dict[str, Any]] = mapped_column(JSON)
+    grace_period_days: Mapped[int] = mapped_column(Integer)
+    renewal_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reminder_days: Mapped[list[int]] = mapped_column(JSON)
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Grace periods of people who were already in post run from the day the rule appeared.
+    created_on: Mapped[date] = mapped_column(Date)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComplianceRecord(Base):
+    """A trainee's current status against one requirement whose selector matches them."""
+
+    __tablename__ = "compliance"
+    __table_args__ = (
+        UniqueConstraint("trainee_id", "requirement_code"),
+        Index("ix_compliance_academy_status", "academy_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    trainee_id: Mapped[str] = mapped_column(ForeignKey("trainees.id"))
+    academy_id: Mapped[str] = mapped_column(String(36))
+    requirement_code: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    certificate_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    evaluated_on: Mapped[date] = mapped_column(Date)
+
+
+class Exemption(Base):
+    """An academy admin's decision that a requirement does not apply to a trainee, and why."""
+
+    __tablename__ = "compliance_exemptions"
+
+    trainee_id: Mapped[str] = mapped_column(ForeignKey("trainees.id"), primary_key=True)
+    requirement_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(100))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, when: one row per change of a trainee, exemption or enrolment."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    academy_id: Mapped[str] = mapped_column(String(36), index=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ImportJob(Base):
+    """A bulk trainee import: queued → running → succeeded | failed, with row-level errors."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    # The uploaded file, kept until the job has run (cleared afterwards).
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

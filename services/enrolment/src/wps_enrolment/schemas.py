@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", examples=["en", "ru"])]
+EmployeeNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")]
+Gender = Literal["female", "male", "other", "undisclosed"]
+ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
+WithdrawalReason = Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
+EnrolmentStatus = Literal["enrolled", "waitlisted", "completed", "failed", "withdrawn"]
+
+T = TypeVar("T")
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `total` counts every match, `items` those from `offset`."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
 
 
 class AcademyCreate(BaseModel):
@@ -23,23 +39,61 @@ class AcademyCreate(BaseModel):
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
 
 
+class AcademyUpdate(BaseModel):
+    name: Text | None = None
+    time_zone: str | None = Field(None, max_length=64)
+    languages: list[Language] | None = Field(None, min_length=1)
+
+
 class AcademyOut(AcademyCreate, _Out):
     id: str
     created_at: datetime
 
 
-class TraineeCreate(BaseModel):
-    academy_id: str
-    employee_number: str = Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")
+class TraineeFields(BaseModel):
     given_name: Text
     family_name: Text
     preferred_language: Language = "en"
-    gender: Literal["female", "male", "other", "undisclosed"] | None = None
+    gender: Gender | None = Field(
+        None, description="self-identified; used only in aggregated, suppressed reports"
+    )
     rank: str | None = Field(None, max_length=100)
     role: str | None = Field(None, max_length=100)
     unit: str | None = Field(None, max_length=200)
     agency: str | None = Field(None, max_length=200)
     start_date: date | None = None
+
+
+class TraineeCreate(TraineeFields):
+    academy_id: str
+    employee_number: EmployeeNumber
+
+
+class TraineeUpdate(BaseModel):
+    """Only the fields sent change; send `null` to clear an optional field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    employee_number: EmployeeNumber | None = None
+    given_name: Text | None = None
+    family_name: Text | None = None
+    preferred_language: Language | None = None
+    gender: Gender | None = None
+    rank: str | None = Field(None, max_length=100)
+    role: str | None = Field(None, max_length=100)
+    unit: str | None = Field(None, max_length=200)
+    agency: str | None = Field(None, max_length=200)
+    start_date: date | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> TraineeUpdate:
+        for name in ("employee_number", "given_name", "family_name", "preferred_language"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be cleared")
+        if "active" in self.model_fields_set and self.active is None:
+            raise ValueError("active must be true or false")
+        return self
 
 
 class TraineeOut(TraineeCreate, _Out):
@@ -49,31 +103,75 @@ class TraineeOut(TraineeCreate, _Out):
     updated_at: datetime
 
 
+class AuditOut(_Out):
+    entity: str
+    entity_id: str
+    action: str
+    actor: str
+    changes: dict[str, Any]
+    at: datetime
+
+
 class CohortCreate(BaseModel):
     academy_id: str
-    track_code: str = Field(min_length=1, max_length=20)
+    track_code: str | None = Field(None, min_length=1, max_length=20)
+    module_code: str | None = Field(
+        None, min_length=1, max_length=20, description="instead of a track: a single module"
+    )
     title: Text
     starts_on: date
     ends_on: date
     language: Language = "en"
     location: str | None = Field(None, max_length=200)
     capacity: int = Field(ge=1, le=10_000)
+    instructors: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        description="user ids (token subjects) of the instructors who may enter results; "
+        "empty: any instructor of the academy",
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, le=10, description="attempts per module (default: the service setting)"
+    )
 
     @model_validator(mode="after")
-    def _dates(self) -> CohortCreate:
+    def _shape(self) -> CohortCreate:
         if self.ends_on < self.starts_on:
             raise ValueError("ends_on must not be before starts_on")
+        if (self.track_code is None) == (self.module_code is None):
+            raise ValueError("give exactly one of track_code and module_code")
         return self
 
 
-class CohortOut(CohortCreate, _Out):
+class CohortOut(_Out):
     id: str
-    track_version: int
+    academy_id: str
+    track_code: str | None
+    track_version: int | None
+    module_code: str | None
+    module_version: int | None
+    title: str
+    starts_on: date
+    ends_on: date
+    language: str
+    location: str | None
+    capacity: int
+    instructors: list[str]
+    max_attempts: int
     created_at: datetime
+
+
+class CohortDetail(CohortOut):
+    seats_taken: int
+    seats_free: int
+    waitlisted: int
 
 
 class EnrolmentCreate(BaseModel):
     trainee_id: str
+
+
+class BulkEnrolmentCreate(BaseModel):
+    trainee_ids: list[str] = Field(min_length=1, max_length=1000)
 
 
 class EnrolmentOut(_Out):
@@ -81,15 +179,49 @@ class EnrolmentOut(_Out):
     cohort_id: str
     trainee_id: str
     academy_id: str
-    status: str
+    status: EnrolmentStatus
     enrolled_at: datetime
+    requested_at: datetime | None = None
     completed_on: date | None
+    failed_on: date | None = None
+    withdrawn_at: datetime | None = None
+    withdrawal_reason: WithdrawalReason | None = None
+
+
+class BulkEnrolled(BaseModel):
+    enrolled: list[EnrolmentOut]
+    waitlisted: list[EnrolmentOut]
+
+
+class Withdrawal(BaseModel):
+    reason_code: WithdrawalReason
+    note: str | None = Field(None, max_length=2000, description="stays behind the API")
+
+
+class Withdrawn(BaseModel):
+    enrolment: EnrolmentOut
+    promoted: EnrolmentOut | None = Field(
+        None, description="the waitlisted trainee who got the seat"
+    )
 
 
 class ResultCreate(BaseModel):
     module_code: str = Field(min_length=1, max_length=20)
     attendance_pct: float = Field(ge=0, le=100)
     score: float | None = Field(None, ge=0, le=100)
+    corrects: str | None = Field(
+        None,
+        description="id of the latest entry this one corrects (keeps its attempt number); "
+        "omit for a new attempt (a re-sit)",
+    )
+
+
+class BulkResultEntry(ResultCreate):
+    trainee_id: str
+
+
+class BulkResultsCreate(BaseModel):
+    entries: list[BulkResultEntry] = Field(min_length=1, max_length=2000)
 
 
 class ResultOut(_Out):
@@ -100,6 +232,8 @@ class ResultOut(_Out):
     attendance_pct: float
     score: float | None
     passed: bool
+    attempt: int
+    corrects: str | None
     recorded_by: str
     recorded_at: datetime
 
@@ -107,3 +241,81 @@ class ResultOut(_Out):
 class ResultRecorded(BaseModel):
     result: ResultOut
     enrolment: EnrolmentOut
+
+
+class BulkResultsRecorded(BaseModel):
+    results: list[ResultRecorded]
+
+
+class ImportErrorOut(BaseModel):
+    row: int = Field(description="line number in the file (the header is row 1)")
+    column: str | None
+    reason: str
+
+
+class ImportJobOut(_Out):
+    id: str
+    academy_id: str
+    mode: Literal["partial", "all_or_nothing"]
+    status: Literal["queued", "running", "succeeded", "failed"]
+    total_rows: int
+    processed_rows: int
+    created_count: int
+    updated_count: int
+    unchanged_count: int
+    error_count: int
+    errors: list[ImportErrorOut]
+    message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ComplianceOut(_Out):
+    trainee_id: str
+    academy_id: str
+    requirement_code: str
+    status: ComplianceStatus
+    due_on: date | None
+    certificate_id: str | None
+    since: datetime
+    evaluated_on: date
+    exemption_reason: str | None = None
+
+
+class ComplianceRow(ComplianceOut):
+    employee_number: str
+    family_name: str
+    given_name: str
+    rank: str | None
+    unit: str | None
+
+
+class ComplianceSummary(BaseModel):
+    academy_id: str | None
+    total: int
+    by_status: dict[str, int]
+    by_requirement: dict[str, dict[str, int]]
+
+
+class ExemptionCreate(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class ReportCell(BaseModel):
+    group: str
+    count: int | None = Field(description="people meeting the measure (null: suppressed)")
+    total: int | None = Field(description="people the rate is of (null: suppressed)")
+    rate: float | None
+    suppressed: bool
+
+
+class Report(BaseModel):
+    measure: Literal["participation", "completion", "compliance"]
+    by: Literal["gender", "rank", "unit", "track", "academy"]
+    academy_id: str | None
+    date_from: date | None
+    date_to: date | None
+    k: int
+    cells: list[ReportCell]
+    overall: ReportCell

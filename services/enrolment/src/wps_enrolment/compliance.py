@@ -1,0 +1,276 @@
+"""Compliance: each active trainee's status against every requirement whose selector matches
+them, recomputed from the requirement and certificate read models; transitions are events."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.db import Database, utcnow
+from wps_common.events.contracts import ComplianceChanged
+from wps_enrolment.models import (
+    Academy,
+    CertificateRecord,
+    ComplianceRecord,
+    Exemption,
+    Requirement,
+    Trainee,
+    outbox,
+)
+
+CHUNK = 1000
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _listed(values: Any, value: str | None) -> bool:
+    if values == "all":
+        return True
+    if value is None:
+        return False
+    return value.casefold() in {str(v).casefold() for v in values}
+
+
+def selector_matches(selector: dict[str, Any], trainee: Trainee, academy_code: str) -> bool:
+    academies = selector.get("academies", "all")
+    return (
+        (_listed(academies, academy_code) or _listed(academies, trainee.academy_id))
+        and _listed(selector.get("agencies", "all"), trainee.agency)
+        and _listed(selector.get("roles", "all"), trainee.role)
+        and _listed(selector.get("ranks", "all"), trainee.rank)
+        and _listed(selector.get("units", "all"), trainee.unit)
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    due_on: date | None
+    certificate_id: str | None
+
+
+def valid_until(requirement: Requirement, certificate: CertificateRecord) -> date | None:
+    """A certificate counts until it expires or the requirement's renewal period ends."""
+    until = certificate.expires_on
+    if requirement.renewal_months:
+        renew = add_months(certificate.issued_on, requirement.renewal_months)
+        until = min(until, renew) if until else renew
+    return until
+
+
+def verdict(
+    requirement: Requirement,
+    trainee: Trainee,
+    certificates: Sequence[CertificateRecord],
+    exempt: bool,
+    today: date,
+) -> Verdict:
+    if exempt:
+        return Verdict("exempt", None, None)
+    held = [c for c in certificates if c.track_code == requirement.track_code]
+    current = [
+        (valid_until(requirement, c), c)
+        for c in held
+        if c.status == "valid" and (valid_until(requirement, c) or date.max) > today
+    ]
+    if current:
+        until, best = max(current, key=lambda pair: pair[0] or date.max)
+        window = max(requirement.reminder_days, default=0)
+        if until is not None and (until - today).days <= window:
+            return Verdict("due", until, best.certificate_id)
+        return Verdict("compliant", until, best.certificate_id)
+    lapsed = [
+        valid_until(requirement, c) or c.status_on or today
+        for c in held
+        if c.status == "expired" or c.status == "valid"
+    ]
+    if lapsed:
+        return Verdict("expired", max(lapsed), None)
+    # Never certified (or only revoked): the grace period runs from the later of the start
+    # date and the day the requirement appeared.
+    start = max(trainee.start_date or trainee.created_at.date(), requirement.created_on)
+    deadline = start + timedelta(days=requirement.grace_period_days)
+    return Verdict("due" if today <= deadline else "overdue", deadline, None)
+
+
+async def evaluate(
+    session: AsyncSession,
+    *,
+    today: date,
+    trainee_ids: Sequence[str] | None = None,
+    academy_id: str | None = None,
+    requirement_codes: Sequence[str] | None = None,
+) -> int:
+    """Recompute the given trainees (or an academy's, or everyone's) against the given
+    requirements (or all); write what changed and emit compliance.changed per transition.
+    Returns the number of transitions."""
+    requirements = list(
+        (
+            await session.scalars(
+                select(Requirement)
+                if requirement_codes is None
+                else select(Requirement).where(Requirement.code.in_(list(requirement_codes)))
+            )
+        ).all()
+    )
+    stmt = select(Trainee).order_by(Trainee.id)
+    if trainee_ids is not None:
+        stmt = stmt.where(Trainee.id.in_(list(trainee_ids)))
+    if academy_id is not None:
+        stmt = stmt.where(Trainee.academy_id == academy_id)
+    academy_codes = dict((await session.execute(select(Academy.id, Academy.code))).all())
+    transitions = 0
+    last_id = ""
+    while True:
+        chunk = list((await session.scalars(stmt.where(Trainee.id > last_id).limit(CHUNK))).all())
+        if not chunk:
+            return transitions
+        transitions += await _evaluate_chunk(session, chunk, requirements, academy_codes, today)
+        last_id = chunk[-1].id
+
+
+async def _evaluate_chunk(
+    session: AsyncSession,
+    trainees: list[Trainee],
+    requirements: list[Requirement],
+    academy_codes: dict[str, str],
+    today: date,
+) -> int:
+    ids = [t.id for t in trainees]
+    codes = [r.code for r in requirements]
+    tracks = {r.track_code for r in requirements}
+    certificates: dict[str, list[CertificateRecord]] = defaultdict(list)
+    for certificate in (
+        await session.scalars(
+            select(CertificateRecord).where(
+                CertificateRecord.trainee_id.in_(ids), CertificateRecord.track_code.in_(tracks)
+            )
+        )
+    ).all():
+        certificates[certificate.trainee_id].append(certificate)
+    exemptions = set(
+        (
+            await session.execute(
+                select(Exemption.trainee_id, Exemption.requirement_code).where(
+                    Exemption.trainee_id.in_(ids)
+                )
+            )
+        ).all()
+    )
+    existing = {
+        (r.trainee_id, r.requirement_code): r
+        for r in (
+            await session.scalars(
+                select(ComplianceRecord).where(
+                    ComplianceRecord.trainee_id.in_(ids),
+                    ComplianceRecord.requirement_code.in_(codes),
+                )
+            )
+        ).all()
+    }
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    events: list[ComplianceChanged] = []
+    wanted: set[tuple[str, str]] = set()
+    for trainee in trainees:
+        for requirement in requirements:
+            if not (
+                requirement.active
+                and trainee.active
+                and selector_matches(
+                    requirement.selector, trainee, academy_codes.get(trainee.academy_id, "")
+                )
+            ):
+                continue
+            key = (trainee.id, requirement.code)
+            wanted.add(key)
+            found = verdict(
+                requirement,
+                trainee,
+                certificates.get(trainee.id, []),
+                key in exemptions,
+                today,
+            )
+            row = existing.get(key)
+            values = {
+                "status": found.status,
+                "due_on": found.due_on,
+                "certificate_id": found.certificate_id,
+                "evaluated_on": today,
+            }
+            if row is None:
+                inserts.append(
+                    {
+                        "trainee_id": trainee.id,
+                        "academy_id": trainee.academy_id,
+                        "requirement_code": requirement.code,
+                        "since": now,
+                        **values,
+                    }
+                )
+            elif (row.status, row.due_on, row.certificate_id) != (
+                found.status,
+                found.due_on,
+                found.certificate_id,
+            ):
+                changed = row.status != found.status
+                updates.append({"id": row.id, **values, "since": now if changed else row.since})
+            else:
+                continue
+            if row is None or row.status != found.status:
+                events.append(
+                    ComplianceChanged(
+                        trainee_id=trainee.id,
+                        employee_number=trainee.employee_number,
+                        academy_id=trainee.academy_id,
+                        requirement_code=requirement.code,
+                        previous_status=row.status if row else None,
+                        status=found.status,
+                        due_on=found.due_on,
+                        changed_at=now,
+                    )
+                )
+    # Rows that no longer apply (deactivated trainee, selector or requirement changed) go.
+    stale = [row.id for key, row in existing.items() if key not in wanted]
+    if stale:
+        await session.execute(delete(ComplianceRecord).where(ComplianceRecord.id.in_(stale)))
+    if inserts:
+        await session.execute(insert(ComplianceRecord), inserts)
+    if updates:
+        await session.execute(update(ComplianceRecord), updates)
+    await outbox.add_many(session, events)
+    return len(events)
+
+
+async def sweep(db: Database, today: date) -> int:
+    """The daily run over everyone, a chunk of trainees per transaction."""
+    transitions = 0
+    last_id = ""
+    while True:
+        async with db.session() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(Trainee.id)
+                        .where(Trainee.id > last_id)
+                        .order_by(Trainee.id)
+                        .limit(CHUNK)
+                    )
+                ).all()
+            )
+            if not ids:
+                return transitions
+            transitions += await evaluate(session, today=today, trainee_ids=ids)
+        last_id = ids[-1]

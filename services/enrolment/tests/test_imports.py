@@ -1,0 +1,204 @@
+"""Bulk import from an HR CSV export: row-level errors, upsert, modes, export, and events."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from sqlalchemy import func, select
+
+from wps_common.db import Database
+from wps_common.testing import EventTap
+from wps_enrolment.imports import parse
+from wps_enrolment.models import AuditEntry, Trainee, outbox
+
+from .conftest import Academy, open_academy
+
+HEADER = "Employee Number,Surname,First Name,Gender,Rank,Unit,Start Date,Preferred Language\n"
+
+
+async def count(database_url: str, table: object) -> int:
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
+    finally:
+        await db.dispose()
+
+
+async def test_partial_import_keeps_good_rows_and_reports_bad_ones(academy: Academy) -> None:
+    text = HEADER + (
+        "E-001,Petrova,Ana,F,Lieutenant,Patrol,2024-03-01,ru\n"
+        "E-002,Beridze,Giorgi,male,Sergeant,Patrol,01.02.2023,ka\n"
+        "E-003,,Nino,female,Captain,Border,2022-01-01,en\n"  # row 4: no surname
+        "E-004,Kapanadze,Levan,x,Captain,Border,2022-13-40,en\n"  # row 5: bad date
+        "E-005,Lomidze,Tamar,woman,Captain,Border,2022-01-01,en\n"  # row 6: bad gender
+        "\n"
+        "E-001,Petrova,Anna,F,Lieutenant,Patrol,2024-03-01,ru\n"  # row 8: duplicate number
+        "E-006,Abashidze,Eka,,,,,\n"
+    )
+    async with EventTap(
+        academy.bus["nats_url"],
+        academy.bus["restricted_stream_name"],
+        [f"{academy.bus['restricted_subject_root']}.>"],
+    ) as tap:
+        job = await academy.import_csv(text)
+        await tap.wait_for("trainee.profile_changed", count=3)
+    assert job["status"] == "succeeded", job
+    assert (job["total_rows"], job["processed_rows"]) == (7, 7)
+    assert (job["created_count"], job["updated_count"], job["error_count"]) == (3, 0, 4)
+    errors = {(e["row"], e["column"]) for e in job["errors"]}
+    assert errors == {
+        (4, "family_name"),
+        (5, "start_date"),
+        (6, "gender"),
+        (8, "employee_number"),
+    }
+    reasons = {e["row"]: e["reason"] for e in job["errors"]}
+    assert "YYYY-MM-DD" in reasons[5] and "row 2" in reasons[8]
+    listed = await academy.client.get(
+        f"/v1/trainees?academy_id={academy.academy_id}&sort=employee_number", headers=academy.staff
+    )
+    body = listed.json()
+    assert body["total"] == 3
+    first, second, third = body["items"]
+    assert (first["employee_number"], first["gender"], first["preferred_language"]) == (
+        "E-001",
+        "female",
+        "ru",
+    )
+    assert second["start_date"] == "2023-02-01" and second["gender"] == "male"
+    assert third["gender"] is None and third["preferred_language"] == "en"
+    assert len(tap.of_type("trainee.profile_changed")) == 3
+
+    # Upsert: the same file again changes nothing; a changed row updates that trainee only.
+    again = await academy.import_csv(text)
+    assert (again["created_count"], again["updated_count"], again["unchanged_count"]) == (0, 0, 3)
+    changed = await academy.import_csv(
+        HEADER + "E-001,Petrova,Ana,F,Captain,Border,2024-03-01,ru\nE-007,Gelashvili,Mari,F,,,,\n"
+    )
+    assert (changed["created_count"], changed["updated_count"]) == (1, 1)
+    history = await academy.client.get(f"/v1/trainees/{first['id']}/history", headers=academy.staff)
+    actions = [(h["action"], h["changes"]) for h in history.json()]
+    assert actions[0][0] == "created"
+    assert actions[-1] == ("imported", {"rank": "Captain", "unit": "Border"})
+
+    # The export reads back in as it is: nothing changes.
+    export = await academy.client.get(
+        f"/v1/academies/{academy.academy_id}/trainees.csv", headers=academy.staff
+    )
+    assert export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [r["employee_number"] for r in rows] == ["E-001", "E-002", "E-006", "E-007"]
+    assert rows[0]["rank"] == "Captain" and rows[0]["active"] == "true"
+    round_trip = await academy.import_csv(export.text)
+    assert (round_trip["unchanged_count"], round_trip["error_count"]) == (4, 0)
+
+
+async def test_all_or_nothing_writes_nothing_when_a_row_is_bad(academy: Academy) -> None:
+    before = await count(academy.database_url, Trainee.__table__)
+    events_before = await count(academy.database_url, outbox.table)
+    job = await academy.import_csv(
+        HEADER + "A-1,Petrova,Ana,F,,,2024-01-01,ru\nA-2,Beridze,Giorgi,M,,,2024-02-30,ka\n",
+        mode="all_or_nothing",
+    )
+    assert job["status"] == "failed"
+    assert job["errors"] == [
+        {"row": 3, "column": "start_date", "reason": job["errors"][0]["reason"]}
+    ]
+    assert "nothing was imported" in job["message"]
+    assert await count(academy.database_url, Trainee.__table__) == before
+    assert await count(academy.database_url, outbox.table) == events_before
+    good = await academy.import_csv(
+        HEADER + "A-1,Petrova,Ana,F,,,2024-01-01,ru\nA-2,Beridze,Giorgi,M,,,2024-02-28,ka\n",
+        mode="all_or_nothing",
+    )
+    assert (good["status"], good["created_count"]) == ("succeeded", 2)
+
+
+async def test_unusable_files_are_refused_at_once(academy: Academy) -> None:
+    url = f"/v1/academies/{academy.academy_id}/imports"
+    csv_headers = {**academy.staff, "Content-Type": "text/csv"}
+    cases = [
+        (b"", "empty"),
+        (b"name,unit\nAna,Patrol\n", "employee_number"),
+        ("employee_number,family_name,given_name\nE-1,Петрова,Ана\n".encode("cp1251"), "UTF-8"),
+    ]
+    for body, words in cases:
+        response = await academy.client.post(url, content=body, headers=csv_headers)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert words in response.json()["detail"]
+    wrong_type = await academy.client.post(url, json={"rows": []}, headers=academy.staff)
+    assert wrong_type.status_code == 422
+    bad_mode = await academy.client.post(
+        url + "?mode=some", content=HEADER.encode(), headers=csv_headers
+    )
+    assert bad_mode.status_code == 422
+    assert await count(academy.database_url, Trainee.__table__) == 0
+    # A declared charset is honoured; a multipart upload (a browser form) works too.
+    cyrillic = "employee_number,family_name,given_name\nE-1,Петрова,Ана\n"
+    declared = await academy.client.post(
+        url,
+        content=cyrillic.encode("cp1251"),
+        headers={**academy.staff, "Content-Type": "text/csv; charset=windows-1251"},
+    )
+    assert declared.status_code == 202
+    assert (await academy.import_done(declared.json()["id"]))["created_count"] == 1
+    form = await academy.client.post(
+        url,
+        files={
+            "file": ("hr.csv", b"employee_number,family_name,given_name\nE-2,B,C\n", "text/csv")
+        },
+        headers=academy.staff,
+    )
+    assert form.status_code == 202, form.text
+    assert form.headers["location"] == f"/v1/imports/{form.json()['id']}"
+    assert (await academy.import_done(form.json()["id"]))["created_count"] == 1
+    names = await academy.client.get("/v1/trainees?q=петр", headers=academy.staff)
+    assert [t["family_name"] for t in names.json()["items"]] == ["Петрова"]
+
+
+async def test_other_academies_cannot_import_or_read_imports(academy: Academy) -> None:
+    job = await academy.import_csv(HEADER + "E-1,Petrova,Ana,F,,,,\n")
+    other = await open_academy(academy.client, academy.bus, academy.database_url, code="AM-YER")
+    for method, path in (
+        ("GET", f"/v1/imports/{job['id']}"),
+        ("GET", f"/v1/academies/{academy.academy_id}/trainees.csv"),
+        ("POST", f"/v1/academies/{academy.academy_id}/imports"),
+    ):
+        response = await academy.client.request(
+            method,
+            path,
+            content=HEADER.encode() + b"E-2,B,C,,,,,\n",
+            headers={**other.staff, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 404, (path, response.text)
+    assert await count(academy.database_url, Trainee.__table__) == 1
+
+
+async def test_ten_thousand_rows_in_a_few_seconds(academy: Academy) -> None:
+    lines = [HEADER]
+    for i in range(10_000):
+        gender = ("F", "M", "", "other")[i % 4]
+        lines.append(
+            f"N-{i:05d},Family{i},Given{i},{gender},Rank{i % 7},Unit{i % 40},2020-01-01,en\n"
+        )
+    text = "".join(lines)
+    started = time.monotonic()
+    job = await academy.import_csv(text)
+    elapsed = time.monotonic() - started
+    assert (job["status"], job["created_count"], job["error_count"]) == ("succeeded", 10_000, 0)
+    assert elapsed < 30, f"10,000 rows took {elapsed:.1f}s"
+    assert await count(academy.database_url, Trainee.__table__) == 10_000
+    assert await count(academy.database_url, AuditEntry.__table__) >= 10_000
+
+
+def test_parse_is_pure_and_reports_rows_by_line_number() -> None:
+    parsed = parse(
+        'employee_number,family_name,given_name,active\nE-1,"Multi\nLine",A,no\nE-2,B,,yes\n'
+    )
+    assert [line for line, _ in parsed.rows] == [3]  # a quoted newline: the row ends on line 3
+    assert parsed.rows[0][1]["active"] is False
+    assert [(e.row, e.column, e.reason) for e in parsed.errors] == [(4, "given_name", "required")]
