@@ -117,7 +117,7 @@ def bare_app(url: str) -> FastAPI:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(app: FastAPI, *, ready_path: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
@@ -132,6 +132,11 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits
         ) as client:
+            deadline = time.monotonic() + 60  # the streams exist once the service says ready
+            while ready_path and (await client.get(ready_path)).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the service did not become ready")
+                await asyncio.sleep(0.05)
             yield client
     finally:
         server.should_exit = True
@@ -176,7 +181,7 @@ async def main(args: argparse.Namespace) -> None:
             bus = bus_settings(server.url)
             settings = EnrolmentSettings(database_url=url, **bus)
             print(f"machine: {os.cpu_count()} CPU(s); {kind}; nats-server {server.url}")
-            async with serve(create_app(settings)) as client:
+            async with serve(create_app(settings), ready_path="/readyz") as client:
                 await publish_event(
                     bus, TrackPublished(track=TRACK, published_at=datetime.now(UTC))
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -89,6 +90,7 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
+        self._turns = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
         class _Session(Session):
             pass
@@ -113,7 +115,14 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A transaction: committed when the block ends normally, rolled back on any error."""
-        async with self.sessionmaker() as session, session.begin():
+        if self._turns is None:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        # SQLite has one writer at a time and its busy handler is not fair: a loop that commits
+        # back to back (a consumer under load) can starve the relay for minutes. Taking turns
+        # in this process first (asyncio.Lock is FIFO) makes the database lock uncontended.
+        async with self._turns, self.sessionmaker() as session, session.begin():
             yield session
 
     async def ping(self) -> None:
