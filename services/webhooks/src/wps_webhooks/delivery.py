@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database
 from wps_common.runtime import ServiceRuntime
@@ -54,32 +55,60 @@ class Deliverer:
         return sum(attempts)
 
     async def _attempt(self, client: httpx.AsyncClient, delivery_id: int, now: datetime) -> int:
-        async with self.db.session() as session:
-            stmt = select(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
-            if self.db.is_postgresql:  # another replica is on it: leave it
-                stmt = stmt.with_for_update(skip_locked=True)
-            delivery = await session.scalar(stmt)
-            if delivery is None or delivery.next_attempt_at > now:
-                return 0
-            subscription = await session.get(Subscription, delivery.subscription_id)
-            assert subscription is not None
-            status, error = await self._post(client, subscription, delivery, now)
-            delivery.attempts += 1
-            delivery.last_status_code = status
-            delivery.last_error = error
-            if error is None:
-                delivery.status = "delivered"
-                delivery.delivered_at = now
-            elif delivery.attempts >= self.settings.max_attempts:
-                delivery.status = "parked"
-                log.warning("webhook %s parked after %s attempts", delivery.id, delivery.attempts)
-            else:
-                delay = min(
-                    self.settings.first_retry_seconds * 2 ** (delivery.attempts - 1),
-                    self.settings.max_retry_seconds,
-                )
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
+        if self.db.is_postgresql:
+            # The row stays locked while it is attempted: another replica skips it.
+            async with self.db.session() as session:
+                due = await self._due(session, delivery_id, now, lock=True)
+                if due is None:
+                    return 0
+                delivery, subscription = due
+                self._record(delivery, await self._post(client, subscription, delivery, now), now)
             return 1
+        # SQLite (one process): never hold the database while waiting for a receiver.
+        async with self.db.session() as session:
+            due = await self._due(session, delivery_id, now, lock=False)
+        if due is None:
+            return 0
+        delivery, subscription = due
+        outcome = await self._post(client, subscription, delivery, now)
+        async with self.db.session() as session:
+            fresh = await session.get(Delivery, delivery_id)
+            assert fresh is not None
+            self._record(fresh, outcome, now)
+        return 1
+
+    async def _due(
+        self, session: AsyncSession, delivery_id: int, now: datetime, *, lock: bool
+    ) -> tuple[Delivery, Subscription] | None:
+        stmt = select(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=True)
+        delivery = await session.scalar(stmt)
+        if delivery is None or delivery.next_attempt_at > now:
+            return None
+        subscription = await session.get(Subscription, delivery.subscription_id)
+        assert subscription is not None
+        return delivery, subscription
+
+    def _record(
+        self, delivery: Delivery, outcome: tuple[int | None, str | None], now: datetime
+    ) -> None:
+        status, error = outcome
+        delivery.attempts += 1
+        delivery.last_status_code = status
+        delivery.last_error = error
+        if error is None:
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+        elif delivery.attempts >= self.settings.max_attempts:
+            delivery.status = "parked"
+            log.warning("webhook %s parked after %s attempts", delivery.id, delivery.attempts)
+        else:
+            delay = min(
+                self.settings.first_retry_seconds * 2 ** (delivery.attempts - 1),
+                self.settings.max_retry_seconds,
+            )
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
 
     async def _post(
         self,
