@@ -15,7 +15,7 @@ from wps_common.events.contracts import (
 )
 from wps_common.jobs import JobScheduler
 from wps_common.testing import EventTap, publish_event, wait_until
-from wps_enrolment.compliance import add_months
+from wps_common.validity import add_months
 from wps_enrolment.models import job_runs
 
 from .conftest import Academy, open_academy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -35,15 +34,10 @@ from wps_common.events.contracts import (
     TrackFacts,
     TraineeProfileChanged,
 )
+from wps_common.validity import add_months
 
 LANGUAGES = ("en", "ru")
 STATUSES = ("valid", "expired", "revoked", "superseded")
-
-
-def add_months(start: date, months: int) -> date:
-    month_index = start.month - 1 + months
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 async def remember_holder(session: AsyncSession, profile: TraineeProfileChanged) -> None:

@@ -3,7 +3,6 @@ them, recomputed from the requirement and certificate read models; transitions a
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
 from wps_common.events.contracts import ComplianceChanged
+from wps_common.validity import add_months
 from wps_enrolment.models import (
     Academy,
     CertificateRecord,
@@ -26,12 +26,6 @@ from wps_enrolment.models import (
 )
 
 CHUNK = 1000
-
-
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _listed(values: Any, value: str | None) -> bool:
