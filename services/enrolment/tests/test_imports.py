@@ -202,3 +202,51 @@ def test_parse_is_pure_and_reports_rows_by_line_number() -> None:
     assert [line for line, _ in parsed.rows] == [3]  # a quoted newline: the row ends on line 3
     assert parsed.rows[0][1]["active"] is False
     assert [(e.row, e.column, e.reason) for e in parsed.errors] == [(4, "given_name", "required")]
+
+
+async def test_an_import_abandoned_by_a_dead_process_is_taken_up_again(academy: Academy) -> None:
+    """A job left `running` by a process that died (its lease lapsed) is run again by any
+    replica; one whose runner is alive (lease in the future) is left alone."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from wps_common.db import utcnow
+    from wps_enrolment.imports import ImportRunner, run
+    from wps_enrolment.models import ImportJob
+
+    db = Database(academy.database_url)
+    try:
+        text = HEADER + "R-001,Orlova,Vera,F,Major,HQ,2020-01-01,ru\n"
+        async with db.session() as session:
+            session.add(
+                ImportJob(
+                    id="abandoned-job",
+                    academy_id=academy.academy_id,
+                    mode="partial",
+                    status="running",
+                    content=text,
+                    errors=[],
+                    created_by="hr-1",
+                    lease_until=utcnow() + timedelta(minutes=1),
+                )
+            )
+        runner = ImportRunner(lambda: db, lambda: utcnow().date(), chunk_rows=100)
+        assert await runner.abandoned() == []  # its runner still holds the lease
+        await run(db, "abandoned-job", chunk_rows=100, today=utcnow().date())
+        async with db.session() as session:
+            assert (await session.get(ImportJob, "abandoned-job")).status == "running"  # type: ignore[union-attr]
+            await session.execute(
+                update(ImportJob)
+                .where(ImportJob.id == "abandoned-job")
+                .values(lease_until=utcnow() - timedelta(seconds=1))  # …and then it died
+            )
+        assert await runner.abandoned() == ["abandoned-job"]
+        await run(db, "abandoned-job", chunk_rows=100, today=utcnow().date())
+        async with db.session() as session:
+            job = await session.get(ImportJob, "abandoned-job")
+            assert job is not None and job.status == "succeeded" and job.created_count == 1
+            assert job.lease_until is None and job.content is None
+        assert await runner.abandoned() == []
+    finally:
+        await db.dispose()

@@ -12,11 +12,11 @@ import io
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
@@ -84,6 +84,8 @@ BOOLEANS = {
     "n": False,
 }
 MAX_REPORTED_ERRORS = 1000
+LEASE = timedelta(minutes=2)  # renewed with every chunk
+RECOVERY_SECONDS = 30.0
 _trainee = TypeAdapter(TraineeCreate)
 
 
@@ -272,10 +274,16 @@ async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> Non
     """Execute a queued import. Partial mode commits a chunk at a time (progress is real);
     all-or-nothing writes everything in one transaction, and nothing when a row is bad."""
     async with db.session() as session:
-        job = await session.get(ImportJob, job_id)
-        if job is None or job.status != "queued":
-            return
-        job.status, job.started_at = "running", utcnow()
+        job = await session.scalar(
+            select(ImportJob).where(ImportJob.id == job_id).with_for_update(skip_locked=True)
+        )
+        now = utcnow()
+        if job is None or not (
+            job.status == "queued"
+            or (job.status == "running" and job.lease_until is not None and job.lease_until < now)
+        ):
+            return  # done, or running under a live lease elsewhere
+        job.status, job.started_at, job.lease_until = "running", now, now + LEASE
         text, academy_id, mode, actor = job.content or "", job.academy_id, job.mode, job.created_by
     try:
         parsed = await asyncio.to_thread(parse, text)
@@ -353,6 +361,7 @@ async def _progress(
             created_count=counts["created"],
             updated_count=counts["updated"],
             unchanged_count=counts["unchanged"],
+            lease_until=utcnow() + LEASE,
         )
     )
 
@@ -362,7 +371,13 @@ async def _finish(db: Database, job_id: str, *, status: str, message: str) -> No
         await session.execute(
             update(ImportJob)
             .where(ImportJob.id == job_id)
-            .values(status=status, message=message, finished_at=utcnow(), content=None)
+            .values(
+                status=status,
+                message=message,
+                finished_at=utcnow(),
+                content=None,
+                lease_until=None,
+            )
         )
 
 
@@ -452,9 +467,35 @@ class ImportRunner:
         task.add_done_callback(self.tasks.discard)
 
     def stop(self) -> None:
-        # An interrupted job stays `running`; its file is kept, so it can be submitted again.
+        # An interrupted job keeps its file and its lapsing lease: `recover` takes it up again.
         for task in self.tasks:
             task.cancel()
+
+    async def recover(self, runtime: object = None) -> None:
+        """Worker loop: run jobs left queued or abandoned (their runner's lease lapsed), e.g.
+        after a crash or a restart, on whichever replica gets there first."""
+        while True:
+            for job_id in await self.abandoned():
+                await run(self.db(), job_id, chunk_rows=self.chunk_rows, today=self.today())
+            await asyncio.sleep(RECOVERY_SECONDS)
+
+    async def abandoned(self) -> list[str]:
+        now = utcnow()
+        async with self.db().session() as session:
+            rows = await session.scalars(
+                select(ImportJob.id)
+                .where(
+                    or_(
+                        and_(
+                            ImportJob.status == "queued",
+                            ImportJob.created_at < now - timedelta(seconds=RECOVERY_SECONDS),
+                        ),
+                        and_(ImportJob.status == "running", ImportJob.lease_until < now),
+                    )
+                )
+                .order_by(ImportJob.created_at)
+            )
+            return list(rows)
 
 
 def _same_keys(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:

@@ -282,3 +282,6 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # While running, the runner renews this lease; a job whose lease lapsed (its process died)
+    # is taken up again by any replica. Re-running is safe: rows are upserts.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
