@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
-from wps_common.errors import NotFound
+from wps_common.errors import Forbidden, NotFound
 from wps_curriculum import requirements, service
 from wps_curriculum.models import AuditEntry, ModuleVersion, Requirement, TrackVersion
 from wps_curriculum.schemas import (
@@ -42,13 +42,13 @@ router = APIRouter(prefix="/v1")
 
 # Authors write and publish; reviewers (gender and human-rights experts) approve or reject.
 Author = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
-Reviewer = Annotated[Principal, Depends(require(Role.REVIEWER))]
 Commenter = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN, Role.REVIEWER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(*Role))]
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
 RequirementPath = Annotated[str, Path(pattern=REQUIREMENT_CODE_PATTERN)]
 VersionPath = Annotated[int, Path(ge=1, le=10_000)]
+ActionPath = Annotated[service.Action, Path(description="submit, approve, reject, publish, retire")]
 Lang = Annotated[
     str | None,
     Query(
@@ -308,84 +308,19 @@ async def comment_module(
     return AuditEntryOut.model_validate(entry)
 
 
-async def _module_action(
-    session: DbSession,
-    code: str,
-    version: int,
-    action: service.Action,
-    who: Principal,
-    note: ReviewNote | None,
-) -> ModuleVersionOut:
-    found = await service.transition(
-        session,
-        kind=service.MODULES,
-        code=code,
-        version=version,
-        action=action,
-        actor=who.subject,
-        comment=note.comment if note else None,
-    )
-    return _module_full(found)
-
-
-@router.post("/modules/{code}/versions/{version}/submit", tags=["modules"])
-async def submit_module(
+@router.post("/modules/{code}/versions/{version}/{action}", tags=["modules"])
+async def act_on_module(
     code: CodePath,
     version: VersionPath,
+    action: ActionPath,
     session: DbSession,
-    who: Author,
+    who: Commenter,
     note: ReviewNote | None = None,
 ) -> ModuleVersionOut:
-    """Submit a draft for review."""
-    return await _module_action(session, code, version, "submit", who, note)
-
-
-@router.post("/modules/{code}/versions/{version}/approve", tags=["modules"])
-async def approve_module(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Reviewer,
-    note: ReviewNote | None = None,
-) -> ModuleVersionOut:
-    """Approve a version in review (a reviewer who did not write it)."""
-    return await _module_action(session, code, version, "approve", who, note)
-
-
-@router.post("/modules/{code}/versions/{version}/reject", tags=["modules"])
-async def reject_module(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Reviewer,
-    note: ReviewNote | None = None,
-) -> ModuleVersionOut:
-    """Send a version back to draft, with a comment saying what must change."""
-    return await _module_action(session, code, version, "reject", who, note)
-
-
-@router.post("/modules/{code}/versions/{version}/publish", tags=["modules"])
-async def publish_module(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Author,
-    note: ReviewNote | None = None,
-) -> ModuleVersionOut:
-    """Publish an approved version (emits module.published)."""
-    return await _module_action(session, code, version, "publish", who, note)
-
-
-@router.post("/modules/{code}/versions/{version}/retire", tags=["modules"])
-async def retire_module(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Author,
-    note: ReviewNote | None = None,
-) -> ModuleVersionOut:
-    """Retire a published version (emits module.retired)."""
-    return await _module_action(session, code, version, "retire", who, note)
+    """Move a module version through review: `submit` a draft, `approve` or `reject` it (a
+    reviewer who did not write it; a rejection needs a comment), `publish` an approved version
+    (emits module.published), `retire` a published one (emits module.retired)."""
+    return _module_full(await _act(session, service.MODULES, code, version, action, who, note))
 
 
 # --- tracks --------------------------------------------------------------------------------------
@@ -527,84 +462,45 @@ async def comment_track(
     return AuditEntryOut.model_validate(entry)
 
 
-async def _track_action(
+@router.post("/tracks/{code}/versions/{version}/{action}", tags=["tracks"])
+async def act_on_track(
+    code: CodePath,
+    version: VersionPath,
+    action: ActionPath,
     session: DbSession,
+    who: Commenter,
+    note: ReviewNote | None = None,
+) -> TrackVersionOut:
+    """Move a track version through review, as for modules (emits track.published and
+    track.retired)."""
+    return _track_full(await _act(session, service.TRACKS, code, version, action, who, note))
+
+
+async def _act(
+    session: DbSession,
+    kind: service.Kind[V],
     code: str,
     version: int,
     action: service.Action,
     who: Principal,
     note: ReviewNote | None,
-) -> TrackVersionOut:
-    found = await service.transition(
+) -> V:
+    # Reviewers (gender and human-rights experts) approve or reject; authors do the rest.
+    needed = (
+        (Role.REVIEWER,) if action in ("approve", "reject") else (Role.ADMIN, Role.ACADEMY_ADMIN)
+    )
+    if not who.has(*needed):
+        names = ", ".join(sorted(needed))
+        raise Forbidden(f"To {action} a version you need one of the roles: {names}.")
+    return await service.transition(
         session,
-        kind=service.TRACKS,
+        kind=kind,
         code=code,
         version=version,
         action=action,
         actor=who.subject,
         comment=note.comment if note else None,
     )
-    return _track_full(found)
-
-
-@router.post("/tracks/{code}/versions/{version}/submit", tags=["tracks"])
-async def submit_track(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Author,
-    note: ReviewNote | None = None,
-) -> TrackVersionOut:
-    """Submit a draft for review."""
-    return await _track_action(session, code, version, "submit", who, note)
-
-
-@router.post("/tracks/{code}/versions/{version}/approve", tags=["tracks"])
-async def approve_track(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Reviewer,
-    note: ReviewNote | None = None,
-) -> TrackVersionOut:
-    """Approve a version in review (a reviewer who did not write it)."""
-    return await _track_action(session, code, version, "approve", who, note)
-
-
-@router.post("/tracks/{code}/versions/{version}/reject", tags=["tracks"])
-async def reject_track(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Reviewer,
-    note: ReviewNote | None = None,
-) -> TrackVersionOut:
-    """Send a version back to draft, with a comment saying what must change."""
-    return await _track_action(session, code, version, "reject", who, note)
-
-
-@router.post("/tracks/{code}/versions/{version}/publish", tags=["tracks"])
-async def publish_track(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Author,
-    note: ReviewNote | None = None,
-) -> TrackVersionOut:
-    """Publish an approved version (emits track.published with its modules' facts)."""
-    return await _track_action(session, code, version, "publish", who, note)
-
-
-@router.post("/tracks/{code}/versions/{version}/retire", tags=["tracks"])
-async def retire_track(
-    code: CodePath,
-    version: VersionPath,
-    session: DbSession,
-    who: Author,
-    note: ReviewNote | None = None,
-) -> TrackVersionOut:
-    """Retire a published version (emits track.retired)."""
-    return await _track_action(session, code, version, "retire", who, note)
 
 
 async def _diff(
