@@ -45,6 +45,7 @@ class Cluster:
     nats: NatsServer
     env: dict[str, str]
     replicas: dict[str, list[Replica]] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)  # before any replica starts
 
     def start(self, service: str, count: int) -> None:
         for _ in range(count):
