@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from wps_common.db import Database
 from wps_common.events.contracts import TrackPublished
-from wps_common.testing import EventTap, publish_event, running_app, wait_until
+from wps_common.testing import EventTap, auth, publish_event, running_app, wait_until
 from wps_enrolment.main import create_app
 from wps_enrolment.models import Enrolment, Trainee, outbox
 from wps_enrolment.settings import EnrolmentSettings
@@ -249,3 +249,19 @@ async def test_an_event_committed_while_the_relay_was_down_is_published_after_re
         async with running_app(create_app(settings)):
             events = await tap.wait_for("trainee.enrolled")
     assert [e.data["trainee_id"] for e in events] == [trainee["id"]]
+
+
+async def test_an_unknown_time_zone_is_refused(academy: Academy) -> None:
+    body = {
+        "code": "XX-TZ",
+        "name": "Nowhere Academy",
+        "country": "XX",
+        "time_zone": "Mars/Olympus",
+    }
+    response = await academy.client.post("/v1/academies", json=body, headers=auth("admin"))
+    assert response.status_code == 422
+    assert any(e["field"] == "time_zone" for e in response.json()["errors"])
+    fine = await academy.client.post(
+        "/v1/academies", json={**body, "time_zone": "Asia/Almaty"}, headers=auth("admin")
+    )
+    assert fine.status_code == 201 and fine.json()["time_zone"] == "Asia/Almaty"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", examples=["en", "ru"])]
@@ -31,21 +32,35 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"'{value}' is not a time zone name such as 'Asia/Almaty' or 'Europe/Chisinau'"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
+
+
 class AcademyCreate(BaseModel):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,19}$", examples=["KZ-AST"])
     name: Text
     country: str = Field(pattern=r"^[A-Z]{2}$", examples=["KZ"], description="ISO 3166-1 alpha-2")
-    time_zone: str = Field("UTC", max_length=64, examples=["Asia/Almaty"])
+    time_zone: TimeZone = Field("UTC", examples=["Asia/Almaty"])
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
 
 
 class AcademyUpdate(BaseModel):
     name: Text | None = None
-    time_zone: str | None = Field(None, max_length=64)
+    time_zone: TimeZone | None = None
     languages: list[Language] | None = Field(None, min_length=1)
 
 
 class AcademyOut(AcademyCreate, _Out):
+    time_zone: str  # as stored
     id: str
     created_at: datetime
 
