@@ -172,6 +172,73 @@ def _requirement_out(requirement: Requirement) -> RequirementOut:
 # --- modules -------------------------------------------------------------------------------------
 
 
+def _review_trail_routes(plural: str, entity: str, kind: service.Kind[Any]) -> None:
+    """Diff, history and review comments: the same for modules and tracks. Registered before
+    the `{action}` route of the same resource, which would otherwise take `comments`."""
+
+    async def diff(
+        code: CodePath,
+        session: DbSession,
+        who: Reader,
+        from_version: Annotated[int, Query(alias="from", ge=1)],
+        to_version: Annotated[int, Query(alias="to", ge=1)],
+    ) -> DiffOut:
+        return await _diff(session, kind, code, from_version, to_version, who)
+
+    async def history(
+        code: CodePath,
+        session: DbSession,
+        who: Commenter,
+        version: Annotated[int | None, Query(ge=1)] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Page[AuditEntryOut]:
+        rows = await service.history(
+            session, entity=entity, code=code, version=version, limit=limit, offset=offset
+        )
+        return _audit_page(rows, limit, offset)
+
+    async def comment(
+        code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
+    ) -> AuditEntryOut:
+        entry = await service.add_comment(
+            session,
+            kind=kind,
+            code=code,
+            version=version,
+            actor=who.subject,
+            comment=body.comment,
+        )
+        return AuditEntryOut.model_validate(entry)
+
+    router.add_api_route(
+        f"/{plural}/{{code}}/diff",
+        diff,
+        methods=["GET"],
+        tags=[plural],
+        name=f"diff_{plural}",
+        description=f"What changed between two versions of a {entity}, field by field.",
+    )
+    router.add_api_route(
+        f"/{plural}/{{code}}/history",
+        history,
+        methods=["GET"],
+        tags=[plural],
+        name=f"{entity}_history",
+        description=f"Who did what when to a {entity} (or one version): the audit trail with "
+        "review comments.",
+    )
+    router.add_api_route(
+        f"/{plural}/{{code}}/versions/{{version}}/comments",
+        comment,
+        methods=["POST"],
+        status_code=201,
+        tags=[plural],
+        name=f"comment_{entity}",
+        description=f"Add a review comment to a {entity} version.",
+    )
+
+
 @router.get("/modules", tags=["modules"])
 async def list_modules(
     session: DbSession,
@@ -264,48 +331,7 @@ async def edit_module_draft(
     return _module_full(found)
 
 
-@router.get("/modules/{code}/diff", tags=["modules"])
-async def diff_modules(
-    code: CodePath,
-    session: DbSession,
-    who: Reader,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
-) -> DiffOut:
-    """What changed between two versions of a module, field by field."""
-    return await _diff(session, service.MODULES, code, from_version, to_version, who)
-
-
-@router.get("/modules/{code}/history", tags=["modules"])
-async def module_history(
-    code: CodePath,
-    session: DbSession,
-    who: Commenter,
-    version: Annotated[int | None, Query(ge=1)] = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Page[AuditEntryOut]:
-    """Who did what when to a module (or one version): the audit trail with review comments."""
-    rows = await service.history(
-        session, entity="module", code=code, version=version, limit=limit, offset=offset
-    )
-    return _audit_page(rows, limit, offset)
-
-
-@router.post("/modules/{code}/versions/{version}/comments", status_code=201, tags=["modules"])
-async def comment_module(
-    code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
-) -> AuditEntryOut:
-    """Add a review comment to a module version."""
-    entry = await service.add_comment(
-        session,
-        kind=service.MODULES,
-        code=code,
-        version=version,
-        actor=who.subject,
-        comment=body.comment,
-    )
-    return AuditEntryOut.model_validate(entry)
+_review_trail_routes("modules", "module", service.MODULES)
 
 
 @router.post("/modules/{code}/versions/{version}/{action}", tags=["modules"])
@@ -418,48 +444,7 @@ async def edit_track_draft(
     return _track_full(found)
 
 
-@router.get("/tracks/{code}/diff", tags=["tracks"])
-async def diff_tracks(
-    code: CodePath,
-    session: DbSession,
-    who: Reader,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
-) -> DiffOut:
-    """What changed between two versions of a track, field by field."""
-    return await _diff(session, service.TRACKS, code, from_version, to_version, who)
-
-
-@router.get("/tracks/{code}/history", tags=["tracks"])
-async def track_history(
-    code: CodePath,
-    session: DbSession,
-    who: Commenter,
-    version: Annotated[int | None, Query(ge=1)] = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> Page[AuditEntryOut]:
-    """Who did what when to a track (or one version): the audit trail with review comments."""
-    rows = await service.history(
-        session, entity="track", code=code, version=version, limit=limit, offset=offset
-    )
-    return _audit_page(rows, limit, offset)
-
-
-@router.post("/tracks/{code}/versions/{version}/comments", status_code=201, tags=["tracks"])
-async def comment_track(
-    code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
-) -> AuditEntryOut:
-    """Add a review comment to a track version."""
-    entry = await service.add_comment(
-        session,
-        kind=service.TRACKS,
-        code=code,
-        version=version,
-        actor=who.subject,
-        comment=body.comment,
-    )
-    return AuditEntryOut.model_validate(entry)
+_review_trail_routes("tracks", "track", service.TRACKS)
 
 
 @router.post("/tracks/{code}/versions/{version}/{action}", tags=["tracks"])
