@@ -5,6 +5,7 @@ All offline: no Docker engine or cluster is needed."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -27,9 +28,9 @@ def compose_binary() -> Path:
     return binary
 
 
-def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(compose_binary()), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        [str(compose_binary()), "-f", str(ROOT / "docker-compose.yml"), "config", *args],
         env={"PATH": os.environ.get("PATH", ""), **env},
         capture_output=True,
         text=True,
@@ -38,11 +39,61 @@ def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_compose_file_is_valid_and_demands_a_secret() -> None:
-    valid = compose_config({"JWT_SECRET": "x" * 40})
+def resolved_compose() -> dict[str, Any]:
+    """The stack as compose itself resolves it: anchors merged, variables substituted."""
+    result = compose_config({}, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout)["services"])
+
+
+# The contract shared by the Keycloak realm, the compose file and the ConfigMap (docs/sign-in.md).
+ROLE_MAP = {
+    "wps-admin": "admin",
+    "wps-academy-admin": "academy_admin",
+    "wps-instructor": "instructor",
+    "wps-reviewer": "reviewer",
+    "wps-trainee": "trainee",
+    "wps-hr": "hr",
+}
+
+
+def test_compose_file_is_valid_without_secrets() -> None:
+    """Sign-in needs no shared secret any more: the stack is valid with nothing set."""
+    valid = compose_config({}, "-q")
     assert valid.returncode == 0, valid.stderr
-    missing = compose_config({})
-    assert missing.returncode != 0 and "JWT_SECRET" in missing.stderr
+
+
+def test_compose_services_sign_in_with_keycloak() -> None:
+    stack = resolved_compose()
+    app_steps = [name for name, service in stack.items() if "build" in service]
+    assert len(app_steps) == 8  # four services and their migration steps
+    for name in app_steps:
+        env = stack[name]["environment"]
+        assert env["WPS_ENVIRONMENT"] == "production", name
+        assert "JWT_SECRET" not in env, name
+        assert env["OIDC_ISSUERS"] == "http://localhost:8080/realms/wps", name
+        assert env["OIDC_DISCOVERY_URLS"] == (
+            "http://keycloak:8080/realms/wps/.well-known/openid-configuration"
+        ), name
+        assert env["OIDC_AUDIENCE"] == "wps-api"
+        assert env["OIDC_ROLES_CLAIM"] == "realm_access.roles"
+        assert json.loads(env["OIDC_ROLE_MAP"]) == ROLE_MAP
+        assert env["OIDC_ACADEMY_CLAIM"] == "academy"
+        assert env["OIDC_EMPLOYEE_NUMBER_CLAIM"] == "employee_number"
+    for name in ("curriculum", "enrolment", "certification", "webhooks"):
+        assert stack[name]["depends_on"]["keycloak"]["condition"] == "service_healthy"
+
+    keycloak = stack["keycloak"]
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:26.")
+    assert keycloak["command"] == ["start-dev", "--import-realm"]
+    assert keycloak["environment"]["KC_HOSTNAME"] == "http://localhost:8080"
+    assert keycloak["environment"]["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+    assert keycloak["healthcheck"]["test"]
+    [mount] = keycloak["volumes"]
+    assert mount["source"] == str(ROOT / "deploy" / "keycloak" / "wps-realm.json")
+    assert mount["target"].startswith("/opt/keycloak/data/import/")
+    assert mount["read_only"] is True
+    assert any(port["published"] == "8080" for port in keycloak["ports"])
 
 
 def test_compose_runs_migrations_before_services_and_fsyncs_jetstream() -> None:
@@ -159,3 +210,30 @@ def test_ingress_routes_every_public_resource_to_its_owner() -> None:
     assert routes["/v1/trainees"] == routes["/v1/cohorts"] == "enrolment"
     assert routes["/v1/verify"] == routes["/v1/certificates"] == "certification"
     assert routes["/v1/webhooks"] == "webhooks"
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_k8s_settings_point_at_an_identity_provider(overlay: str) -> None:
+    objects = render(K8S / "overlays" / overlay)
+    [settings] = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "wps-settings"
+    ]
+    issuers = settings["data"]["OIDC_ISSUERS"].split(",")
+    assert issuers and all(issuer.startswith("https://") for issuer in issuers)
+    assert settings["data"]["OIDC_AUDIENCE"] == "wps-api"
+    assert json.loads(settings["data"]["OIDC_ROLE_MAP"]) == ROLE_MAP
+    [secret] = [o for o in objects if o["kind"] == "Secret"]
+    assert "JWT_SECRET" not in secret["stringData"]
+    for obj in objects:
+        for container in _containers(obj):
+            names = {variable["name"] for variable in container.get("env", [])}
+            assert "JWT_SECRET" not in names, obj["metadata"]["name"]
+    api_egress_ports = {
+        port["port"]
+        for policy in objects
+        if policy["kind"] == "NetworkPolicy"
+        and policy["spec"]["podSelector"].get("matchLabels") == {"wps-training/tier": "api"}
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+    assert 443 in api_egress_ports  # the provider's discovery document and JWKS
