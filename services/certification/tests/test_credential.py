@@ -182,14 +182,16 @@ def test_rotation_keeps_old_credentials_verifiable(tmp_path: pathlib.Path) -> No
 
 def test_settings_refuse_unsafe_key_configurations() -> None:
     with pytest.raises(ValidationError, match="SIGNING_KEYS must be set in production"):
-        CertificationSettings(environment="production", jwt_secret="s" * 40)
+        CertificationSettings(
+            environment="production", oidc_issuers="https://sso.example.org/realms/wps"
+        )
     with pytest.raises(ValidationError, match="needs its private_key"):
         CertificationSettings(
             signing_keys=[{"kid": "k", "public_key": _public_pem(Ed25519PrivateKey.generate())}]
         )
     production = CertificationSettings(
         environment="production",
-        jwt_secret="s" * 40,
+        oidc_issuers="https://sso.example.org/realms/wps",
         signing_keys=[{"kid": "k1", "private_key": _pem(Ed25519PrivateKey.generate())}],
     )
     assert Keyring.from_settings(production).kid == "k1"

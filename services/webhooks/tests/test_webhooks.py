@@ -215,3 +215,31 @@ async def test_a_receiver_down_too_long_parks_deliveries_that_can_be_redelivered
         return receiver.numbers() if len(receiver.numbers()) == 2 else []
 
     assert await wait_until(delivered, what="redelivery") == ["P-1", "P-2"]
+
+
+async def test_a_subscription_belongs_to_the_client_that_created_it(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    mine = await subscribe(client, receiver)
+    other = auth("hr", sub="hr-system-2")
+    theirs = await client.post(
+        "/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["*"], "secret": SECRET},
+        headers=other,
+    )
+    assert theirs.status_code == 201, theirs.text
+
+    listed = (await client.get("/v1/webhooks", headers=HR)).json()
+    assert [s["id"] for s in listed["items"]] == [mine] and listed["total"] == 1
+    for method, path in (
+        ("GET", f"/v1/webhooks/{mine}"),
+        ("GET", f"/v1/webhooks/{mine}/deliveries"),
+        ("POST", f"/v1/webhooks/{mine}/redeliver"),
+        ("DELETE", f"/v1/webhooks/{mine}"),
+    ):
+        response = await client.request(method, path, headers=other)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["detail"] == "No such webhook subscription."
+    assert (await client.get(f"/v1/webhooks/{mine}", headers=HR)).json()["active"] is True
+    everyone = (await client.get("/v1/webhooks", headers=auth("admin"))).json()
+    assert {s["id"] for s in everyone["items"]} == {mine, theirs.json()["id"]}

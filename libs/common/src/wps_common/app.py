@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common.directory import Directory, Lookups
 from wps_common.errors import install_problem_handlers
 from wps_common.idempotency import IdempotencyMiddleware
+from wps_common.oidc import TokenVerifier
 from wps_common.runtime import ServiceRuntime
 
 
@@ -23,7 +25,12 @@ def build_app(
     routers: Sequence[APIRouter],
     version: str = "0.1.0",
     on_stop: Sequence[Callable[[], None]] = (),
+    lookups: Lookups | None = None,
 ) -> FastAPI:
+    """`lookups` resolve a token's academy code and a trainee's employee number to this
+    service's ids (services without academies or trainees have none)."""
+    verifier = TokenVerifier(runtime.settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -31,12 +38,16 @@ def build_app(
             yield
         finally:
             await runtime.stop()
+            await verifier.aclose()
             for stop in on_stop:
                 stop()
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
+    app.state.token_verifier = verifier
+    if lookups is not None:
+        app.state.principal_resolver = Directory(lambda: runtime.db, lookups)
     install_problem_handlers(app)
     if runtime.idempotency is not None:
         app.add_middleware(

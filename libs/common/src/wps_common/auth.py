@@ -1,4 +1,4 @@
-"""Bearer-JWT authentication, roles, academy scoping, and the dev token CLI."""
+"""Who is calling: roles, academy scoping, the request dependency, and development tokens."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wps_common.errors import Forbidden, NotFound, Unauthorized
-from wps_common.settings import DEV_JWT_SECRET, ServiceSettings
+from wps_common.settings import DEV_JWT_SECRET
 
 ALGORITHM = "HS256"
 
@@ -35,11 +36,17 @@ SEES_ALL_ACADEMIES = frozenset({Role.ADMIN, Role.HR})
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: `subject` is a user id, or the trainee id for trainees."""
+    """Who is calling. `subject` is the identity provider's id of the person or machine client;
+    `trainee_id` is the trainee record a trainee's token resolved to (by employee number)."""
 
     subject: str
     roles: frozenset[Role]
     academy_id: str | None = None
+    trainee_id: str | None = None
+    employee_number: str | None = None
+    display_name: str | None = None
+    issuer: str | None = None
+    client_id: str | None = None
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -55,6 +62,15 @@ class Principal:
 
     def is_trainee_only(self) -> bool:
         return self.roles == {Role.TRAINEE}
+
+    def is_trainee(self, trainee_id: str) -> bool:
+        """The caller is this trainee (a token that resolved to no trainee is nobody)."""
+        return self.trainee_id is not None and self.trainee_id == trainee_id
+
+    @property
+    def actor_name(self) -> str:
+        """What audit trails show next to the subject."""
+        return (self.display_name or self.subject)[:200]
 
 
 def mint_token(
@@ -82,6 +98,7 @@ def mint_token(
 
 
 def decode_token(token: str, *, secret: str, issuer: str) -> Principal:
+    """A development token (HS256, shared secret); a trainee's subject is the trainee id."""
     try:
         claims = jwt.decode(
             token,
@@ -101,10 +118,43 @@ def decode_token(token: str, *, secret: str, issuer: str) -> Principal:
     academy_id = claims.get("academy_id")
     if roles & ACADEMY_SCOPED and not roles & SEES_ALL_ACADEMIES and not academy_id:
         raise Unauthorized("Academy-scoped roles need an academy_id claim in the token.")
-    return Principal(subject=str(claims["sub"]), roles=roles, academy_id=academy_id)
+    subject = str(claims["sub"])
+    return Principal(
+        subject=subject,
+        roles=roles,
+        academy_id=academy_id,
+        trainee_id=subject if Role.TRAINEE in roles else None,
+        display_name=str(claims.get("name") or subject),
+        issuer=issuer,
+    )
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT with `roles` and `academy_id` claims")
+class Verifier(Protocol):
+    async def verify(self, token: str) -> Principal: ...
+
+
+# The request's caller, for audit writers: they record the display name next to the subject
+# without every service function threading the whole principal through (it is set by the
+# dependency below, in the request's own context, and never leaks to another request).
+_caller: ContextVar[Principal | None] = ContextVar("wps_caller", default=None)
+
+
+def actor_name(subject: str) -> str | None:
+    """The display name of the request's caller, when `subject` is that caller."""
+    caller = _caller.get()
+    return caller.actor_name if caller is not None and caller.subject == subject else None
+
+
+class Resolver(Protocol):
+    """Turns a token's academy reference and employee number into this service's own ids."""
+
+    async def resolve(self, principal: Principal) -> Principal: ...
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from the identity provider (or, in development, `wps-token`)",
+)
 
 
 async def current_principal(
@@ -113,10 +163,14 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send a bearer token: `Authorization: Bearer <jwt>`.")
-    settings: ServiceSettings = request.app.state.settings
-    return decode_token(
-        credentials.credentials, secret=settings.jwt_secret, issuer=settings.jwt_issuer
-    )
+    verifier: Verifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.credentials)
+    resolver: Resolver | None = getattr(request.app.state, "principal_resolver", None)
+    if resolver is not None:
+        principal = await resolver.resolve(principal)
+    request.state.principal = principal
+    _caller.set(principal)
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Any]:
@@ -143,8 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=8.0)
     args = parser.parse_args(argv)
     secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
-    if os.environ.get("WPS_ENVIRONMENT") == "production" and secret == DEV_JWT_SECRET:
-        print("refusing: JWT_SECRET is not set in production", file=sys.stderr)
+    if os.environ.get("WPS_ENVIRONMENT", "development") != "development":
+        print(
+            "refusing: development tokens are accepted only with WPS_ENVIRONMENT=development; "
+            "get a token from your identity provider",
+            file=sys.stderr,
+        )
         return 2
     try:
         token = mint_token(

@@ -5,18 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import nats
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from wps_common.db import Database
 from wps_common.events.outbox import Outbox
 from wps_common.events.replay import ReplayReport, replay_outbox
 from wps_common.migrations import make_revision, migrate
 from wps_common.settings import ServiceSettings
+
+T = TypeVar("T")
 
 
 def service_cli(
@@ -49,7 +55,7 @@ def service_cli(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = settings_factory()
+    settings = load_settings(f"wps-{name}", settings_factory)
 
     if args.command == "serve":
         import uvicorn
@@ -88,6 +94,26 @@ def service_cli(
         parser.error(f"unknown command {args.command}")
     result: int = handler(settings, args)
     return result
+
+
+def load_settings(program: str, factory: Callable[[], T]) -> T:
+    """Settings, or one readable line per problem and exit status 2: an operator who mistyped a
+    variable needs the variable's name, not a traceback."""
+    try:
+        return factory()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ())) or "settings"
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            if where == "settings":
+                print(f"{program}: configuration error: {message}", file=sys.stderr)
+            else:
+                print(
+                    f"{program}: configuration error in {where.upper()}: {message}", file=sys.stderr
+                )
+    except SettingsError as exc:
+        print(f"{program}: configuration error: {exc}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _utc(text: str) -> datetime:

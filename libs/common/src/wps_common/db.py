@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+READ_ONLY = "wps_read_only"
 # Integer primary keys that autoincrement on SQLite too (SQLite only does so for INTEGER).
 BigIntPK = BigInteger().with_variant(Integer, "sqlite")
 
@@ -81,7 +82,8 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -124,6 +126,18 @@ class Database:
         # in this process first (asyncio.Lock is FIFO) makes the database lock uncontended.
         async with self._turns, self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction that neither takes a turn nor waits for the writer: for
+        lookups made while a unit of work of this same request may hold SQLite's write lock
+        (waiting for it there would wait for ourselves). WAL lets it read the last commit."""
+        async with self.sessionmaker() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -26,7 +26,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     environment: Literal["development", "production"] = shared(  # type: ignore[assignment]
-        "WPS_ENVIRONMENT", "development", "`production` refuses the built-in dev JWT secret"
+        "WPS_ENVIRONMENT",
+        "development",
+        "`production` refuses development tokens and needs OIDC_ISSUERS",
     )
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/service.db",
@@ -59,9 +61,47 @@ class ServiceSettings(BaseSettings):
         "JetStream dedupe window; must exceed the relay's retry horizon",
     )
     jwt_secret: str = shared(  # type: ignore[assignment]
-        "JWT_SECRET", DEV_JWT_SECRET, "HS256 key for bearer tokens"
+        "JWT_SECRET", DEV_JWT_SECRET, "HS256 key of development tokens (development only)"
     )
-    jwt_issuer: str = shared("JWT_ISSUER", "wps-training", "expected `iss` claim")  # type: ignore[assignment]
+    jwt_issuer: str = shared("JWT_ISSUER", "wps-training", "`iss` of development tokens")  # type: ignore[assignment]
+    oidc_issuers: str = shared(  # type: ignore[assignment]
+        "OIDC_ISSUERS", "", "comma-separated OpenID Connect issuer URLs (required in production)"
+    )
+    oidc_audience: str = shared(  # type: ignore[assignment]
+        "OIDC_AUDIENCE", "wps-api", "the `aud` every access token must carry"
+    )
+    oidc_roles_claim: str = shared(  # type: ignore[assignment]
+        "OIDC_ROLES_CLAIM", "roles", "dotted path to the list of roles, e.g. realm_access.roles"
+    )
+    oidc_role_map: dict[str, str] = shared(  # type: ignore[assignment]
+        "OIDC_ROLE_MAP", {}, "JSON object: provider role name -> platform role (empty: identity)"
+    )
+    oidc_academy_claim: str = shared(  # type: ignore[assignment]
+        "OIDC_ACADEMY_CLAIM", "academy_id", "dotted path to the academy (its code or id)"
+    )
+    oidc_employee_number_claim: str = shared(  # type: ignore[assignment]
+        "OIDC_EMPLOYEE_NUMBER_CLAIM", "", "dotted path to a trainee's HR employee number"
+    )
+    oidc_name_claim: str = shared(  # type: ignore[assignment]
+        "OIDC_NAME_CLAIM", "name", "display name for audit trails (else preferred_username)"
+    )
+    oidc_discovery_urls: str = shared(  # type: ignore[assignment]
+        "OIDC_DISCOVERY_URLS",
+        "",
+        "comma-separated metadata URLs in the order of OIDC_ISSUERS, when the issuer URL itself "
+        "is not reachable from the service (containers)",
+    )
+    oidc_leeway_seconds: float = shared(  # type: ignore[assignment]
+        "OIDC_LEEWAY_SECONDS", 30.0, "clock skew allowed on exp, nbf and iat"
+    )
+    oidc_jwks_min_refresh_seconds: float = shared(  # type: ignore[assignment]
+        "OIDC_JWKS_MIN_REFRESH_SECONDS",
+        30.0,
+        "floor between JWKS refetches caused by an unknown key id",
+    )
+    oidc_jwks_cache_seconds: float = shared(  # type: ignore[assignment]
+        "OIDC_JWKS_CACHE_SECONDS", 3600.0, "how long a fetched JWKS is used before refetching"
+    )
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5
     relay_max_backoff_seconds: float = 30.0
@@ -73,11 +113,13 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe_for_production(self) -> ServiceSettings:
-        if self.environment == "production":
-            if self.jwt_secret == DEV_JWT_SECRET:
-                raise ValueError("JWT_SECRET must be set in production (the dev default is public)")
-            if len(self.jwt_secret) < 32:
-                raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if self.environment == "production" and not self.issuers:
+            raise ValueError(
+                "OIDC_ISSUERS must name your identity provider in production "
+                "(development tokens are refused there)"
+            )
+        if len(self.discovery_urls) > len(self.issuers):
+            raise ValueError("OIDC_DISCOVERY_URLS has more entries than OIDC_ISSUERS")
         horizon = self.relay_max_backoff_seconds + self.publish_timeout_seconds
         if self.duplicate_window_seconds <= 2 * horizon:
             raise ValueError(
@@ -87,5 +129,21 @@ class ServiceSettings(BaseSettings):
         return self
 
     @property
+    def issuers(self) -> list[str]:
+        return _split(self.oidc_issuers)
+
+    @property
+    def discovery_urls(self) -> list[str]:
+        return _split(self.oidc_discovery_urls)
+
+    @property
+    def accepts_development_tokens(self) -> bool:
+        return self.environment == "development"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

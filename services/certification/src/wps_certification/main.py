@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from wps_certification import service
 from wps_certification.api import router, well_known
 from wps_certification.handlers import subscriptions
+from wps_certification.identity import CertificationLookups
 from wps_certification.models import idempotency_keys, job_runs, outbox
 from wps_certification.ratelimit import RateLimiter, TooManyRequests
 from wps_certification.rendering import Renderer
@@ -60,6 +61,7 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
             "revocation, correction and expiry."
         ),
         runtime=runtime,
+        lookups=CertificationLookups(),
         routers=[router, well_known],
         on_stop=[renderer.close],
     )

@@ -229,7 +229,7 @@ async def get_certificate(
     if who.is_trainee_only():
         # A trainee's certificates are theirs wherever they serve now (a transfer to another
         # academy changes the token's academy, not whose certificates these are).
-        if who.subject != certificate.trainee_id:
+        if not who.is_trainee(certificate.trainee_id):
             raise NotFound("No such certificate.")
     else:
         who.check_academy(certificate.academy_id, "certificate")
@@ -259,7 +259,7 @@ async def list_certificates(
 ) -> tuple[Sequence[Certificate], int]:
     stmt = select(Certificate)
     if who.is_trainee_only():
-        stmt = stmt.where(Certificate.trainee_id == who.subject)
+        stmt = stmt.where(Certificate.trainee_id == (who.trainee_id or ""))
     elif not who.sees_all_academies:
         stmt = stmt.where(Certificate.academy_id == who.academy_id)
     if status:

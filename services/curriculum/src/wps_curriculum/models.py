@@ -116,6 +116,7 @@ class AuditEntry(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -268,6 +268,7 @@ class AuditEntryOut(BaseModel):
 
     at: datetime
     actor: str
+    actor_name: str | None = Field(None, description="the actor's name as their token gave it")
     action: str
     version: int | None = Field(description="module/track version, or requirement revision")
     from_status: str | None

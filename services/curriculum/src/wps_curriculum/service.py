@@ -12,6 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common.auth import actor_name
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wps_common.events.contracts import (
@@ -150,6 +151,7 @@ def record(
         version=version,
         action=action,
         actor=actor,
+        actor_name=actor_name(actor),
         from_status=from_status,
         to_status=to_status,
         comment=comment,

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
-from wps_common.errors import InvalidInput, ProblemError
+from wps_common.errors import InvalidInput, NotFound, ProblemError
 from wps_enrolment import imports, reports, service
 from wps_enrolment.schemas import (
     AcademyCreate,
@@ -168,6 +168,21 @@ async def list_trainees(
     )
     return Page(
         items=[TraineeOut.model_validate(t) for t in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/trainees/me", tags=["trainees"])
+async def my_trainee_record(session: DbSession, who: Reader) -> TraineeOut:
+    """The caller's own trainee record, found by the employee number in their token."""
+    if who.trainee_id is None:
+        reason = (
+            f"no trainee with employee number {who.employee_number} is registered in your academy"
+            if who.employee_number
+            else "your sign-in carries no employee number"
+        )
+        raise NotFound(f"Your account is not linked to a trainee record: {reason}.")
+    return TraineeOut.model_validate(
+        await service.get_trainee(session, trainee_id=who.trainee_id, who=who)
     )
 
 

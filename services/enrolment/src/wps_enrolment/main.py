@@ -13,6 +13,7 @@ from wps_common.runtime import ServiceRuntime
 from wps_enrolment import compliance
 from wps_enrolment.api import router
 from wps_enrolment.handlers import subscriptions
+from wps_enrolment.identity import EnrolmentLookups
 from wps_enrolment.imports import ImportRunner
 from wps_enrolment.models import idempotency_keys, job_runs, outbox
 from wps_enrolment.settings import EnrolmentSettings
@@ -46,6 +47,7 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         title="WPS Training — Enrolment",
         description="Academies, trainees, cohorts, results, completion and compliance.",
         runtime=runtime,
+        lookups=EnrolmentLookups(),
         routers=[router],
         on_stop=[imports.stop],
     )

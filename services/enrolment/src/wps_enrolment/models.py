@@ -255,6 +255,7 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(30))
     actor: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -123,6 +123,7 @@ class AuditOut(_Out):
     entity_id: str
     action: str
     actor: str
+    actor_name: str | None = Field(None, description="the actor's name as their token gave it")
     changes: dict[str, Any]
     at: datetime
 

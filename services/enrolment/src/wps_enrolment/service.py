@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.auth import Principal, Role
+from wps_common.auth import Principal, Role, actor_name
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wps_common.events.contracts import (
@@ -93,6 +93,7 @@ def audit(
             entity_id=entity_id,
             action=action,
             actor=actor,
+            actor_name=actor_name(actor),
             changes=_jsonable(changes),
         )
     )
@@ -226,7 +227,7 @@ async def create_trainee(
 
 async def get_trainee(session: AsyncSession, *, trainee_id: str, who: Principal) -> Trainee:
     trainee = await session.get(Trainee, trainee_id)
-    if trainee is None or (who.is_trainee_only() and who.subject != trainee_id):
+    if trainee is None or (who.is_trainee_only() and not who.is_trainee(trainee_id)):
         raise NotFound("No such trainee.")
     who.check_academy(trainee.academy_id, "trainee")
     return trainee
@@ -625,7 +626,7 @@ async def get_enrolment(
 ) -> Enrolment:
     stmt = select(Enrolment).where(Enrolment.id == enrolment_id)
     enrolment = await session.scalar(stmt.with_for_update() if lock else stmt)
-    if enrolment is None or (who.is_trainee_only() and who.subject != enrolment.trainee_id):
+    if enrolment is None or (who.is_trainee_only() and not who.is_trainee(enrolment.trainee_id)):
         raise NotFound("No such enrolment.")
     who.check_academy(enrolment.academy_id, "enrolment")
     return enrolment

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Query
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
 from wps_webhooks import service
-from wps_webhooks.schemas import DeliveryOut, DeliveryPage, SubscriptionCreate, SubscriptionOut
+from wps_webhooks.schemas import (
+    DeliveryOut,
+    DeliveryPage,
+    SubscriptionCreate,
+    SubscriptionOut,
+    SubscriptionPage,
+)
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 Integrator = Annotated[Principal, Depends(require(Role.ADMIN, Role.HR))]
@@ -25,13 +31,30 @@ async def create_subscription(
     )
 
 
+@router.get("/webhooks")
+async def list_subscriptions(
+    session: DbSession,
+    who: Integrator,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SubscriptionPage:
+    """Your subscriptions (an admin sees every client's), oldest first."""
+    rows, total = await service.list_subscriptions(session, who=who, limit=limit, offset=offset)
+    return SubscriptionPage(
+        items=[SubscriptionOut.model_validate(r) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
 @router.get("/webhooks/{subscription_id}")
 async def get_subscription(
     subscription_id: str, session: DbSession, who: Integrator
 ) -> SubscriptionOut:
     """One subscription (the secret is never shown again)."""
     return SubscriptionOut.model_validate(
-        await service.get_subscription(session, subscription_id=subscription_id)
+        await service.get_subscription(session, subscription_id=subscription_id, who=who)
     )
 
 
@@ -39,7 +62,7 @@ async def get_subscription(
 async def deactivate(subscription_id: str, session: DbSession, who: Integrator) -> SubscriptionOut:
     """Stop queueing events for this subscription (queued deliveries still go out)."""
     return SubscriptionOut.model_validate(
-        await service.deactivate(session, subscription_id=subscription_id)
+        await service.deactivate(session, subscription_id=subscription_id, who=who)
     )
 
 
@@ -54,7 +77,12 @@ async def list_deliveries(
 ) -> DeliveryPage:
     """Deliveries in queue order, with attempts and the last error."""
     rows, total = await service.list_deliveries(
-        session, subscription_id=subscription_id, status=status, limit=limit, offset=offset
+        session,
+        subscription_id=subscription_id,
+        who=who,
+        status=status,
+        limit=limit,
+        offset=offset,
     )
     return DeliveryPage(
         items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
@@ -64,4 +92,8 @@ async def list_deliveries(
 @router.post("/webhooks/{subscription_id}/redeliver")
 async def redeliver(subscription_id: str, session: DbSession, who: Integrator) -> dict[str, int]:
     """Requeue the parked (dead-lettered) deliveries of this subscription."""
-    return {"requeued": await service.redeliver_parked(session, subscription_id=subscription_id)}
+    return {
+        "requeued": await service.redeliver_parked(
+            session, subscription_id=subscription_id, who=who
+        )
+    }

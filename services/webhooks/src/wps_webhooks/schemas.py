@@ -68,6 +68,13 @@ class DeliveryOut(BaseModel):
     created_at: datetime
 
 
+class SubscriptionPage(BaseModel):
+    items: list[SubscriptionOut]
+    total: int
+    limit: int
+    offset: int
+
+
 class DeliveryPage(BaseModel):
     items: list[DeliveryOut]
     total: int

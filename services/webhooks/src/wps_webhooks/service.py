@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.auth import Principal
+from wps_common.auth import Principal, Role
 from wps_common.db import utcnow
 from wps_common.errors import NotFound
 from wps_common.events.envelope import CloudEvent, EventPayload
@@ -29,15 +29,38 @@ async def create_subscription(
     return subscription
 
 
-async def get_subscription(session: AsyncSession, *, subscription_id: str) -> Subscription:
+async def get_subscription(
+    session: AsyncSession, *, subscription_id: str, who: Principal
+) -> Subscription:
+    """A subscription belongs to the client that created it; to anyone else (but a platform
+    admin) it does not exist."""
     subscription = await session.get(Subscription, subscription_id)
-    if subscription is None:
+    if subscription is None or not _sees(who, subscription.owner):
         raise NotFound("No such webhook subscription.")
     return subscription
 
 
-async def deactivate(session: AsyncSession, *, subscription_id: str) -> Subscription:
-    subscription = await get_subscription(session, subscription_id=subscription_id)
+def _sees(who: Principal, owner: str) -> bool:
+    return who.has(Role.ADMIN) or owner == who.subject
+
+
+async def list_subscriptions(
+    session: AsyncSession, *, who: Principal, limit: int, offset: int
+) -> tuple[list[Subscription], int]:
+    stmt = select(Subscription)
+    if not who.has(Role.ADMIN):
+        stmt = stmt.where(Subscription.owner == who.subject)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = await session.scalars(
+        stmt.order_by(Subscription.created_at, Subscription.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+async def deactivate(
+    session: AsyncSession, *, subscription_id: str, who: Principal
+) -> Subscription:
+    subscription = await get_subscription(session, subscription_id=subscription_id, who=who)
     subscription.active = False
     return subscription
 
@@ -64,9 +87,15 @@ async def fan_out(session: AsyncSession, payload: EventPayload, event: CloudEven
 
 
 async def list_deliveries(
-    session: AsyncSession, *, subscription_id: str, status: str | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    subscription_id: str,
+    who: Principal,
+    status: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Delivery], int]:
-    await get_subscription(session, subscription_id=subscription_id)
+    await get_subscription(session, subscription_id=subscription_id, who=who)
     stmt = select(Delivery).where(Delivery.subscription_id == subscription_id)
     if status:
         stmt = stmt.where(Delivery.status == status)
@@ -75,9 +104,9 @@ async def list_deliveries(
     return list(rows), total
 
 
-async def redeliver_parked(session: AsyncSession, *, subscription_id: str) -> int:
+async def redeliver_parked(session: AsyncSession, *, subscription_id: str, who: Principal) -> int:
     """Put parked deliveries back in the queue (in their original order)."""
-    await get_subscription(session, subscription_id=subscription_id)
+    await get_subscription(session, subscription_id=subscription_id, who=who)
     result = await session.execute(
         update(Delivery)
         .where(Delivery.subscription_id == subscription_id, Delivery.status == "parked")
