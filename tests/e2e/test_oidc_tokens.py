@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from wps_common.auth import Role
+from wps_common.errors import ServiceUnavailable
 from wps_common.natsserver import NatsServer
 from wps_common.oidc import TokenVerifier
 from wps_common.settings import ServiceSettings
@@ -51,12 +52,14 @@ class LocalIssuer:
         self.published: list[str] = []
         self.jwks_fetches = 0
         self.path = path
+        self.declared: str | None = None  # the issuer its metadata names, when not its URL
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 if self.path == f"{issuer.path}/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/keys"}
+                    declared = issuer.declared or issuer.url
+                    body = {"issuer": declared, "jwks_uri": f"{issuer.url}/keys"}
                 elif self.path == f"{issuer.path}/keys":
                     issuer.jwks_fetches += 1
                     body = issuer.jwks()
@@ -269,6 +272,38 @@ async def test_an_unreachable_provider_is_a_503_not_a_500(
         response = await client.get("/v1/webhooks", headers=bearer(token + "c2ln"))
     assert response.status_code == 503
     assert "identity provider could not be reached" in response.json()["detail"]
+
+
+async def test_adfs_style_issuer_is_trusted_through_a_named_discovery_url(
+    issuer: LocalIssuer,
+) -> None:
+    """ADFS signs access tokens with `iss` …/adfs/services/trust while its metadata declares
+    …/adfs: the operator names the metadata URL and vouches for it; unnamed, it is refused."""
+    trust = "http://adfs.example.org/adfs/services/trust"
+    issuer.declared = "https://adfs.example.org/adfs"
+    token = issuer.token(iss=trust, role="wps-hr", unique_name="CONTOSO\\hr-analyst")
+    named = TokenVerifier(
+        settings_for(
+            issuer,
+            oidc_issuers=trust,
+            oidc_discovery_urls=f"{issuer.url}/.well-known/openid-configuration",
+            oidc_roles_claim="role",
+            oidc_name_claim="unique_name",
+        )
+    )
+    # Unnamed, the metadata is looked up under the configured issuer itself (here the local
+    # server stands in for it), and it speaks for another issuer.
+    unnamed = TokenVerifier(settings_for(issuer))
+    try:
+        who = await named.verify(token)
+        assert who.roles == {Role.HR} and who.display_name == "CONTOSO\\hr-analyst"
+        with pytest.raises(
+            ServiceUnavailable, match="names issuer 'https://adfs.example.org/adfs'"
+        ):
+            await unnamed.verify(issuer.token(**HR))
+    finally:
+        await named.aclose()
+        await unnamed.aclose()
 
 
 async def test_keycloak_shaped_token_is_mapped_by_settings(issuer: LocalIssuer) -> None:

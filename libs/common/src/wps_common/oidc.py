@@ -24,6 +24,10 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 Clock = Callable[[], float]
 
 
+class IssuerMismatch(ValueError):
+    """The discovery document speaks for another issuer than the one configured."""
+
+
 @dataclass
 class IssuerKeys:
     """One issuer's public signing keys: fetched on first use, refetched when a token names a key
@@ -79,13 +83,15 @@ class IssuerKeys:
                 if not isinstance(listed, list):
                     raise ValueError(f"{self.jwks_uri} holds no key set")
             except (httpx.HTTPError, ValueError, AttributeError) as exc:
-                log.warning("signing keys of %s could not be fetched: %r", self.issuer, exc)
+                log.warning("signing keys of %s could not be fetched: %s", self.issuer, exc)
                 if self.keys:
                     return False  # keep serving with the keys we have
-                raise ServiceUnavailable(
-                    "The identity provider could not be reached to fetch its signing keys; "
-                    "try again in a moment."
-                ) from exc
+                reason = (
+                    str(exc)
+                    if isinstance(exc, IssuerMismatch)
+                    else "the identity provider could not be reached to fetch its signing keys"
+                )
+                raise ServiceUnavailable(f"Sign-in cannot be checked now: {reason}.") from exc
             self.fetches += 1
             self.fetched_at = now
             self.keys = {
@@ -101,9 +107,10 @@ class IssuerKeys:
         metadata = response.json()
         declared = str(metadata.get("issuer", "")).rstrip("/")
         if not self.discovery_named and declared != self.issuer.rstrip("/"):
-            raise ValueError(
-                f"{self.discovery_url} describes issuer {metadata.get('issuer')!r}, "
-                f"not {self.issuer!r}"
+            raise IssuerMismatch(
+                f"the metadata at {self.discovery_url} names issuer {declared!r}, not "
+                f"{self.issuer!r} (fix OIDC_ISSUERS, or name the metadata URL in "
+                "OIDC_DISCOVERY_URLS)"
             )
         jwks_uri = metadata.get("jwks_uri")
         if not isinstance(jwks_uri, str):
