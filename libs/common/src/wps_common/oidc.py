@@ -20,7 +20,18 @@ log = logging.getLogger("wps.oidc")
 
 # Asymmetric algorithms only: a symmetric one would let anyone holding the provider's *public*
 # key sign tokens (algorithm confusion). Development tokens take their own path (HS256).
-ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
+ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 Clock = Callable[[], float]
 
 

@@ -11,39 +11,43 @@ import httpx
 from wps_platform.idp.directory import Directory
 
 
-def seed_demo_records(enrolment_url: str, directory: Directory, token: str) -> list[str]:
-    """Create what is missing; returns what was created, for the start-up banner."""
+async def seed_demo_records(
+    enrolment: httpx.AsyncClient, directory: Directory, token: str
+) -> list[str]:
+    """Create what is missing through enrolment's API with an administrator's `token`; returns
+    what was created, for the start-up banner."""
     created: list[str] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=enrolment_url, headers=headers, timeout=10.0) as client:
-        academies = {
-            a["code"]: a["id"]
-            for a in _ok(client.get("/v1/academies", params={"limit": 200}))["items"]
+    auth = {"Authorization": f"Bearer {token}"}
+    listed = _ok(await enrolment.get("/v1/academies", params={"limit": 200}, headers=auth))
+    academies = {a["code"]: a["id"] for a in listed["items"]}
+    for academy in directory.academies:
+        if academy.code in academies:
+            continue
+        body = academy.model_dump(include={"code", "name", "country", "time_zone", "languages"})
+        academies[academy.code] = _ok(
+            await enrolment.post("/v1/academies", json=body, headers=auth)
+        )["id"]
+        created.append(f"academy {academy.code}")
+    for user in directory.users:
+        if "wps-trainee" not in user.roles or not user.academy or not user.employee_number:
+            continue
+        trainee = {
+            "academy_id": academies[user.academy],
+            "employee_number": user.employee_number,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+            "preferred_language": user.locale,
+            "gender": user.gender,
+            "rank": user.rank,
+            "unit": user.unit,
         }
-        for academy in directory.academies:
-            if academy.code in academies:
-                continue
-            body = academy.model_dump(include={"code", "name", "country", "time_zone", "languages"})
-            academies[academy.code] = _ok(client.post("/v1/academies", json=body))["id"]
-            created.append(f"academy {academy.code}")
-        for user in directory.users:
-            if "wps-trainee" not in user.roles or not user.academy or not user.employee_number:
-                continue
-            body = {
-                "academy_id": academies[user.academy],
-                "employee_number": user.employee_number,
-                "given_name": user.given_name,
-                "family_name": user.family_name,
-                "preferred_language": user.locale,
-                "gender": user.gender,
-                "rank": user.rank,
-                "unit": user.unit,
-            }
-            response = client.post("/v1/trainees", json={k: v for k, v in body.items() if v})
-            if response.status_code == 409:  # registered on an earlier start
-                continue
-            _ok(response)
-            created.append(f"trainee {user.employee_number} ({user.username})")
+        response = await enrolment.post(
+            "/v1/trainees", json={k: v for k, v in trainee.items() if v}, headers=auth
+        )
+        if response.status_code == 409:  # registered on an earlier start
+            continue
+        _ok(response)
+        created.append(f"trainee {user.employee_number} ({user.username})")
     return created
 
 

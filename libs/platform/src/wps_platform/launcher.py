@@ -10,6 +10,7 @@ PostgreSQL via asyncpg, the institution's identity provider).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -155,7 +156,7 @@ def run_platform(args: argparse.Namespace) -> int:
                 roles=["admin"],
                 issuer=env.get("JWT_ISSUER", "wps-training"),
             )
-            for line in seed_demo_records(enrolment.url, directory, admin):
+            for line in asyncio.run(seed(enrolment.url, directory, admin)):
                 print(f"created {line}")
         print_banner(services, env["OIDC_ISSUERS"], directory)
         while not stopping:
@@ -183,6 +184,11 @@ def run_platform(args: argparse.Namespace) -> int:
         if nats_server:
             nats_server.stop()
         print("stopped.")
+
+
+async def seed(enrolment_url: str, directory: Directory, token: str) -> list[str]:
+    async with httpx.AsyncClient(base_url=enrolment_url, timeout=10) as client:
+        return await seed_demo_records(client, directory, token)
 
 
 def start_identity_provider(
