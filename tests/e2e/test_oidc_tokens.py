@@ -7,6 +7,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -398,3 +401,26 @@ async def test_an_academy_role_without_an_academy_is_refused_in_words(
 def test_production_refuses_to_start_without_an_identity_provider() -> None:
     with pytest.raises(ValueError, match="OIDC_ISSUERS must name your identity provider"):
         ServiceSettings(environment="production")
+
+
+@pytest.mark.parametrize("service", ["curriculum", "enrolment", "certification", "webhooks"])
+def test_production_without_an_identity_provider_stops_with_one_readable_line(
+    service: str, tmp_path: Any
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OIDC_", "WPS_"))}
+    env |= {"WPS_ENVIRONMENT": "production", "CERTIFICATION_SIGNING_KEYS": "[]"}
+    done = subprocess.run(
+        [sys.executable, "-m", f"wps_{service}.cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert (
+        f"wps-{service}: configuration error: OIDC_ISSUERS must name your identity provider"
+        in lines[0]
+    )
+    assert "Traceback" not in done.stderr
