@@ -101,7 +101,7 @@ async def test_verification_lookups_are_rate_limited_per_client(
         var_dir=tmp_path,
         verify_burst=3,
         verify_rate_per_minute=6,
-        trust_forwarded_for=True,
+        trusted_proxies="127.0.0.1",  # the test client's address: it plays the ingress
         **bus,
     )
     async with running_app(create_app(settings)) as client:
@@ -127,6 +127,31 @@ async def test_verification_lookups_are_rate_limited_per_client(
             "/v1/verify/AAAA-BBBB-CCCC-DDDD", headers={"X-Forwarded-For": "1.2.3.4, 203.0.113.7"}
         )
         assert spoofed.status_code == 429
+
+
+async def test_a_client_cannot_choose_its_rate_limit_bucket_without_a_trusted_proxy(
+    bus: dict[str, Any], database_url: str, tmp_path: Any
+) -> None:
+    """Without WPS_TRUSTED_PROXIES, X-Forwarded-For is ignored: rotating it does not help."""
+    settings = CertificationSettings(
+        database_url=database_url,
+        var_dir=tmp_path,
+        verify_burst=3,
+        verify_rate_per_minute=6,
+        render_workers=0,
+        **bus,
+    )
+    async with running_app(create_app(settings), ready=False) as client:
+        answers = [
+            (
+                await client.get(
+                    f"/v1/verify/AAAA-BBBB-CCCC-DDD{i}",
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                )
+            ).status_code
+            for i in range(5)
+        ]
+    assert answers == [404, 404, 404, 429, 429]
 
 
 def test_token_bucket_refills_and_forgets_idle_clients() -> None:

@@ -81,7 +81,9 @@ async def test_withdrawal_promotes_the_first_on_the_waitlist(academy: Academy) -
             ]
 
         promoted = await wait_until(promotion, what="the promotion event")
-    assert {e.data["reason_code"] for e in withdrawn} == {"operational", "medical"}
+    # A medical withdrawal is personal data: HR's stream says `other` (ADR 0018).
+    assert {e.data["reason_code"] for e in withdrawn} == {"operational", "other"}
+    assert not any("medical" in raw.decode() for raw in tap.raw)
     assert [e.data["status"] for e in promoted] == ["waitlisted", "enrolled"]
     assert all(b"broken leg" not in raw for raw in tap.raw)
     twice = await academy.client.post(

@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from wps_common.directory import Directory, Lookups
-from wps_common.errors import install_problem_handlers
+from wps_common.errors import RequestIdMiddleware, install_problem_handlers
 from wps_common.idempotency import IdempotencyMiddleware
+from wps_common.limits import RequestLimits
 from wps_common.oidc import TokenVerifier
 from wps_common.runtime import ServiceRuntime
 
@@ -26,9 +28,11 @@ def build_app(
     version: str = "0.1.0",
     on_stop: Sequence[Callable[[], None]] = (),
     lookups: Lookups | None = None,
+    max_upload_bytes: int | None = None,
 ) -> FastAPI:
     """`lookups` resolve a token's academy code and a trainee's employee number to this
-    service's ids (services without academies or trainees have none)."""
+    service's ids (services without academies or trainees have none); `max_upload_bytes` is
+    the limit for file uploads (others get the JSON body limit)."""
     verifier = TokenVerifier(runtime.settings)
 
     @asynccontextmanager
@@ -49,10 +53,24 @@ def build_app(
     if lookups is not None:
         app.state.principal_resolver = Directory(lambda: runtime.db, lookups)
     install_problem_handlers(app)
+    # Middleware added last runs first: request id, then proxy headers (who the client is),
+    # then limits and authentication before any body is read, then idempotency.
     if runtime.idempotency is not None:
         app.add_middleware(
             IdempotencyMiddleware, database=lambda: runtime.db, keys=runtime.idempotency
         )
+    app.add_middleware(
+        RequestLimits,
+        verifier=lambda: verifier,
+        max_json_bytes=runtime.settings.max_json_bytes,
+        max_upload_bytes=max_upload_bytes,
+    )
+    if runtime.settings.trusted_proxies:
+        app.add_middleware(
+            ProxyHeadersMiddleware,
+            trusted_hosts=[p.strip() for p in runtime.settings.trusted_proxies.split(",")],
+        )
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(health)
     for router in routers:
         app.include_router(router)

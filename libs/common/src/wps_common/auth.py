@@ -163,8 +163,13 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send a bearer token: `Authorization: Bearer <jwt>`.")
-    verifier: Verifier = request.app.state.token_verifier
-    principal = await verifier.verify(credentials.credentials)
+    # A request with a body was authenticated before its body was read (wps_common.limits).
+    verified = getattr(request.state, "wps_verified_token", None)
+    if verified is not None and verified[0] == credentials.credentials:
+        principal: Principal = verified[1]
+    else:
+        verifier: Verifier = request.app.state.token_verifier
+        principal = await verifier.verify(credentials.credentials)
     resolver: Resolver | None = getattr(request.app.state, "principal_resolver", None)
     if resolver is not None:
         principal = await resolver.resolve(principal)

@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wps_common.access_log import redact
+
 log = logging.getLogger("wps.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -115,7 +117,12 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    titles = {
+        404: "Not found",
+        405: "Method not allowed",
+        401: "Authentication required",
+        413: "Payload too large",
+    }
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"There is no resource at {request.url.path}"
@@ -131,7 +138,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 async def _on_integrity(request: Request, exc: Exception) -> JSONResponse:
     # A safety net: services check uniqueness themselves, but a race between two requests can
     # still reach the database constraint, and that is a conflict, not a server error.
-    log.info("integrity error on %s: %s", request.url.path, exc)
+    log.info("integrity error on %s: %s", redact(request.url.path), exc.__class__.__name__)
     return problem_response(
         request,
         409,
@@ -143,7 +150,7 @@ async def _on_integrity(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
-    log.exception("unhandled error (request_id=%s) on %s", request_id, request.url.path)
+    log.exception("unhandled error (request_id=%s) on %s", request_id, redact(request.url.path))
     return problem_response(
         request,
         500,
@@ -178,7 +185,6 @@ class RequestIdMiddleware:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    app.add_middleware(RequestIdMiddleware)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

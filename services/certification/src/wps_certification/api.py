@@ -184,13 +184,10 @@ async def reissue_certificate(
     return _out(certificate, who, today)
 
 
-def _client(request: Request, settings: CertificationSettings) -> str:
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            # The rightmost entry is the one our own ingress added; earlier ones are the
-            # client's word and could be anything.
-            return forwarded.split(",")[-1].strip()
+def _client(request: Request) -> str:
+    # The peer address, or — behind proxies named in WPS_TRUSTED_PROXIES — the address they
+    # report (wps_common.app installs the proxy-headers middleware for that, and nothing else
+    # reads X-Forwarded-For, so a client cannot pick its own rate-limit bucket).
     return request.client.host if request.client else "unknown"
 
 
@@ -208,7 +205,7 @@ async def verify(
 ) -> Verification | HTMLResponse:
     """Public: is this certificate genuine and valid? (HTML for browsers, JSON otherwise)."""
     limiter: RateLimiter = request.app.state.verify_limiter
-    limiter.take(_client(request, _settings(request)))
+    limiter.take(_client(request))
     certificate = await service.find_by_code(session, code)
     status = service.current_status(certificate, today)
     superseded = status == "superseded"

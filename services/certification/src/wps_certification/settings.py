@@ -56,7 +56,7 @@ class CertificationSettings(ServiceSettings):
     )
     verify_burst: int = Field(10, ge=1, description="lookups a client may make at once")
     trust_forwarded_for: bool = Field(
-        False, description="take the client address from X-Forwarded-For (behind an ingress)"
+        False, description="replaced by WPS_TRUSTED_PROXIES (refused when set without it)"
     )
 
     @field_validator("expiry_lead_days", mode="before")
@@ -86,6 +86,11 @@ class CertificationSettings(ServiceSettings):
         kids = [key.kid for key in self.signing_keys]
         if len(set(kids)) != len(kids):
             raise ValueError("signing key ids (kid) must be unique")
+        if self.trust_forwarded_for and not self.trusted_proxies:
+            raise ValueError(
+                "CERTIFICATION_TRUST_FORWARDED_FOR is replaced by WPS_TRUSTED_PROXIES: name the "
+                "addresses of your ingress or proxies there, so a client cannot choose its own"
+            )
         return self
 
     @property

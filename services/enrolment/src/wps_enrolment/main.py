@@ -48,6 +48,7 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         description="Academies, trainees, cohorts, results, completion and compliance.",
         runtime=runtime,
         lookups=EnrolmentLookups(),
+        max_upload_bytes=settings.import_max_bytes,
         routers=[router],
         on_stop=[imports.stop],
     )

@@ -687,7 +687,7 @@ async def withdraw(
             trainee_id=trainee.id,
             employee_number=trainee.employee_number,
             academy_id=cohort.academy_id,
-            reason_code=reason_code,
+            reason_code=EnrolmentWithdrawn.public_reason(reason_code),
             withdrawn_at=enrolment.withdrawn_at,
         ),
     )

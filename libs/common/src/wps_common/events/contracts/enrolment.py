@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from wps_common.events.contracts.curriculum import ModuleFacts, TrackFacts
 from wps_common.events.envelope import EventPayload
 
@@ -111,8 +113,21 @@ class EnrolmentWithdrawn(EventPayload):
     trainee_id: str
     employee_number: str
     academy_id: str
-    reason_code: Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
+    reason_code: Literal["trainee_request", "operational", "medical", "disciplinary", "other"] = (
+        Field(
+            description="why, coarsely; medical and disciplinary withdrawals are published as "
+            "`other` (health and discipline are personal data: the precise reason stays behind "
+            "the academy's authenticated API, ADR 0018)"
+        )
+    )
     withdrawn_at: datetime
+
+    # Never published: a withdrawal for these reasons says `other` on the public stream.
+    PERSONAL_REASONS: ClassVar[frozenset[str]] = frozenset({"medical", "disciplinary"})
+
+    @classmethod
+    def public_reason(cls, reason_code: str) -> str:
+        return "other" if reason_code in cls.PERSONAL_REASONS else reason_code
 
     def about(self) -> str:
         return f"enrolment/{self.enrolment_id}"
