@@ -237,3 +237,52 @@ def test_k8s_settings_point_at_an_identity_provider(overlay: str) -> None:
         for port in rule.get("ports", [])
     }
     assert 443 in api_egress_ports  # the provider's discovery document and JWKS
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and In/NotIn/Exists/DoesNotExist)."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator = expression["key"], expression["operator"]
+        matched = {
+            "In": key in labels and labels[key] in expression.get("values", []),
+            "NotIn": labels.get(key) not in expression.get("values", []),
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def test_webhooks_reach_http_ports_at_public_addresses_only() -> None:
+    """Every egress rule that applies to the webhook bridge's pods and opens 80 or 443 leaves
+    out the private ranges and the cloud metadata service (NetworkPolicies add up, so a rule
+    for all API pods counts too)."""
+    objects = render(K8S / "base")
+    [deployment] = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "webhooks"
+    ]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    rules = [
+        rule
+        for policy in objects
+        if policy["kind"] == "NetworkPolicy"
+        and "Egress" in policy["spec"].get("policyTypes", [])
+        and _selects(policy["spec"]["podSelector"], labels)
+        for rule in policy["spec"].get("egress", [])
+    ]
+    web_rules = [
+        rule
+        for rule in rules
+        if not rule.get("ports") or {p.get("port") for p in rule["ports"]} & {80, 443}
+    ]
+    assert web_rules, "the bridge must be able to reach HR systems on 443"
+    for rule in web_rules:
+        assert rule.get("to"), f"open to every address: {rule}"
+        for peer in rule["to"]:
+            if "ipBlock" not in peer:
+                continue  # pods and namespaces of the cluster, chosen by label
+            left_out = set(peer["ipBlock"].get("except", []))
+            assert {"10.0.0.0/8", "169.254.0.0/16"} <= left_out, peer

@@ -1,11 +1,13 @@
 """The webhook bridge against a real local HTTP receiver: signed, ordered, retried, parked and
-redelivered — on a real nats-server and both databases."""
+redelivered; never sent to a private address unless allowed, never redirected, never showing
+what a receiver answered — on a real nats-server and both databases."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,15 +24,20 @@ from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 HR = auth("hr", sub="hr-system-1")
 SECRET = "s3cret-shared-with-the-hr-system"
+LOOPBACK_ALLOWED = "127.0.0.0/8"  # the receiver listens on 127.0.0.1
+REPLY_SECRET = b"stack trace: db password is hunter2"
 
 
 class Receiver:
-    """An HR system's endpoint: records what it accepts; fails while `failing` is positive."""
+    """An HR system's endpoint: records what it accepts; fails (with a reply that must never be
+    shown to the subscriber) while `failing` is positive; answers 302 while `redirecting`."""
 
     def __init__(self) -> None:
         self.accepted: list[dict[str, Any]] = []
         self.requests = 0
+        self.paths: list[str] = []
         self.failing = 0
+        self.redirecting = False
         self.lock = threading.Lock()
         receiver = self
 
@@ -39,10 +46,19 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.requests += 1
+                    receiver.paths.append(self.path)
+                    if receiver.redirecting:
+                        self.send_response(302)
+                        self.send_header("Location", receiver.url.replace("/hooks", "/elsewhere"))
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     if receiver.failing > 0:
                         receiver.failing -= 1
                         self.send_response(503)
+                        self.send_header("Content-Length", str(len(REPLY_SECRET)))
                         self.end_headers()
+                        self.wfile.write(REPLY_SECRET)
                         return
                     receiver.accepted.append(
                         {
@@ -79,17 +95,32 @@ def bus(nats_server: NatsServer) -> dict[str, Any]:
     return bus_settings(nats_server.url)
 
 
+RunBridge = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def client(bus: dict[str, Any], database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = WebhooksSettings(
-        database_url=database_url,
-        first_retry_seconds=0.05,
-        max_retry_seconds=0.2,
-        max_attempts=3,
-        poll_seconds=0.05,
-        **bus,
-    )
-    async with running_app(create_app(settings)) as client:
+def run_bridge(bus: dict[str, Any], database_url: str) -> RunBridge:
+    """Starts the bridge on this test's bus and database; by default it may deliver to the
+    local receiver (`allowed_private_networks`), as an operator would allow an internal one."""
+
+    def run(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        settings: dict[str, Any] = {
+            "database_url": database_url,
+            "first_retry_seconds": 0.05,
+            "max_retry_seconds": 0.2,
+            "max_attempts": 3,
+            "poll_seconds": 0.05,
+            "allowed_private_networks": LOOPBACK_ALLOWED,
+            **bus,
+        }
+        return running_app(create_app(WebhooksSettings(**{**settings, **overrides})))
+
+    return run
+
+
+@pytest.fixture
+async def client(run_bridge: RunBridge) -> AsyncIterator[httpx.AsyncClient]:
+    async with run_bridge() as client:
         yield client
 
 
@@ -108,11 +139,11 @@ def issued(number: str) -> CertificateIssued:
     )
 
 
-async def subscribe(client: httpx.AsyncClient, receiver: Receiver) -> str:
+async def subscribe(client: httpx.AsyncClient, receiver: Receiver, url: str = "") -> str:
     response = await client.post(
         "/v1/webhooks",
         json={
-            "url": receiver.url,
+            "url": url or receiver.url,
             "event_types": ["certification.certificate.issued"],
             "secret": SECRET,
         },
@@ -206,7 +237,9 @@ async def test_a_receiver_down_too_long_parks_deliveries_that_can_be_redelivered
 
     items = await wait_until(parked, what="both deliveries to be parked")
     assert [item["attempts"] for item in items] == [3, 3]
-    assert items[0]["last_status_code"] == 503 and "503" in items[0]["last_error"]
+    assert items[0]["last_status_code"] == 503 and items[0]["last_error"] == "http_503"
+    listed = await client.get(path, headers=HR)
+    assert REPLY_SECRET.decode() not in listed.text  # what a receiver answers is never shown
     receiver.failing = 0
     requeued = await client.post(f"/v1/webhooks/{subscription_id}/redeliver", headers=HR)
     assert requeued.json() == {"requeued": 2}
@@ -243,3 +276,83 @@ async def test_a_subscription_belongs_to_the_client_that_created_it(
     assert (await client.get(f"/v1/webhooks/{mine}", headers=HR)).json()["active"] is True
     everyone = (await client.get("/v1/webhooks", headers=auth("admin"))).json()
     assert {s["id"] for s in everyone["items"]} == {mine, theirs.json()["id"]}
+
+
+async def test_urls_at_addresses_that_are_not_public_are_refused(run_bridge: RunBridge) -> None:
+    """Without an allow-list, the bridge's own network (and the cloud's metadata service) is
+    out of reach, whichever way the address is written."""
+    async with run_bridge(allowed_private_networks="") as client:
+        for url, said in (
+            ("http://127.0.0.1:8004/hooks", "127.0.0.1 is a loopback address."),
+            ("http://2130706433/", "127.0.0.1 is a loopback address."),
+            ("http://0x7f.1/", "127.0.0.1 is a loopback address."),
+            ("http://0177.0.0.1/", "127.0.0.1 is a loopback address."),
+            ("http://[::1]/", "::1 is a loopback address."),
+            ("http://[::ffff:127.0.0.1]/", "a loopback address (it stands for 127.0.0.1)."),
+            ("http://localhost:8004/", "localhost resolves to 127.0.0.1, which is a loopback"),
+            ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local"),
+            ("http://[fe80::1]/", "fe80::1 is a link-local address."),
+            ("https://10.20.30.40/hooks", "10.20.30.40 is a private address."),
+            ("https://192.168.1.1/", "192.168.1.1 is a private address."),
+            ("https://100.64.0.1/", "100.64.0.1 is a carrier-grade NAT address."),
+            ("http://0.0.0.0:8004/", "0.0.0.0 is the unspecified address."),
+            ("https://224.0.0.1/", "224.0.0.1 is a multicast address."),
+            ("https://[fd00::1]/", "fd00::1 is a private address."),
+        ):
+            response = await client.post(
+                "/v1/webhooks",
+                json={"url": url, "event_types": ["*"], "secret": SECRET},
+                headers=HR,
+            )
+            assert response.status_code == 422, (url, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert problem["detail"].startswith("Webhook URLs must point at a public address; ")
+            assert said in problem["detail"], (url, problem["detail"])
+            assert problem["errors"] == [{"field": "url", "message": problem["detail"]}]
+        assert (await client.get("/v1/webhooks", headers=HR)).json()["total"] == 0
+
+
+async def test_a_receiver_no_longer_allowed_gets_nothing(
+    run_bridge: RunBridge, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    """Every delivery resolves and checks the address again: subscriptions registered while
+    loopback was allowed — by address, and by a name that resolves to it — are not delivered
+    to once it is not (as after a DNS answer changed to a private address)."""
+    port = receiver.server.server_address[1]
+    async with run_bridge() as client:
+        by_address = await subscribe(client, receiver)
+        by_name = await subscribe(client, receiver, url=f"http://localhost:{port}/hooks")
+    async with run_bridge(allowed_private_networks="") as client:
+        await publish_event(bus, issued("R-1"))
+
+        async def refused() -> list[dict[str, Any]]:
+            items = []
+            for subscription_id in (by_address, by_name):
+                page = await client.get(f"/v1/webhooks/{subscription_id}/deliveries", headers=HR)
+                items += page.json()["items"]
+            done = [i for i in items if i["last_error"] == "refused_address"]
+            return items if len(done) == 2 else []
+
+        items = await wait_until(refused, what="both deliveries to be refused")
+        assert [item["last_status_code"] for item in items] == [None, None]
+        assert receiver.requests == 0
+
+
+async def test_redirects_are_not_followed(
+    client: httpx.AsyncClient, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    subscription_id = await subscribe(client, receiver)
+    receiver.redirecting = True
+    await publish_event(bus, issued("D-1"))
+
+    async def redirected() -> dict[str, Any]:
+        page = await client.get(f"/v1/webhooks/{subscription_id}/deliveries", headers=HR)
+        items = [dict(item) for item in page.json()["items"] if item["last_error"]]
+        return items[0] if items else {}
+
+    item = await wait_until(redirected, what="the redirect to be recorded")
+    assert item["last_error"] == "redirect" and item["last_status_code"] == 302
+    assert item["status"] in {"pending", "parked"}  # a failure like any other
+    with receiver.lock:
+        assert receiver.paths and set(receiver.paths) == {"/hooks"}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
 from wps_webhooks import service
+from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -21,13 +22,22 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 Integrator = Annotated[Principal, Depends(require(Role.ADMIN, Role.HR))]
 
 
+def destinations_of(request: Request) -> DestinationPolicy:
+    policy: DestinationPolicy = request.app.state.destinations
+    return policy
+
+
+Destinations = Annotated[DestinationPolicy, Depends(destinations_of)]
+
+
 @router.post("/webhooks", status_code=201)
 async def create_subscription(
-    body: SubscriptionCreate, session: DbSession, who: Integrator
+    body: SubscriptionCreate, session: DbSession, who: Integrator, destinations: Destinations
 ) -> SubscriptionOut:
-    """Register an HTTPS endpoint for some event types; deliveries are HMAC-signed."""
+    """Register an HTTPS endpoint at a public address for some event types; deliveries are
+    HMAC-signed."""
     return SubscriptionOut.model_validate(
-        await service.create_subscription(session, data=body, who=who)
+        await service.create_subscription(session, data=body, who=who, destinations=destinations)
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,18 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database
 from wps_common.runtime import ServiceRuntime
+from wps_webhooks.destinations import DestinationPolicy, RefusedDestination, delivery_client
 from wps_webhooks.models import Delivery, Subscription
 from wps_webhooks.settings import WebhooksSettings
 from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = logging.getLogger("wps.webhooks")
 
+# The receiver's status code (None when no answer came) and, for a failure, an error class.
+Outcome = tuple[int | None, str | None]
+
 
 class Deliverer:
     """Each subscription is a queue: its oldest pending delivery goes first, and the next one
     waits until it is delivered or parked, so a receiver sees events in order. A failure is
     retried with exponential backoff; after `max_attempts` the delivery is parked (a dead
-    letter an operator can requeue) and the queue moves on."""
+    letter an operator can requeue) and the queue moves on. A delivery to a refused address
+    is such a failure too: the address may be fixed (DNS, or the allow-list) and redelivered."""
 
     def __init__(self, db: Database, settings: WebhooksSettings, clock: Any) -> None:
         self.db, self.settings, self.clock = db, settings, clock
@@ -90,9 +96,24 @@ class Deliverer:
         assert subscription is not None
         return delivery, subscription
 
-    def _record(
-        self, delivery: Delivery, outcome: tuple[int | None, str | None], now: datetime
-    ) -> None:
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        subscription: Subscription,
+        delivery: Delivery,
+        now: datetime,
+    ) -> Outcome:
+        return await post_event(
+            client,
+            url=subscription.url,
+            secret=subscription.secret,
+            delivery_id=delivery.id,
+            body=delivery.body.encode(),
+            now=now,
+            time_limit=self.settings.request_timeout_seconds,
+        )
+
+    def _record(self, delivery: Delivery, outcome: Outcome, now: datetime) -> None:
         status, error = outcome
         delivery.attempts += 1
         delivery.last_status_code = status
@@ -110,38 +131,74 @@ class Deliverer:
             )
             delivery.next_attempt_at = now + timedelta(seconds=delay)
 
-    async def _post(
-        self,
-        client: httpx.AsyncClient,
-        subscription: Subscription,
-        delivery: Delivery,
-        now: datetime,
-    ) -> tuple[int | None, str | None]:
-        body = delivery.body.encode()
-        timestamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/cloudevents+json",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(subscription.secret, timestamp, body),
-            "X-WPS-Delivery": str(delivery.id),
-        }
-        try:
-            response = await client.post(
-                subscription.url,
-                content=body,
-                headers=headers,
-                timeout=self.settings.request_timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            return None, f"{exc.__class__.__name__}: {exc}"[:1000]
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}: {response.text[:500]}"
+
+async def post_event(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    secret: str,
+    delivery_id: int,
+    body: bytes,
+    now: datetime,
+    time_limit: float,
+) -> Outcome:
+    """POST one signed event; returns the status code and, on failure, a short error class.
+    Nothing the receiver sends back is kept or shown: its body is never read, and failures
+    that would tell a refused port from an open one are all `unreachable`."""
+    timestamp = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/cloudevents+json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        "X-WPS-Delivery": str(delivery_id),
+    }
+    try:
+        async with asyncio.timeout(time_limit):
+            async with client.stream(
+                "POST", url, content=body, headers=headers, timeout=time_limit
+            ) as response:
+                status = response.status_code
+    except RefusedDestination as exc:
+        log.warning("webhook %s not attempted: %s", delivery_id, exc.detail)
+        return None, exc.error_class
+    except Exception as exc:
+        error = failure_class(exc)
+        log.info("webhook %s failed (%s): %r", delivery_id, error, exc)
+        return None, error
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, "redirect"  # never followed: it could point anywhere
+    return status, f"http_{status}"
+
+
+def failure_class(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError) and _caused_by_tls(exc):
+        return "tls_error"
+    if isinstance(exc, httpx.HTTPError):
+        return "unreachable"
+    if isinstance(exc, httpx.InvalidURL):
+        return "invalid_url"
+    log.exception("webhook delivery failed unexpectedly", exc_info=exc)
+    return "delivery_error"
+
+
+def _caused_by_tls(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 async def delivery_worker(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, WebhooksSettings)
     deliverer = Deliverer(runtime.db, settings, lambda: runtime.clock())
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with delivery_client(DestinationPolicy.of(settings)) as client:
         await deliverer.run(client)

@@ -10,6 +10,7 @@ from wps_common.app import build_app
 from wps_common.runtime import ServiceRuntime
 from wps_webhooks.api import router
 from wps_webhooks.delivery import delivery_worker
+from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.handlers import subscriptions
 from wps_webhooks.models import idempotency_keys, outbox
 from wps_webhooks.settings import WebhooksSettings
@@ -27,9 +28,11 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         idempotency=idempotency_keys,
         workers=[delivery_worker],
     )
-    return build_app(
+    app = build_app(
         title="WPS Training — Webhooks",
         description="Signed HTTP deliveries of the public events, for HR systems without NATS.",
         runtime=runtime,
         routers=[router],
     )
+    app.state.destinations = DestinationPolicy.of(settings)
+    return app

@@ -22,7 +22,12 @@ def public_types() -> set[str]:
 
 
 class SubscriptionCreate(BaseModel):
-    url: AnyHttpUrl = Field(examples=["https://hr.example.org/hooks/training"])
+    url: AnyHttpUrl = Field(
+        examples=["https://hr.example.org/hooks/training"],
+        description="an https:// URL at a public address (private, loopback and link-local "
+        "addresses are refused unless the operator allows their network); redirects are not "
+        "followed",
+    )
     event_types: list[str] = Field(
         min_length=1,
         examples=[EXAMPLE_TYPES],
@@ -63,7 +68,10 @@ class DeliveryOut(BaseModel):
     attempts: int
     next_attempt_at: datetime
     last_status_code: int | None
-    last_error: str | None
+    last_error: str | None = Field(
+        description="why the last attempt failed, as a short class: http_<status>, redirect, "
+        "timeout, tls_error, unreachable, refused_address, refused_scheme, invalid_url"
+    )
     delivered_at: datetime | None
     created_at: datetime
 

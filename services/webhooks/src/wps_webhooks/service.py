@@ -7,15 +7,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
 from wps_common.db import utcnow
-from wps_common.errors import NotFound
+from wps_common.errors import InvalidInput, NotFound
 from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_webhooks.destinations import DestinationPolicy, RefusedDestination
 from wps_webhooks.models import Delivery, Subscription
 from wps_webhooks.schemas import SubscriptionCreate
 
 
 async def create_subscription(
-    session: AsyncSession, *, data: SubscriptionCreate, who: Principal
+    session: AsyncSession,
+    *,
+    data: SubscriptionCreate,
+    who: Principal,
+    destinations: DestinationPolicy,
 ) -> Subscription:
+    """The URL must point at an address deliveries may go to (each delivery checks again)."""
+    try:
+        await destinations.check_url(str(data.url))
+    except RefusedDestination as exc:
+        raise InvalidInput(exc.detail, field="url") from None
     subscription = Subscription(
         owner=who.subject,
         url=str(data.url),
