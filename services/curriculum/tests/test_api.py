@@ -93,9 +93,12 @@ async def test_conflicts_and_unknowns(client: httpx.AsyncClient, database_url: s
     missing = await client.post("/v1/modules/ZZZ-999/versions/1/publish", headers=ADMIN)
     assert missing.status_code == 404
     # Publishing needs an approved version, and an author's role; a reviewer only reviews.
-    author = auth("academy_admin", academy_id="a")
-    early = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=author)
+    # (The module is national, so its author is a platform admin: an academy admin may not.)
+    early = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=ADMIN)
     assert early.status_code == 409 and "approved" in early.json()["detail"]
+    academy_admin = auth("academy_admin", academy_id="a")
+    national = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=academy_admin)
+    assert national.status_code == 403 and "national" in national.json()["detail"]
     by_reviewer = await client.post("/v1/modules/WPS-101/versions/1/publish", headers=REVIEWER)
     assert by_reviewer.status_code == 403
     assert await count_rows(database_url) == (1, 0)

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from wps_common import fields
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
-from wps_common.errors import Forbidden, NotFound
 from wps_curriculum import requirements, service
 from wps_curriculum.models import AuditEntry, ModuleVersion, Requirement, TrackVersion
 from wps_curriculum.schemas import (
@@ -17,7 +17,6 @@ from wps_curriculum.schemas import (
     LANGUAGE_PATTERN,
     REQUIREMENT_CODE_PATTERN,
     SLUG_PATTERN,
-    STATUSES,
     AuditEntryOut,
     CommentIn,
     DiffOut,
@@ -26,6 +25,7 @@ from wps_curriculum.schemas import (
     ModuleContent,
     ModuleCreate,
     ModuleVersionOut,
+    OwnerAcademy,
     Page,
     RequirementContent,
     RequirementCreate,
@@ -47,7 +47,7 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Reader = Annotated[Principal, Depends(require(*Role))]
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN)]
 RequirementPath = Annotated[str, Path(pattern=REQUIREMENT_CODE_PATTERN)]
-VersionPath = Annotated[int, Path(ge=1, le=10_000)]
+VersionPath = Annotated[fields.Version, Path()]
 ActionPath = Annotated[service.Action, Path(description="submit, approve, reject, publish, retire")]
 Lang = Annotated[
     str | None,
@@ -56,8 +56,13 @@ Lang = Annotated[
         description="give texts in this language only; English where a text is missing",
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
+Limit = Annotated[fields.Limit, Query()]
+Offset = Annotated[fields.Offset, Query()]
+Words = Annotated[fields.Search | None, Query(description="words, searched in every language")]
+Owner = Annotated[
+    OwnerAcademy | None,
+    Query(description="an owning academy (as tokens name it), or `national`"),
+]
 SortKey = Annotated[
     str,
     Query(
@@ -70,14 +75,18 @@ TrackOut = TrackVersionOut | LocalisedTrackOut
 STAFF = (Role.ADMIN, Role.ACADEMY_ADMIN, Role.REVIEWER)
 
 
-def _visible(who: Principal) -> tuple[Status, ...]:
-    """Drafts and versions under review are for authors and reviewers only."""
-    return STATUSES if who.has(*STAFF) else ("published", "retired")
+def _statuses(who: Principal, asked: list[Status] | None) -> list[Status]:
+    """What a list shows by default: every status to staff (the service leaves out what the
+    caller may not read, e.g. another academy's drafts), the published curriculum to others."""
+    if asked:
+        return asked
+    return list(service.STATUSES) if who.has(*STAFF) else ["published"]
 
 
 def _meta(version: ModuleVersion | TrackVersion, kind: str) -> dict[str, Any]:
     return {
         "code": version.code,
+        "owner_academy": version.owner_academy,
         "version": version.version,
         "status": version.status,
         "content_hash": version.content_hash,
@@ -133,16 +142,6 @@ def _track_out(version: TrackVersion, lang: str | None = None) -> TrackOut:
     )
 
 
-async def _current(session: DbSession, kind: service.Kind[V], code: str, who: Principal) -> V:
-    """Staff see the newest version; others the newest published one (else the newest retired)."""
-    if who.has(*STAFF):
-        return await service.get_version(session, kind, code=code)
-    try:
-        return await service.get_version(session, kind, code=code, statuses=["published"])
-    except NotFound:
-        return await service.get_version(session, kind, code=code, statuses=["retired"])
-
-
 def _audit_page(rows: tuple[list[AuditEntry], int], limit: int, offset: int) -> Page[AuditEntryOut]:
     entries, total = rows
     items = [AuditEntryOut.model_validate(entry) for entry in entries]
@@ -180,8 +179,8 @@ def _review_trail_routes(plural: str, entity: str, kind: service.Kind[Any]) -> N
         code: CodePath,
         session: DbSession,
         who: Reader,
-        from_version: Annotated[int, Query(alias="from", ge=1)],
-        to_version: Annotated[int, Query(alias="to", ge=1)],
+        from_version: Annotated[fields.Version, Query(alias="from")],
+        to_version: Annotated[fields.Version, Query(alias="to")],
     ) -> DiffOut:
         return await _diff(session, kind, code, from_version, to_version, who)
 
@@ -189,12 +188,12 @@ def _review_trail_routes(plural: str, entity: str, kind: service.Kind[Any]) -> N
         code: CodePath,
         session: DbSession,
         who: Commenter,
-        version: Annotated[int | None, Query(ge=1)] = None,
+        version: Annotated[fields.Version | None, Query()] = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Page[AuditEntryOut]:
-        rows = await service.history(
-            session, entity=entity, code=code, version=version, limit=limit, offset=offset
+        rows = await service.review_trail(
+            session, kind=kind, code=code, who=who, version=version, limit=limit, offset=offset
         )
         return _audit_page(rows, limit, offset)
 
@@ -202,12 +201,7 @@ def _review_trail_routes(plural: str, entity: str, kind: service.Kind[Any]) -> N
         code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
     ) -> AuditEntryOut:
         entry = await service.add_comment(
-            session,
-            kind=kind,
-            code=code,
-            version=version,
-            actor=who.subject,
-            comment=body.comment,
+            session, kind=kind, code=code, version=version, who=who, comment=body.comment
         )
         return AuditEntryOut.model_validate(entry)
 
@@ -246,22 +240,21 @@ async def list_modules(
     status: Annotated[list[Status] | None, Query()] = None,
     tag: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     language: Annotated[str | None, Query(pattern=LANGUAGE_PATTERN)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Words = None,
+    owner: Owner = None,
     lang: Lang = None,
     sort: SortKey = "code",
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[ModuleOut]:
-    """Modules, newest matching version of each: filter by status, tag, complete language and
-    words (searched in every language), sort, page."""
-    visible = _visible(who)
-    statuses = [s for s in status if s in visible] if status else visible
-    if not status and not who.has(*STAFF):
-        statuses = ["published"]
+    """Modules, newest readable matching version of each: filter by status, owner, tag,
+    complete language and words (searched in every language), sort, page."""
     rows, total = await service.search(
         session,
         kind=service.MODULES,
-        statuses=statuses,
+        who=who,
+        statuses=_statuses(who, status),
+        owner=owner,
         tag=tag,
         language=language,
         q=q,
@@ -275,8 +268,9 @@ async def list_modules(
 
 @router.post("/modules", status_code=201, tags=["modules"])
 async def create_module(body: ModuleCreate, session: DbSession, who: Author) -> ModuleVersionOut:
-    """Create a module; its first version is a draft."""
-    version = await service.create_module(session, data=body, author=who.subject)
+    """Create a module, owned by your academy (platform admins: national, or the academy named
+    in `owner_academy`); its first version is a draft."""
+    version = await service.create_module(session, data=body, who=who)
     return _module_full(version)
 
 
@@ -284,8 +278,9 @@ async def create_module(body: ModuleCreate, session: DbSession, who: Author) -> 
 async def get_module(
     code: CodePath, session: DbSession, who: Reader, lang: Lang = None
 ) -> ModuleOut:
-    """The module's newest version (the newest published one for non-staff)."""
-    found = await _current(session, service.MODULES, code, who)
+    """The module's newest version (the newest published one for those who do not see its
+    drafts)."""
+    found = await service.read_current(session, service.MODULES, code=code, who=who)
     return _module_out(found, lang)
 
 
@@ -293,10 +288,8 @@ async def get_module(
 async def list_module_versions(
     code: CodePath, session: DbSession, who: Reader, lang: Lang = None
 ) -> list[ModuleOut]:
-    """Every version of a module, oldest first."""
-    rows = await service.list_versions(
-        session, kind=service.MODULES, code=code, statuses=_visible(who)
-    )
+    """Every version of a module you may read, oldest first."""
+    rows = await service.read_versions(session, service.MODULES, code=code, who=who)
     return [_module_out(row, lang) for row in rows]
 
 
@@ -305,7 +298,7 @@ async def new_module_version(
     code: CodePath, body: ModuleContent, session: DbSession, who: Author
 ) -> ModuleVersionOut:
     """Start the next version of a module as a draft, with this content."""
-    version = await service.new_module_version(session, code=code, data=body, author=who.subject)
+    version = await service.new_module_version(session, code=code, data=body, who=who)
     return _module_full(version)
 
 
@@ -314,8 +307,8 @@ async def get_module_version(
     code: CodePath, version: VersionPath, session: DbSession, who: Reader, lang: Lang = None
 ) -> ModuleOut:
     """One version of a module."""
-    found = await service.get_version(
-        session, service.MODULES, code=code, version=version, statuses=_visible(who)
+    found = await service.read_version(
+        session, service.MODULES, code=code, version=version, who=who
     )
     return _module_out(found, lang)
 
@@ -325,9 +318,7 @@ async def edit_module_draft(
     code: CodePath, version: VersionPath, body: ModuleContent, session: DbSession, who: Author
 ) -> ModuleVersionOut:
     """Replace the content of a draft (published versions never change)."""
-    found = await service.edit_module_draft(
-        session, code=code, version=version, data=body, author=who.subject
-    )
+    found = await service.edit_module_draft(session, code=code, version=version, data=body, who=who)
     return _module_full(found)
 
 
@@ -360,22 +351,21 @@ async def list_tracks(
     role: Annotated[str | None, Query(pattern=SLUG_PATTERN, description="a target role")] = None,
     module: Annotated[str | None, Query(pattern=CODE_PATTERN, description="contains it")] = None,
     language: Annotated[str | None, Query(pattern=LANGUAGE_PATTERN)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Words = None,
+    owner: Owner = None,
     lang: Lang = None,
     sort: SortKey = "code",
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[TrackOut]:
-    """Tracks, newest matching version of each: filter by status, target role, module,
-    complete language and words (searched in every language), sort, page."""
-    visible = _visible(who)
-    statuses = [s for s in status if s in visible] if status else visible
-    if not status and not who.has(*STAFF):
-        statuses = ["published"]
+    """Tracks, newest readable matching version of each: filter by status, owner, target role,
+    module, complete language and words (searched in every language), sort, page."""
     rows, total = await service.search(
         session,
         kind=service.TRACKS,
-        statuses=statuses,
+        who=who,
+        statuses=_statuses(who, status),
+        owner=owner,
         tag=role,
         module=module,
         language=language,
@@ -390,15 +380,17 @@ async def list_tracks(
 
 @router.post("/tracks", status_code=201, tags=["tracks"])
 async def create_track(body: TrackCreate, session: DbSession, who: Author) -> TrackVersionOut:
-    """Create a track of published module versions; its first version is a draft."""
-    version = await service.create_track(session, data=body, author=who.subject)
+    """Create a track of published module versions, owned like a module; its first version is
+    a draft."""
+    version = await service.create_track(session, data=body, who=who)
     return _track_full(version)
 
 
 @router.get("/tracks/{code}", tags=["tracks"])
 async def get_track(code: CodePath, session: DbSession, who: Reader, lang: Lang = None) -> TrackOut:
-    """The track's newest version (the newest published one for non-staff)."""
-    found = await _current(session, service.TRACKS, code, who)
+    """The track's newest version (the newest published one for those who do not see its
+    drafts)."""
+    found = await service.read_current(session, service.TRACKS, code=code, who=who)
     return _track_out(found, lang)
 
 
@@ -406,10 +398,8 @@ async def get_track(code: CodePath, session: DbSession, who: Reader, lang: Lang 
 async def list_track_versions(
     code: CodePath, session: DbSession, who: Reader, lang: Lang = None
 ) -> list[TrackOut]:
-    """Every version of a track, oldest first."""
-    rows = await service.list_versions(
-        session, kind=service.TRACKS, code=code, statuses=_visible(who)
-    )
+    """Every version of a track you may read, oldest first."""
+    rows = await service.read_versions(session, service.TRACKS, code=code, who=who)
     return [_track_out(row, lang) for row in rows]
 
 
@@ -418,7 +408,7 @@ async def new_track_version(
     code: CodePath, body: TrackContent, session: DbSession, who: Author
 ) -> TrackVersionOut:
     """Start the next version of a track as a draft, with this content."""
-    version = await service.new_track_version(session, code=code, data=body, author=who.subject)
+    version = await service.new_track_version(session, code=code, data=body, who=who)
     return _track_full(version)
 
 
@@ -427,9 +417,7 @@ async def get_track_version(
     code: CodePath, version: VersionPath, session: DbSession, who: Reader, lang: Lang = None
 ) -> TrackOut:
     """One version of a track."""
-    found = await service.get_version(
-        session, service.TRACKS, code=code, version=version, statuses=_visible(who)
-    )
+    found = await service.read_version(session, service.TRACKS, code=code, version=version, who=who)
     return _track_out(found, lang)
 
 
@@ -438,9 +426,7 @@ async def edit_track_draft(
     code: CodePath, version: VersionPath, body: TrackContent, session: DbSession, who: Author
 ) -> TrackVersionOut:
     """Replace the content of a draft (published versions never change)."""
-    found = await service.edit_track_draft(
-        session, code=code, version=version, data=body, author=who.subject
-    )
+    found = await service.edit_track_draft(session, code=code, version=version, data=body, who=who)
     return _track_full(found)
 
 
@@ -470,20 +456,13 @@ async def _act(
     who: Principal,
     note: ReviewNote | None,
 ) -> V:
-    # Reviewers (gender and human-rights experts) approve or reject; authors do the rest.
-    needed = (
-        (Role.REVIEWER,) if action in ("approve", "reject") else (Role.ADMIN, Role.ACADEMY_ADMIN)
-    )
-    if not who.has(*needed):
-        names = ", ".join(sorted(needed))
-        raise Forbidden(f"To {action} a version you need one of the roles: {names}.")
     return await service.transition(
         session,
         kind=kind,
         code=code,
         version=version,
         action=action,
-        actor=who.subject,
+        who=who,
         comment=note.comment if note else None,
     )
 
@@ -496,12 +475,8 @@ async def _diff(
     to_version: int,
     who: Principal,
 ) -> DiffOut:
-    before = await service.get_version(
-        session, kind, code=code, version=from_version, statuses=_visible(who)
-    )
-    after = await service.get_version(
-        session, kind, code=code, version=to_version, statuses=_visible(who)
-    )
+    before = await service.read_version(session, kind, code=code, version=from_version, who=who)
+    after = await service.read_version(session, kind, code=code, version=to_version, who=who)
     return DiffOut(
         code=code,
         from_version=from_version,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 
 from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
@@ -49,12 +49,18 @@ class VersionColumns:
     code: Mapped[str]
 
 
-class Module(Base):
-    __tablename__ = "modules"
+class Owned:
+    """Modules and tracks belong to an academy, or are national (`owner_academy` NULL). The
+    owner is the academy reference of the creating token, as given (ADR 0017)."""
 
     code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    owner_academy: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Module(Owned, Base):
+    __tablename__ = "modules"
 
 
 class ModuleVersion(VersionColumns, Base):
@@ -63,14 +69,16 @@ class ModuleVersion(VersionColumns, Base):
 
     module_code: Mapped[str] = mapped_column(ForeignKey("modules.code"), index=True)
     code: Mapped[str] = synonym("module_code")
+    # Loaded with every version (one join), so its owner is always at hand.
+    root: Mapped[Module] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def owner_academy(self) -> str | None:
+        return self.root.owner_academy
 
 
-class Track(Base):
+class Track(Owned, Base):
     __tablename__ = "tracks"
-
-    code: Mapped[str] = mapped_column(String(20), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(100))
 
 
 class TrackVersion(VersionColumns, Base):
@@ -79,6 +87,12 @@ class TrackVersion(VersionColumns, Base):
 
     track_code: Mapped[str] = mapped_column(ForeignKey("tracks.code"), index=True)
     code: Mapped[str] = synonym("track_code")
+    root: Mapped[Track] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def owner_academy(self) -> str | None:
+        return self.root.owner_academy
+
     # `tag_index` holds a track's target roles; this, the codes of its modules.
     module_index: Mapped[str] = mapped_column(Text, default="")
 

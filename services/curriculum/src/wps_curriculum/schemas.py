@@ -8,11 +8,14 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wps_common import fields
+
 CODE_PATTERN = r"^[A-Z]{2,6}-[A-Z0-9]{2,8}$"
 REQUIREMENT_CODE_PATTERN = r"^REQ(-[A-Z0-9]{2,8}){1,4}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 FALLBACK_LANGUAGE = "en"
+OWNER_MAX_LENGTH = 100
 _LANGUAGE = re.compile(LANGUAGE_PATTERN)
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN, examples=["WPS-101"])]
@@ -28,7 +31,7 @@ T = TypeVar("T")
 
 def _check_languages(value: dict[str, object]) -> None:
     for language in value:
-        if not _LANGUAGE.match(language):
+        if not _LANGUAGE.fullmatch(language):
             raise ValueError(f"'{language}' is not a language code such as 'en' or 'ru'")
 
 
@@ -60,8 +63,24 @@ def _distinct(value: list[str], what: str) -> list[str]:
 
 
 Localised = Annotated[
-    dict[str, Annotated[str, Field(max_length=4000)]],
+    dict[str, Annotated[fields.Text, Field(max_length=4000)]],
     Field(examples=[{"en": "Women, Peace and Security", "ru": "Женщины, мир и безопасность"}]),
+]
+"""A one-line text per language (titles)."""
+LocalisedMultiline = Annotated[
+    dict[str, Annotated[fields.MultilineText, Field(max_length=4000)]],
+    Field(examples=[{"en": "Why the resolution matters to police work.\nWho it protects."}]),
+]
+"""Paragraphs per language (summaries, descriptions): tabs and line breaks allowed."""
+Objective = Annotated[fields.Text, Field(min_length=1, max_length=1000)]
+OwnerAcademy = Annotated[
+    fields.Text,
+    Field(
+        min_length=1,
+        max_length=OWNER_MAX_LENGTH,
+        description="the owning academy as sign-in tokens name it (its code or id)",
+        examples=["KZ-ALA"],
+    ),
 ]
 
 
@@ -84,8 +103,8 @@ class ModuleContent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Localised
-    summary: Localised = Field(default_factory=dict)
-    objectives: dict[str, list[Annotated[str, Field(min_length=1, max_length=1000)]]] = Field(
+    summary: LocalisedMultiline = Field(default_factory=dict)
+    objectives: dict[str, list[Objective]] = Field(
         default_factory=dict, description="learning objectives per language"
     )
     tags: list[Slug] = Field(default_factory=list, max_length=30)
@@ -94,7 +113,7 @@ class ModuleContent(BaseModel):
     assessment: Assessment = Field(default_factory=Assessment)
     min_attendance_pct: int = Field(80, ge=0, le=100)
     prerequisites: list[Code] = Field(default_factory=list, max_length=50)
-    references: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+    references: list[Annotated[fields.Text, Field(min_length=1, max_length=300)]] = Field(
         default_factory=list, description='instruments taught, e.g. "UNSCR 1325 (2000)"'
     )
     grants_certificate: bool = False
@@ -131,10 +150,19 @@ class ModuleContent(BaseModel):
 
 class ModuleCreate(ModuleContent):
     code: Code
+    owner_academy: OwnerAcademy | None = Field(
+        None,
+        description="platform admins only: create the module for this academy (omitted: "
+        "national); an academy admin's modules always belong to their academy",
+    )
 
 
 class VersionMeta(BaseModel):
     code: str
+    owner_academy: str | None = Field(
+        description="the academy that owns and changes it (its code or id as tokens name it); "
+        "null = national curriculum, changed by platform admins"
+    )
     version: int
     status: Status
     content_hash: str = Field(description="sha256 of the canonical JSON of the content")
@@ -149,10 +177,23 @@ class VersionMeta(BaseModel):
     retired_at: datetime | None
 
 
-class ModuleVersionOut(ModuleContent, VersionMeta):
-    """A module version with its texts in every language."""
+class ModuleVersionOut(VersionMeta):
+    """A module version with its texts in every language. Stored content is shown as it is, not
+    validated again: a record written under older rules must stay readable."""
 
     model_config = ConfigDict(extra="ignore")
+
+    title: dict[str, str]
+    summary: dict[str, str] = Field(default_factory=dict)
+    objectives: dict[str, list[str]] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    delivery_mode: str = "classroom"
+    duration_hours: float
+    assessment: Assessment = Field(default_factory=Assessment)
+    min_attendance_pct: int = 80
+    prerequisites: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list)
+    grants_certificate: bool = False
 
 
 class LocalisedText(BaseModel):
@@ -182,8 +223,8 @@ class PinnedModule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: Code
-    version: int | None = Field(
-        None, ge=1, description="a published version; omitted = the latest published one"
+    version: fields.Version | None = Field(
+        None, description="a published version; omitted = the latest published one"
     )
 
 
@@ -192,7 +233,7 @@ class TrackContent(BaseModel):
 
     title: Localised
     certificate_title: Localised
-    description: Localised = Field(default_factory=dict)
+    description: LocalisedMultiline = Field(default_factory=dict)
     modules: list[PinnedModule] = Field(min_length=1, max_length=50)
     validity_months: int | None = Field(None, ge=1, le=240, description="empty = no expiry")
     target_roles: list[Slug] = Field(default_factory=list, max_length=30)
@@ -218,6 +259,11 @@ class TrackContent(BaseModel):
 
 class TrackCreate(TrackContent):
     code: Code
+    owner_academy: OwnerAcademy | None = Field(
+        None,
+        description="platform admins only: create the track for this academy (omitted: "
+        "national); an academy admin's tracks always belong to their academy",
+    )
 
 
 class PinnedModuleOut(BaseModel):
@@ -254,13 +300,13 @@ class ReviewNote(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: str | None = Field(None, max_length=4000)
+    comment: Annotated[fields.MultilineText, Field(max_length=4000)] | None = None
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field(min_length=1, max_length=4000)
+    comment: Annotated[fields.MultilineText, Field(min_length=1, max_length=4000)]
 
 
 class AuditEntryOut(BaseModel):
@@ -298,7 +344,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-SelectorValue = list[Annotated[str, Field(min_length=1, max_length=100)]] | Literal["all"]
+SelectorValue = list[Annotated[fields.Text, Field(min_length=1, max_length=100)]] | Literal["all"]
 
 
 class SelectorIn(BaseModel):
@@ -350,7 +396,24 @@ class RequirementCreate(RequirementContent):
     code: RequirementCode
 
 
-class RequirementOut(RequirementContent):
+class SelectorOut(BaseModel):
+    academies: list[str] | Literal["all"]
+    agencies: list[str] | Literal["all"]
+    roles: list[str] | Literal["all"]
+    ranks: list[str] | Literal["all"]
+    units: list[str] | Literal["all"]
+
+
+class RequirementOut(BaseModel):
+    """A rule as stored (not validated again, so rules written under older limits stay
+    readable)."""
+
+    title: dict[str, str]
+    selector: SelectorOut
+    track_code: str
+    grace_period_days: int
+    renewal_months: int | None
+    reminder_days: list[int]
     code: str
     revision: int
     created_at: datetime

@@ -1,5 +1,7 @@
 """Curriculum use cases: modules and tracks from draft through four-eyes review to publication
-and retirement, and the audit trail. Functions never commit: the caller's unit of work does."""
+and retirement, and the audit trail. Functions never commit: the caller's unit of work does.
+Every function that reads or changes a module or track takes the caller (`who`) and applies
+the ownership rules of `wps_curriculum.ownership` itself, so no route can forget them."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.auth import actor_name
+from wps_common.auth import Principal, Role, actor_name
 from wps_common.db import utcnow
-from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound, ProblemError
 from wps_common.events.contracts import (
     ModuleFacts,
     ModulePublished,
@@ -32,6 +34,14 @@ from wps_curriculum.models import (
     TrackVersion,
     outbox,
 )
+from wps_curriculum.ownership import (
+    NATIONAL,
+    PUBLIC,
+    can_change,
+    owner_of_new,
+    sees_drafts,
+    sees_drafts_clause,
+)
 from wps_curriculum.schemas import (
     FALLBACK_LANGUAGE,
     STATUSES,
@@ -48,6 +58,8 @@ V = TypeVar("V", ModuleVersion, TrackVersion)
 Action = Literal["submit", "approve", "reject", "publish", "retire"]
 OPEN: tuple[Status, ...] = ("draft", "in_review", "approved")
 SYSTEM_AUTHOR = "catalogue"  # the starter catalogue's author (docs/adr/0010-starter-catalogue.md)
+# The starter catalogue writes as a platform admin: its curriculum is national.
+SYSTEM = Principal(subject=SYSTEM_AUTHOR, roles=frozenset({Role.ADMIN, Role.REVIEWER}))
 
 # action: (statuses it starts from, status it leads to, past tense for messages)
 TRANSITIONS: dict[Action, tuple[tuple[Status, ...], Status, str]] = {
@@ -187,9 +199,40 @@ async def _exists(session: AsyncSession, entity: str, code: str) -> bool:
     return await session.get(root, code) is not None
 
 
+async def review_trail(
+    session: AsyncSession,
+    *,
+    kind: Kind[V],
+    code: str,
+    who: Principal,
+    version: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """The audit trail of a module or track with its review discussion: for those who see its
+    drafts (another academy's admins do not)."""
+    root = await _root(session, kind, code)
+    if root is None or not sees_drafts(who, root.owner_academy):
+        raise await _refusal(
+            session,
+            kind,
+            root,
+            code=code,
+            who=who,
+            doing="read the history of",
+            allowed="its academy admins, reviewers and platform admins",
+        )
+    return await history(
+        session, entity=kind.name, code=code, version=version, limit=limit, offset=offset
+    )
+
+
 async def add_comment(
-    session: AsyncSession, *, kind: Kind[V], code: str, version: int, actor: str, comment: str
+    session: AsyncSession, *, kind: Kind[V], code: str, version: int, who: Principal, comment: str
 ) -> AuditEntry:
+    """A review comment: by a reviewer, or by someone who may change the module or track."""
+    if not who.has(Role.REVIEWER):
+        await owned(session, kind, code=code, who=who, version=version, doing="comment on")
     found = await get_version(session, kind, code=code, version=version)
     entry = record(
         session,
@@ -197,11 +240,77 @@ async def add_comment(
         code=code,
         version=found.version,
         action="commented",
-        actor=actor,
+        actor=who.subject,
         comment=comment.strip(),
     )
     await session.flush()
     return entry
+
+
+# --- ownership -----------------------------------------------------------------------------------
+
+
+async def owned(
+    session: AsyncSession,
+    kind: Kind[V],
+    *,
+    code: str,
+    who: Principal,
+    version: int | None = None,
+    doing: str = "change",
+) -> Module | Track:
+    """The module or track `who` is about to change, if they may: the check every write makes.
+    Another academy's curriculum answers 404, like every tenant boundary; national curriculum
+    answers 403 to academy admins (they see it, but only platform admins change it)."""
+    root = await _root(session, kind, code)
+    if root is None or not can_change(who, root.owner_academy):
+        raise await _refusal(session, kind, root, code=code, who=who, version=version, doing=doing)
+    return root
+
+
+async def _refusal(
+    session: AsyncSession,
+    kind: Kind[V],
+    root: Module | Track | None,
+    *,
+    code: str,
+    who: Principal,
+    doing: str,
+    version: int | None = None,
+    allowed: str = "its academy admins and platform admins",
+) -> ProblemError:
+    missing = NotFound(
+        f"There is no {kind.name} {code}" + (f" version {version}" if version else "") + "."
+    )
+    if root is None:
+        return missing
+    owner = root.owner_academy
+    rule = (
+        f"{kind.title} {code} is national curriculum: only platform admins {doing} it."
+        if owner is None
+        else f"{kind.title} {code} belongs to academy {owner}: only {allowed} {doing} it."
+    )
+    if sees_drafts(who, owner):
+        return Forbidden(rule)
+    # Another academy's: what this caller can read of it anyway decides what the answer may say.
+    # A module that exists only as drafts answers exactly as one that does not exist.
+    if await _has_public_version(session, kind, code):
+        return NotFound(rule)
+    return missing
+
+
+async def _root(session: AsyncSession, kind: Kind[V], code: str) -> Module | Track | None:
+    if kind.root is Module:
+        return await session.get(Module, code)
+    return await session.get(Track, code)
+
+
+async def _has_public_version(session: AsyncSession, kind: Kind[V], code: str) -> bool:
+    cls = kind.version
+    found = await session.scalar(
+        select(cls.id).where(cls.code == code, cls.status.in_(PUBLIC)).limit(1)
+    )
+    return found is not None
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -222,7 +331,7 @@ async def get_version(
     cls = kind.version
     stmt = select(cls).where(cls.code == code, cls.status.in_(statuses))
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=cls)
     stmt = (
         stmt.where(cls.version == version)
         if version is not None
@@ -241,10 +350,42 @@ async def get_module_version(
     return await get_version(session, MODULES, code=code, version=version)
 
 
-async def get_track_version(
-    session: AsyncSession, *, code: str, version: int | None = None
-) -> TrackVersion:
-    return await get_version(session, TRACKS, code=code, version=version)
+async def readable_statuses(
+    session: AsyncSession, kind: Kind[V], *, code: str, who: Principal
+) -> Sequence[Status]:
+    """Which versions of this module or track `who` reads: all, or the public ones."""
+    root = await _root(session, kind, code)
+    if root is None:
+        raise NotFound(f"There is no {kind.name} {code}.")
+    return STATUSES if sees_drafts(who, root.owner_academy) else PUBLIC
+
+
+async def read_version(
+    session: AsyncSession, kind: Kind[V], *, code: str, version: int, who: Principal
+) -> V:
+    """One version, if `who` may read it (another academy's draft does not exist for them)."""
+    statuses = await readable_statuses(session, kind, code=code, who=who)
+    return await get_version(session, kind, code=code, version=version, statuses=statuses)
+
+
+async def read_current(session: AsyncSession, kind: Kind[V], *, code: str, who: Principal) -> V:
+    """The newest version for those who see drafts; for others the newest published one (else
+    the newest retired)."""
+    statuses = await readable_statuses(session, kind, code=code, who=who)
+    if statuses == STATUSES:
+        return await get_version(session, kind, code=code)
+    try:
+        return await get_version(session, kind, code=code, statuses=["published"])
+    except NotFound:
+        return await get_version(session, kind, code=code, statuses=["retired"])
+
+
+async def read_versions(
+    session: AsyncSession, kind: Kind[V], *, code: str, who: Principal
+) -> list[V]:
+    """Every version `who` may read, oldest first."""
+    statuses = await readable_statuses(session, kind, code=code, who=who)
+    return await list_versions(session, kind=kind, code=code, statuses=statuses)
 
 
 async def list_versions(
@@ -268,7 +409,9 @@ async def search(
     session: AsyncSession,
     *,
     kind: Kind[V],
+    who: Principal,
     statuses: Sequence[str],
+    owner: str | None = None,
     tag: str | None = None,
     language: str | None = None,
     q: str | None = None,
@@ -277,9 +420,18 @@ async def search(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[V], int]:
-    """The newest version of each module/track that matches every filter, one page of them."""
-    cls = kind.version
+    """The newest version of each module/track that `who` may read and that matches every
+    filter, one page of them. `owner` is an academy reference, or `national`."""
+    cls, root = kind.version, kind.root
     filters: list[ColumnElement[bool]] = [cls.status.in_(statuses)]
+    drafts = sees_drafts_clause(who, root.owner_academy)
+    if drafts is not None:
+        filters.append(cls.status.in_(PUBLIC) | cls.code.in_(select(root.code).where(drafts)))
+    if owner is not None:
+        owned_by = (
+            root.owner_academy.is_(None) if owner == NATIONAL else root.owner_academy == owner
+        )
+        filters.append(cls.code.in_(select(root.code).where(owned_by)))
     if tag:
         filters.append(cls.tag_index.contains(f"|{tag}|", autoescape=True))
     if language:
@@ -346,54 +498,66 @@ def _module_content(data: ModuleContent) -> dict[str, Any]:
     return ModuleContent.model_validate(data.model_dump(include=fields)).model_dump(mode="json")
 
 
-async def create_module(session: AsyncSession, *, data: ModuleCreate, author: str) -> ModuleVersion:
-    """A new module; its first version is a draft."""
+async def create_module(
+    session: AsyncSession, *, data: ModuleCreate, who: Principal
+) -> ModuleVersion:
+    """A new module, owned by the creator's academy (national when a platform admin creates
+    it without naming one); its first version is a draft."""
+    given = "owner_academy" in data.model_fields_set
+    owner = owner_of_new(who, data.owner_academy, given=given, what="module")
     if await session.get(Module, data.code) is not None:
         raise Conflict(f"A module with code {data.code} already exists.", code=data.code)
     content = _module_content(data)
-    await _check_prerequisites(session, code=data.code, version=1, prerequisites=data.prerequisites)
-    session.add(Module(code=data.code, created_by=author))
-    return await _add_version(
-        session, MODULES, code=data.code, number=1, content=content, by=author
+    await _check_prerequisites(
+        session, code=data.code, version=1, prerequisites=data.prerequisites, who=who
     )
+    root = Module(code=data.code, owner_academy=owner, created_by=who.subject)
+    session.add(root)
+    return await _add_version(session, MODULES, root=root, number=1, content=content, by=who)
 
 
 async def new_module_version(
-    session: AsyncSession, *, code: str, data: ModuleContent, author: str
+    session: AsyncSession, *, code: str, data: ModuleContent, who: Principal
 ) -> ModuleVersion:
     """Start the next version of a module as a draft (published versions never change)."""
+    root = await owned(session, MODULES, code=code, who=who)
     latest = await _no_open_version(session, MODULES, code=code)
     number = latest.version + 1
     content = _module_content(data)
-    await _check_prerequisites(session, code=code, version=number, prerequisites=data.prerequisites)
-    return await _add_version(
-        session, MODULES, code=code, number=number, content=content, by=author
+    await _check_prerequisites(
+        session, code=code, version=number, prerequisites=data.prerequisites, who=who
     )
+    return await _add_version(session, MODULES, root=root, number=number, content=content, by=who)
 
 
 async def edit_module_draft(
-    session: AsyncSession, *, code: str, version: int, data: ModuleContent, author: str
+    session: AsyncSession, *, code: str, version: int, data: ModuleContent, who: Principal
 ) -> ModuleVersion:
+    await owned(session, MODULES, code=code, who=who, version=version)
     found = await _draft(session, MODULES, code=code, version=version)
     content = _module_content(data)
     await _check_prerequisites(
-        session, code=code, version=version, prerequisites=data.prerequisites
+        session, code=code, version=version, prerequisites=data.prerequisites, who=who
     )
-    return _edit(session, MODULES, found, content=content, by=author)
+    return _edit(session, MODULES, found, content=content, by=who.subject)
 
 
 async def _check_prerequisites(
-    session: AsyncSession, *, code: str, version: int, prerequisites: list[str]
+    session: AsyncSession, *, code: str, version: int, prerequisites: list[str], who: Principal
 ) -> None:
-    """Prerequisites must be known modules and, with every other non-retired version's
-    prerequisites, must not form a cycle."""
+    """Prerequisites must be modules the author can read (another academy's drafts are not
+    known to them) and, with every other non-retired version's prerequisites, must not form a
+    cycle."""
     if code in prerequisites:
         raise InvalidInput(f"{code} cannot be its own prerequisite.", field="prerequisites")
     if not prerequisites:
         return
-    known = set(
-        (await session.scalars(select(Module.code).where(Module.code.in_(prerequisites)))).all()
-    )
+    readable: ColumnElement[bool] = Module.code.in_(prerequisites)
+    drafts = sees_drafts_clause(who, Module.owner_academy)
+    if drafts is not None:
+        public = select(ModuleVersion.module_code).where(ModuleVersion.status.in_(PUBLIC))
+        readable = readable & (drafts | Module.code.in_(public))
+    known = set((await session.scalars(select(Module.code).where(readable))).all())
     missing = [p for p in prerequisites if p not in known]
     if missing:
         raise InvalidInput(
@@ -435,42 +599,54 @@ def _path(graph: dict[str, set[str]], *, start: str, goal: str) -> list[str] | N
 # --- writing tracks ----------------------------------------------------------------------------
 
 
-async def create_track(session: AsyncSession, *, data: TrackCreate, author: str) -> TrackVersion:
-    """A new track of published module versions; its first version is a draft."""
+async def create_track(session: AsyncSession, *, data: TrackCreate, who: Principal) -> TrackVersion:
+    """A new track of published module versions (any academy's or national), owned like a
+    module; its first version is a draft."""
+    given = "owner_academy" in data.model_fields_set
+    owner = owner_of_new(who, data.owner_academy, given=given, what="track")
     if await session.get(Track, data.code) is not None:
         raise Conflict(f"A track with code {data.code} already exists.", code=data.code)
-    content = await _track_content(session, data)
-    session.add(Track(code=data.code, created_by=author))
-    return await _add_version(session, TRACKS, code=data.code, number=1, content=content, by=author)
+    content = await _track_content(session, data, who)
+    root = Track(code=data.code, owner_academy=owner, created_by=who.subject)
+    session.add(root)
+    return await _add_version(session, TRACKS, root=root, number=1, content=content, by=who)
 
 
 async def new_track_version(
-    session: AsyncSession, *, code: str, data: TrackContent, author: str
+    session: AsyncSession, *, code: str, data: TrackContent, who: Principal
 ) -> TrackVersion:
+    root = await owned(session, TRACKS, code=code, who=who)
     latest = await _no_open_version(session, TRACKS, code=code)
-    content = await _track_content(session, data)
+    content = await _track_content(session, data, who)
     return await _add_version(
-        session, TRACKS, code=code, number=latest.version + 1, content=content, by=author
+        session, TRACKS, root=root, number=latest.version + 1, content=content, by=who
     )
 
 
 async def edit_track_draft(
-    session: AsyncSession, *, code: str, version: int, data: TrackContent, author: str
+    session: AsyncSession, *, code: str, version: int, data: TrackContent, who: Principal
 ) -> TrackVersion:
+    await owned(session, TRACKS, code=code, who=who, version=version)
     found = await _draft(session, TRACKS, code=code, version=version)
-    content = await _track_content(session, data)
-    return _edit(session, TRACKS, found, content=content, by=author)
+    content = await _track_content(session, data, who)
+    return _edit(session, TRACKS, found, content=content, by=who.subject)
 
 
-async def _track_content(session: AsyncSession, data: TrackContent) -> dict[str, Any]:
-    pins = [await _pin(session, pinned, position) for position, pinned in enumerate(data.modules)]
+async def _track_content(
+    session: AsyncSession, data: TrackContent, who: Principal
+) -> dict[str, Any]:
+    pins = [
+        await _pin(session, pinned, position, who) for position, pinned in enumerate(data.modules)
+    ]
     fields = set(TrackContent.model_fields)
     content = TrackContent.model_validate(data.model_dump(include=fields)).model_dump(mode="json")
     content["modules"] = pins
     return content
 
 
-async def _pin(session: AsyncSession, pinned: PinnedModule, position: int) -> dict[str, Any]:
+async def _pin(
+    session: AsyncSession, pinned: PinnedModule, position: int, who: Principal
+) -> dict[str, Any]:
     field = f"modules.{position}"
     if pinned.version is None:
         try:
@@ -481,7 +657,9 @@ async def _pin(session: AsyncSession, pinned: PinnedModule, position: int) -> di
             ) from exc
     else:
         try:
-            module = await get_version(session, MODULES, code=pinned.code, version=pinned.version)
+            module = await read_version(
+                session, MODULES, code=pinned.code, version=pinned.version, who=who
+            )
         except NotFound as exc:
             raise InvalidInput(exc.detail, field=field) from exc
         if module.status != "published":
@@ -500,21 +678,23 @@ async def _add_version(
     session: AsyncSession,
     kind: Kind[V],
     *,
-    code: str,
+    root: Module | Track,
     number: int,
     content: dict[str, Any],
-    by: str,
+    by: Principal,
 ) -> V:
-    version = kind.version(code=code, version=number, status="draft", author=by)
+    version = kind.version(
+        code=root.code, root=root, version=number, status="draft", author=by.subject
+    )
     _fill(version, kind.name, content)
     session.add(version)
     record(
         session,
         entity=kind.name,
-        code=code,
+        code=root.code,
         version=number,
         action="created",
-        actor=by,
+        actor=by.subject,
         to_status="draft",
     )
     await session.flush()
@@ -572,13 +752,22 @@ async def transition(
     code: str,
     version: int,
     action: Action,
-    actor: str,
+    who: Principal,
     comment: str | None = None,
     four_eyes: bool = True,
 ) -> V:
     """Move a version along draft → in_review → approved → published → retired (or back to
-    draft on rejection). Repeating a publish or retire is a no-op, never a second event.
-    `four_eyes=False` is for the starter catalogue only, reviewed in the repository."""
+    draft on rejection). Reviewers approve and reject any submitted version; its owners (and
+    platform admins) do the rest. Repeating a publish or retire is a no-op, never a second
+    event. `four_eyes=False` is for the starter catalogue only, reviewed in the repository."""
+    reviewing = action in ("approve", "reject")
+    needed = (Role.REVIEWER,) if reviewing else (Role.ADMIN, Role.ACADEMY_ADMIN)
+    if not who.has(*needed):
+        names = ", ".join(sorted(needed))
+        raise Forbidden(f"To {action} a version you need one of the roles: {names}.")
+    if not reviewing:
+        await owned(session, kind, code=code, who=who, version=version, doing=action)
+    actor = who.subject
     found = await get_version(session, kind, code=code, version=version, lock=True)
     sources, target, done = TRANSITIONS[action]
     if found.status == target and action in ("publish", "retire"):

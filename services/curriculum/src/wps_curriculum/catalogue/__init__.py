@@ -135,7 +135,7 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
             if await session.get(Module, module.code) is not None:
                 report.present["modules"].append(module.code)
                 continue
-            version = await service.create_module(session, data=module, author=actor)
+            version = await service.create_module(session, data=module, who=service.SYSTEM)
             await _publish(session, service.MODULES, module.code, version.version)
             report.created["modules"].append(module.code)
         for track in catalogue.tracks:
@@ -148,7 +148,7 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
                     "modules": [PinnedModule(code=code) for code in track.modules],
                 }
             )
-            created = await service.create_track(session, data=data, author=actor)
+            created = await service.create_track(session, data=data, who=service.SYSTEM)
             await _publish(session, service.TRACKS, track.code, created.version)
             report.created["tracks"].append(track.code)
         for rule in catalogue.requirements:
@@ -168,9 +168,9 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
 
 
 async def _publish(session: AsyncSession, kind: service.Kind[Any], code: str, version: int) -> None:
-    actor = service.SYSTEM_AUTHOR
+    who = service.SYSTEM
     await service.transition(
-        session, kind=kind, code=code, version=version, action="submit", actor=actor
+        session, kind=kind, code=code, version=version, action="submit", who=who
     )
     await service.transition(
         session,
@@ -178,12 +178,12 @@ async def _publish(session: AsyncSession, kind: service.Kind[Any], code: str, ve
         code=code,
         version=version,
         action="approve",
-        actor=actor,
+        who=who,
         comment=APPROVAL_NOTE,
         four_eyes=False,
     )
     await service.transition(
-        session, kind=kind, code=code, version=version, action="publish", actor=actor
+        session, kind=kind, code=code, version=version, action="publish", who=who
     )
 
 
