@@ -1,7 +1,10 @@
 """A minimal HR-system subscriber: what an HR integration needs, and nothing more.
 
-    .venv/bin/python examples/hr_subscriber.py --nats nats://127.0.0.1:PORT --since 2026-11-01
+    NATS_USER=hr NATS_PASSWORD=… .venv/bin/python examples/hr_subscriber.py \
+        --nats nats://127.0.0.1:PORT --since 2026-11-01
 
+- signs in as the `hr` NATS user (`make run` prints its password), which may read `training.>`
+  through consumers of its own and nothing else (docs/adr/0003),
 - durable pull consumer on stream TRAINING (it resumes where it stopped after a restart),
 - starts from a date the first time it runs (`--since`), later from its own position,
 - acknowledges each event only after handling it,
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 from datetime import UTC, datetime
 
@@ -36,8 +40,15 @@ def apply(event: dict[str, object]) -> None:
     print(f"{event['time']}  {event['type']}  employee={data.get('employee_number')}")
 
 
-async def run(nats_url: str, durable: str, since: datetime | None, once: bool) -> None:
-    nc = await nats.connect(nats_url)
+async def run(
+    nats_url: str,
+    durable: str,
+    since: datetime | None,
+    once: bool,
+    user: str | None = None,
+    password: str | None = None,
+) -> None:
+    nc = await nats.connect(nats_url, user=user or None, password=password or None)
     js = nc.jetstream()
     try:
         await js.consumer_info("TRAINING", durable)  # exists: resume from its position
@@ -86,8 +97,14 @@ def main() -> None:
     parser.add_argument("--durable", default="hr-example", help="this subscriber's durable name")
     parser.add_argument("--since", type=lambda s: datetime.fromisoformat(s).replace(tzinfo=UTC))
     parser.add_argument("--once", action="store_true", help="stop when caught up")
+    parser.add_argument("--user", default=os.environ.get("NATS_USER"), help="or NATS_USER")
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("NATS_PASSWORD"),
+        help="or NATS_PASSWORD (better: it stays out of the process list)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.nats, args.durable, args.since, args.once))
+    asyncio.run(run(args.nats, args.durable, args.since, args.once, args.user, args.password))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from wps_common.db import Database
 from wps_common.events.outbox import Outbox
 from wps_common.events.replay import ReplayReport, replay_outbox
 from wps_common.migrations import make_revision, migrate
+from wps_common.natsauth import connect_options
 from wps_common.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -125,7 +126,7 @@ async def _replay(
     settings: ServiceSettings, outbox: Outbox, since: datetime, until: datetime | None
 ) -> ReplayReport:
     db = Database(settings.database_url)
-    nc = await nats.connect(settings.nats_url.split(","))
+    nc = await nats.connect(**connect_options(settings))
     try:
         return await replay_outbox(
             db=db, outbox=outbox, js=nc.jetstream(), settings=settings, since=since, until=until

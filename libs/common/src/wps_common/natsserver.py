@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from wps_common.natsauth import ServerAuth, authorization_block
+
 _LISTENING = re.compile(r"Listening for client connections on [^\s]*:(\d+)")
 
 
@@ -28,15 +30,27 @@ class NatsServer:
     """A nats-server with JetStream in `store_dir`, on `port` (0 = any free port).
 
     The chosen port is read from the server's own log, so there is no race for a free port;
-    `restart()` keeps the port and the store, like a real server coming back.
+    `restart()` keeps the port and the store, like a real server coming back. With `auth`,
+    it runs with the shipped users and permissions (wps_common.natsauth) in a configuration
+    written to the store dir, the passwords handed over in its environment; without, anyone
+    may connect (tests of everything but the permissions).
     """
 
-    def __init__(self, store_dir: Path, *, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        auth: ServerAuth | None = None,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port
+        self.auth = auth
         self.process: subprocess.Popen[bytes] | None = None
         self.log_file = self.store_dir / "nats-server.log"
+        self.config_file = self.store_dir / "nats-server.conf"
 
     @property
     def url(self) -> str:
@@ -57,8 +71,17 @@ class NatsServer:
             "-l",
             str(self.log_file),
         ]
+        env = None
+        if self.auth is not None:
+            self._write_config()
+            command += ["-c", str(self.config_file)]  # the flags above take precedence
+            env = {**os.environ, **self.auth.environment()}
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,6 +96,17 @@ class NatsServer:
             time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"nats-server not ready within {timeout}s: {self._log(offset)[-2000:]}")
+
+    def _write_config(self) -> None:
+        assert self.auth is not None
+        text = (
+            "# Written by wps_common.natsserver at every start: the users and permissions that\n"
+            "# deploy/nats/nats.conf ships. Passwords come from the server's environment.\n"
+            + authorization_block(self.auth.users)
+        )
+        descriptor = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
 
     def _log(self, offset: int) -> str:
         try:

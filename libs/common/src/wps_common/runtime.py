@@ -23,6 +23,7 @@ from wps_common.events.streams import ensure_streams
 from wps_common.idempotency import IdempotencyKeys
 from wps_common.jobs import Clock, JobRuns, JobScheduler, PeriodicJob, system_clock
 from wps_common.migrations import migrate
+from wps_common.natsauth import connect_options
 from wps_common.settings import ServiceSettings
 
 log = logging.getLogger("wps.runtime")
@@ -155,11 +156,12 @@ class ServiceRuntime:
     async def _connect(self) -> NATS:
         """Connect, retrying until NATS answers; afterwards nats-py reconnects by itself."""
         delay = 0.2
-        servers = [url.strip() for url in self.settings.nats_url.split(",") if url.strip()]
+        options = connect_options(self.settings)  # credentials and the private inbox prefix
+        servers = options["servers"]
         while True:
             try:
                 return await nats.connect(
-                    servers=servers,
+                    **options,
                     name=f"wps-{self.settings.service_name}",
                     connect_timeout=2,
                     allow_reconnect=True,

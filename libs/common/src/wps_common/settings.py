@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
@@ -101,6 +101,20 @@ class ServiceSettings(BaseSettings):
     )
     oidc_jwks_cache_seconds: float = shared(  # type: ignore[assignment]
         "OIDC_JWKS_CACHE_SECONDS", 3600.0, "how long a fetched JWKS is used before refetching"
+    )
+    # NATS credentials (docs/adr/0003): the shipped servers refuse anonymous connections.
+    nats_user: str = shared("NATS_USER", "", "NATS user name (with NATS_PASSWORD)")  # type: ignore[assignment]
+    nats_password: SecretStr = shared(  # type: ignore[assignment]
+        "NATS_PASSWORD", SecretStr(""), "password of NATS_USER"
+    )
+    nats_token: SecretStr = shared(  # type: ignore[assignment]
+        "NATS_TOKEN", SecretStr(""), "NATS token, for a server that authenticates by token"
+    )
+    nats_creds: str = shared(  # type: ignore[assignment]
+        "NATS_CREDS", "", "path of a NATS .creds file (JWT and nkey seed; needs `nkeys`)"
+    )
+    nats_nkey_seed: SecretStr = shared(  # type: ignore[assignment]
+        "NATS_NKEY_SEED", SecretStr(""), "NATS nkey user seed, or the path of a file holding it"
     )
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from wps_common.auth import mint_token
+from wps_common.natsauth import HR_USER, SERVICES_USER, ServerAuth
 from wps_common.natsserver import NatsServer
 from wps_common.settings import DEV_JWT_SECRET
 from wps_platform.demo import seed_demo_records
@@ -98,9 +99,18 @@ def run_platform(args: argparse.Namespace) -> int:
     idp: subprocess.Popen[bytes] | None = None
     directory: Directory | None = None
     env = dict(os.environ)
+    hr_nats: str | None = None
     if not env.get("NATS_URL"):
-        nats_server = NatsServer(var / "nats", port=args.nats_port).start()
+        # The shipped users and permissions (docs/adr/0003), passwords made once and reused.
+        nats_auth = ServerAuth.load_or_create(var / "nats" / "credentials.json")
+        nats_server = NatsServer(var / "nats", port=args.nats_port, auth=nats_auth).start()
         env["NATS_URL"] = nats_server.url
+        env["NATS_USER"] = SERVICES_USER
+        env["NATS_PASSWORD"] = nats_auth.passwords[SERVICES_USER]
+        hr_nats = (
+            f"NATS_USER={HR_USER} NATS_PASSWORD={nats_auth.passwords[HR_USER]} "
+            f".venv/bin/python examples/hr_subscriber.py --nats {nats_server.url}"
+        )
         print(f"nats-server (JetStream, store {var / 'nats'}) on {nats_server.url}")
     else:
         print(f"using NATS at {env['NATS_URL']}")
@@ -158,7 +168,7 @@ def run_platform(args: argparse.Namespace) -> int:
             )
             for line in asyncio.run(seed(enrolment.url, directory, admin)):
                 print(f"created {line}")
-        print_banner(services, env["OIDC_ISSUERS"], directory)
+        print_banner(services, env["OIDC_ISSUERS"], directory, hr_nats=hr_nats)
         while not stopping:
             for service in services:
                 assert service.process is not None
@@ -254,7 +264,9 @@ def wait_ready(services: list[Service], stopping: object, timeout: float = 90.0)
     return True
 
 
-def print_banner(services: list[Service], issuer: str, directory: Directory | None) -> None:
+def print_banner(
+    services: list[Service], issuer: str, directory: Directory | None, hr_nats: str | None = None
+) -> None:
     print("\nWPS Training Platform is up:")
     for service in services:
         print(f"  {service.name:<14} {service.url}   docs: {service.url}/docs")
@@ -273,6 +285,11 @@ def print_banner(services: list[Service], issuer: str, directory: Directory | No
             "\nA token for an HR system:\n"
             f"  curl -s -d grant_type=client_credentials -u wps-hr-demo:demo-hr-secret "
             f"{issuer}/token"
+        )
+    if hr_nats:
+        print(
+            f"\nAn HR system follows the events as NATS user {HR_USER!r} "
+            f"(training.> only, docs/adr/0003):\n  {hr_nats}"
         )
     print("Development tokens still work here:  .venv/bin/wps-token --role admin")
     print("Press Ctrl-C to stop.\n", flush=True)

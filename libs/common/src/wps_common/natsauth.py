@@ -1,0 +1,269 @@
+"""NATS users and permissions (ADR 0003): the one source of every shipped NATS configuration.
+
+`deploy/nats/nats.conf` (compose), the ConfigMap in `deploy/k8s/base/nats.yaml` and the embedded
+`make run` server carry the same `authorization` block, rendered here. Regenerate the deploy
+files after changing it (CI fails on drift, tests/deploy):
+
+    .venv/bin/python -m wps_common.natsauth --write deploy/nats/nats.conf deploy/k8s/base/nats.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wps_common.settings import ServiceSettings
+
+SERVICES_USER = "services"
+HR_USER = "hr"
+# The services take their replies (JetStream API answers, pulled messages) on inboxes of their
+# own: an HR client may subscribe to `_INBOX.>`, and on a shared inbox prefix it would receive
+# the restricted messages the services pull (measured on nats-server 2.15: a subscribe deny on
+# `restricted.>` does not stop that delivery).
+SERVICES_INBOX_PREFIX = "_WPS_INBOX"
+# Durable consumer names the services use on the public stream (their service_name): HR
+# credentials may not create, read, pull from or ack these, so they cannot steal their events.
+SERVICE_CONSUMERS = ("curriculum", "enrolment", "certification", "webhooks")
+BEGIN = "# BEGIN NATS users and permissions"
+END = "# END NATS users and permissions"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish_allow: tuple[str, ...]
+    subscribe_allow: tuple[str, ...]
+    publish_deny: tuple[str, ...] = ()
+    subscribe_deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NatsUser:
+    """A user of the shipped configuration; the server reads its password from an environment
+    variable, so no secret is ever written into a config file."""
+
+    name: str
+    password_variable: str
+    permissions: Permissions
+
+
+def services_permissions(
+    subject_root: str = "training", restricted_root: str = "restricted"
+) -> Permissions:
+    """Everything the services do: publish events, run the JetStream API (streams are created
+    and healed at start), pull, ack and nak; replies only on their private inbox prefix."""
+    return Permissions(
+        publish_allow=(
+            f"{subject_root}.>",
+            f"{restricted_root}.>",
+            "$JS.API.>",
+            "$JS.ACK.>",
+            "$JS.FC.>",
+        ),
+        subscribe_allow=(f"{subject_root}.>", f"{restricted_root}.>", f"{SERVICES_INBOX_PREFIX}.>"),
+    )
+
+
+def hr_permissions(
+    stream: str = "TRAINING",
+    restricted_root: str = "restricted",
+    service_consumers: Sequence[str] = SERVICE_CONSUMERS,
+) -> Permissions:
+    """Read the public stream through durable pull consumers of its own, and nothing else:
+    no events published, no other stream, no core subscription to event subjects."""
+    api = "$JS.API.CONSUMER"
+    deny: list[str] = []
+    for name in service_consumers:
+        deny += [
+            f"{api}.*.{stream}.{name}",  # CREATE, INFO, DELETE
+            f"{api}.*.{stream}.{name}.>",  # CREATE with a filter subject
+            f"{api}.*.*.{stream}.{name}",  # DURABLE.CREATE, MSG.NEXT
+            f"$JS.ACK.{stream}.{name}.>",
+        ]
+    return Permissions(
+        publish_allow=(
+            "$JS.API.INFO",  # account usage only; several clients ask for it when they start
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"{api}.CREATE.{stream}.>",
+            f"{api}.DURABLE.CREATE.{stream}.>",
+            f"{api}.INFO.{stream}.>",
+            f"{api}.DELETE.{stream}.>",
+            f"{api}.MSG.NEXT.{stream}.>",
+            f"$JS.ACK.{stream}.>",
+        ),
+        publish_deny=tuple(deny),
+        subscribe_allow=("_INBOX.>",),
+        subscribe_deny=(f"{restricted_root}.>",),
+    )
+
+
+def platform_users() -> tuple[NatsUser, ...]:
+    """The users every shipped configuration has (default stream and subject names)."""
+    return (
+        NatsUser(SERVICES_USER, "NATS_SERVICES_PASSWORD", services_permissions()),
+        NatsUser(HR_USER, "NATS_HR_PASSWORD", hr_permissions()),
+    )
+
+
+def _direction(name: str, allow: Sequence[str], deny: Sequence[str]) -> list[str]:
+    lines = [f"        {name}: {{", "          allow: ["]
+    lines += [f"            {json.dumps(subject)}" for subject in allow]
+    lines += ["          ]"]
+    if deny:
+        lines += ["          deny: ["]
+        lines += [f"            {json.dumps(subject)}" for subject in deny]
+        lines += ["          ]"]
+    return [*lines, "        }"]
+
+
+def authorization_block(users: Sequence[NatsUser] | None = None) -> str:
+    """The `authorization { users = [...] }` block of a nats-server configuration, between
+    markers. No `no_auth_user`: a connection without credentials is refused."""
+    lines = [
+        BEGIN,
+        "# Generated by `python -m wps_common.natsauth` (see docs/adr/0003); do not edit by hand.",
+        "# Passwords come from the server's environment; nobody connects anonymously.",
+        "authorization {",
+        "  users = [",
+    ]
+    for user in users if users is not None else platform_users():
+        p = user.permissions
+        lines += [
+            "    {",
+            f"      user: {user.name}",
+            f"      password: ${user.password_variable}",
+            "      permissions: {",
+            *_direction("publish", p.publish_allow, p.publish_deny),
+            *_direction("subscribe", p.subscribe_allow, p.subscribe_deny),
+            "      }",
+            "    }",
+        ]
+    lines += ["  ]", "}", END]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str) -> str:
+    """`text` with the lines from BEGIN to END replaced by `block`, indented like BEGIN."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == BEGIN), None)
+    stop = next((i for i, line in enumerate(lines) if line.strip() == END), None)
+    if start is None or stop is None or stop < start:
+        raise ValueError(f"no `{BEGIN}` … `{END}` section")
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    rendered = [f"{indent}{line}".rstrip() + "\n" for line in block.splitlines()]
+    return "".join(lines[:start] + rendered + lines[stop + 1 :])
+
+
+def drift(path: Path, users: Sequence[NatsUser] | None = None) -> str | None:
+    """Why `path` does not carry the current block, or None when it does."""
+    text = path.read_text()
+    try:
+        expected = replace_block(text, authorization_block(users))
+    except ValueError as exc:
+        return f"{path}: {exc}"
+    if expected != text:
+        return f"{path}: NATS permissions differ from wps_common.natsauth (run it with --write)"
+    return None
+
+
+@dataclass(frozen=True)
+class ServerAuth:
+    """Users and their passwords for a nats-server started here (tests, `make run`)."""
+
+    passwords: Mapping[str, str]
+    users: tuple[NatsUser, ...] = platform_users()
+
+    def environment(self) -> dict[str, str]:
+        """The variables the configuration reads the passwords from."""
+        return {user.password_variable: self.passwords[user.name] for user in self.users}
+
+    @classmethod
+    def generate(cls, users: tuple[NatsUser, ...] | None = None) -> ServerAuth:
+        chosen = users if users is not None else platform_users()
+        return cls({user.name: new_password() for user in chosen}, chosen)
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> ServerAuth:
+        """Passwords kept in `path` (mode 0600), created on first use and reused after."""
+        users = platform_users()
+        try:
+            stored = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            stored = None  # first start, or a damaged file: new passwords for everyone
+        if isinstance(stored, dict) and all(isinstance(stored.get(u.name), str) for u in users):
+            return cls({u.name: stored[u.name] for u in users}, users)
+        auth = cls.generate(users)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(dict(auth.passwords), handle, indent=2)
+        path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT
+        return auth
+
+
+def new_password() -> str:
+    # nats-server parses a variable's value as a config value: "123" becomes a number and a
+    # leading "-" a syntax error, so a password starts with a letter (urlsafe: [A-Za-z0-9_-]).
+    return "p" + secrets.token_urlsafe(24)
+
+
+def connect_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Keyword arguments for `nats.connect` from the shared NATS settings: servers, the
+    services' private inbox prefix and whichever credentials are set."""
+    options: dict[str, Any] = {
+        "servers": [url.strip() for url in settings.nats_url.split(",") if url.strip()],
+        "inbox_prefix": SERVICES_INBOX_PREFIX,
+    }
+    password = settings.nats_password.get_secret_value()
+    if password and not settings.nats_user:
+        raise ValueError("NATS_PASSWORD is set but NATS_USER is not")
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = password
+    if token := settings.nats_token.get_secret_value():
+        options["token"] = token
+    seed = settings.nats_nkey_seed.get_secret_value()
+    # nats-py signs the server's nonce with the `nkeys` package, which it does not require.
+    if (settings.nats_creds or seed) and importlib.util.find_spec("nkeys") is None:
+        raise RuntimeError(
+            "NATS_CREDS / NATS_NKEY_SEED need the `nkeys` package (pip install nkeys)"
+        )
+    if settings.nats_creds:
+        options["user_credentials"] = settings.nats_creds
+    if seed:
+        # The seed itself (an nkey user seed starts with "SU") or the path of a file holding it.
+        options["nkeys_seed_str" if seed.startswith("SU") else "nkeys_seed"] = seed
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wps_common.natsauth", description=__doc__)
+    parser.add_argument("files", nargs="*", type=Path, help="configurations with the markers")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", action="store_true", help="rewrite the block in FILES")
+    action.add_argument("--check", action="store_true", help="exit 1 if FILES have drifted")
+    args = parser.parse_args(argv)
+    if not args.files:
+        print(authorization_block(), end="")
+        return 0
+    problems = []
+    for path in args.files:
+        if args.write:
+            path.write_text(replace_block(path.read_text(), authorization_block()))
+        elif problem := drift(path):
+            problems.append(problem)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
