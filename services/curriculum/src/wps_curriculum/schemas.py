@@ -63,21 +63,20 @@ def _distinct(value: list[str], what: str) -> list[str]:
 
 
 Localised = Annotated[
-    dict[str, Annotated[fields.Text, Field(max_length=4000)]],
+    dict[str, Annotated[str, fields.SingleLine(4000)]],
     Field(examples=[{"en": "Women, Peace and Security", "ru": "Женщины, мир и безопасность"}]),
 ]
 """A one-line text per language (titles)."""
 LocalisedMultiline = Annotated[
-    dict[str, Annotated[fields.MultilineText, Field(max_length=4000)]],
+    dict[str, Annotated[str, fields.MultiLine(4000)]],
     Field(examples=[{"en": "Why the resolution matters to police work.\nWho it protects."}]),
 ]
 """Paragraphs per language (summaries, descriptions): tabs and line breaks allowed."""
-Objective = Annotated[fields.Text, Field(min_length=1, max_length=1000)]
+Objective = Annotated[str, fields.SingleLine(1000, min_length=1)]
 OwnerAcademy = Annotated[
-    fields.Text,
+    str,
+    fields.SingleLine(OWNER_MAX_LENGTH, min_length=1),
     Field(
-        min_length=1,
-        max_length=OWNER_MAX_LENGTH,
         description="the owning academy as sign-in tokens name it (its code or id)",
         examples=["KZ-ALA"],
     ),
@@ -113,7 +112,7 @@ class ModuleContent(BaseModel):
     assessment: Assessment = Field(default_factory=Assessment)
     min_attendance_pct: int = Field(80, ge=0, le=100)
     prerequisites: list[Code] = Field(default_factory=list, max_length=50)
-    references: list[Annotated[fields.Text, Field(min_length=1, max_length=300)]] = Field(
+    references: list[Annotated[str, fields.SingleLine(300, min_length=1)]] = Field(
         default_factory=list, description='instruments taught, e.g. "UNSCR 1325 (2000)"'
     )
     grants_certificate: bool = False
@@ -300,13 +299,13 @@ class ReviewNote(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: Annotated[fields.MultilineText, Field(max_length=4000)] | None = None
+    comment: Annotated[str, fields.MultiLine(4000)] | None = None
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: Annotated[fields.MultilineText, Field(min_length=1, max_length=4000)]
+    comment: Annotated[str, fields.MultiLine(4000, min_length=1)]
 
 
 class AuditEntryOut(BaseModel):
@@ -344,7 +343,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-SelectorValue = list[Annotated[fields.Text, Field(min_length=1, max_length=100)]] | Literal["all"]
+SelectorValue = list[Annotated[str, fields.SingleLine(100, min_length=1)]] | Literal["all"]
 
 
 class SelectorIn(BaseModel):
