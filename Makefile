@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt */*/pyproject.toml pyproject.toml | cksum | cut -d' ' -f1)
 MEMBERS := -e libs/common[test] -e services/curriculum -e services/enrolment \
-           -e services/certification -e services/webhooks -e libs/platform
+           -e services/certification -e services/webhooks \
+           -e services/portal[browser] -e libs/platform
 
 .PHONY: run test lint venv clean bench event-docs
 .DEFAULT_GOAL := test
@@ -20,7 +21,7 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-## Start nats-server and the three services on embedded defaults (Ctrl-C stops all).
+## Start nats-server, the sign-in provider, the services and the portal (Ctrl-C stops all).
 run: venv
 	$(BIN)/wps-platform run
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from wps_common.access_log import log_config
 from wps_common.db import Database
 from wps_common.events.outbox import Outbox
 from wps_common.events.replay import ReplayReport, replay_outbox
@@ -62,10 +63,10 @@ def service_cli(
         import uvicorn
 
         app = create_app(settings)
-        if args.fd is not None:
-            uvicorn.run(app, fd=args.fd, log_level="info")
-        else:
-            uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        # Proxy headers are read by the app itself, from WPS_TRUSTED_PROXIES only: uvicorn's own
+        # default would believe X-Forwarded-For from any local peer.
+        where = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
+        uvicorn.run(app, log_level="info", log_config=log_config(), proxy_headers=False, **where)
         return 0
     if args.command in {"migrate", "revision"}:
 

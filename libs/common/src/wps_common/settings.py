@@ -102,6 +102,17 @@ class ServiceSettings(BaseSettings):
     oidc_jwks_cache_seconds: float = shared(  # type: ignore[assignment]
         "OIDC_JWKS_CACHE_SECONDS", 3600.0, "how long a fetched JWKS is used before refetching"
     )
+    max_json_bytes: int = shared(  # type: ignore[assignment]
+        "WPS_MAX_JSON_BYTES",
+        1_048_576,
+        "largest request body accepted, except uploads (which have their own limit)",
+    )
+    trusted_proxies: str = shared(  # type: ignore[assignment]
+        "WPS_TRUSTED_PROXIES",
+        "",
+        "comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For "
+        "names the client (empty: the peer address is the client)",
+    )
     # NATS credentials (docs/adr/0003): the shipped servers refuse anonymous connections.
     nats_user: str = shared("NATS_USER", "", "NATS user name (with NATS_PASSWORD)")  # type: ignore[assignment]
     nats_password: SecretStr = shared(  # type: ignore[assignment]

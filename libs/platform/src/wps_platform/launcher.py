@@ -28,9 +28,15 @@ from wps_common.natsauth import HR_USER, SERVICES_USER, ServerAuth
 from wps_common.natsserver import NatsServer
 from wps_common.settings import DEV_JWT_SECRET
 from wps_platform.demo import seed_demo_records
-from wps_platform.idp.directory import DEFAULT_PORTAL_URL, Directory, load_directory
+from wps_platform.idp.directory import Directory, load_directory
 
-PORTS = {"curriculum": 8001, "enrolment": 8002, "certification": 8003, "webhooks": 8004}
+PORTS = {
+    "curriculum": 8001,
+    "enrolment": 8002,
+    "certification": 8003,
+    "webhooks": 8004,
+    "portal": 8005,
+}
 IDP_PORT = 8006
 # The embedded provider shapes its tokens like the Keycloak realm in deploy/keycloak, so these
 # are also the settings for Keycloak (docs/sign-in.md).
@@ -119,12 +125,23 @@ def run_platform(args: argparse.Namespace) -> int:
         env.setdefault(key, f"sqlite+aiosqlite:///{var / f'{service.name}.db'}")
     certification = next(s for s in services if s.name == "certification")
     env.setdefault("CERTIFICATION_PUBLIC_BASE_URL", certification.url)
+    portal = next(s for s in services if s.name == "portal")
+    env.setdefault("CERTIFICATION_PORTAL_URL", portal.url)  # browsers verifying land there
+    env.setdefault("PORTAL_PUBLIC_URL", portal.url)
+    for service in services:
+        if service is not portal:
+            env.setdefault(f"PORTAL_{service.name.upper()}_URL", service.url)
+    # The portal passes on who is asking for a verification (the rate limit is per client).
+    env.setdefault("WPS_TRUSTED_PROXIES", "127.0.0.1")
+    # On one machine the HR receiver one tries webhooks with is local too (production refuses
+    # private addresses unless WEBHOOKS_ALLOWED_PRIVATE_NETWORKS names them).
+    env.setdefault("WEBHOOKS_ALLOWED_PRIVATE_NETWORKS", "127.0.0.0/8")
     env.setdefault("CURRICULUM_LOAD_STARTER_CATALOGUE", "true")  # docs/adr/0010
 
     if not env.get("OIDC_ISSUERS"):
-        directory = load_directory(portal_url=env.get("WPS_PORTAL_URL", DEFAULT_PORTAL_URL))
+        directory = load_directory(portal_url=env["PORTAL_PUBLIC_URL"])
         issuer = f"http://localhost:{args.idp_port}"
-        idp = start_identity_provider(args, var / "idp", issuer)
+        idp = start_identity_provider(args, var / "idp", issuer, env["PORTAL_PUBLIC_URL"])
         env["OIDC_ISSUERS"] = issuer
         for key, value in KEYCLOAK_CLAIMS.items():
             env.setdefault(key, value)
@@ -202,7 +219,7 @@ async def seed(enrolment_url: str, directory: Directory, token: str) -> list[str
 
 
 def start_identity_provider(
-    args: argparse.Namespace, var: Path, issuer: str
+    args: argparse.Namespace, var: Path, issuer: str, portal_url: str
 ) -> subprocess.Popen[bytes]:
     """`wps-idp serve` as a child; returns once its discovery document answers."""
     process = subprocess.Popen(
@@ -219,6 +236,8 @@ def start_identity_provider(
             issuer,
             "--var",
             str(var),
+            "--portal-url",
+            portal_url,
             "--quiet",
         ],
         start_new_session=True,
@@ -269,8 +288,13 @@ def print_banner(
 ) -> None:
     print("\nWPS Training Platform is up:")
     for service in services:
+        if service.name == "portal":
+            continue
         print(f"  {service.name:<14} {service.url}   docs: {service.url}/docs")
     print(f"  {'sign-in':<14} {issuer}")
+    portal = next((s for s in services if s.name == "portal"), None)
+    if portal is not None:
+        print(f"\nOpen the portal: {portal.url}  (sign in as a demo user below)")
     if directory is not None:
         print(f"\nDemo users (password {directory.password!r} for all):")
         for user in directory.users:

@@ -1,0 +1,11 @@
+"""The portal's pages, one module per group of people who use them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    from wps_portal.pages import public
+
+    return [public.router]

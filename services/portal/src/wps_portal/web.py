@@ -1,0 +1,197 @@
+"""What every page shares: the signed-in user, rendering in the chosen language, CSRF
+protection of forms, and errors shown as pages (never JSON)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+
+from wps_common.auth import Role
+from wps_portal.backend import Backend, Service, ServiceError
+from wps_portal.i18n import Language, choose_language
+
+TEMPLATES = Path(__file__).parent / "templates"
+CSRF_FIELD = "csrf_token"
+REFRESH_MARGIN_SECONDS = 30
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class SignInRequired(Exception):
+    """No session, or one whose tokens can no longer be refreshed."""
+
+
+class NotAllowed(Exception):
+    """Signed in, but this page is for other roles."""
+
+
+class CsrfRejected(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class User:
+    subject: str
+    name: str
+    roles: frozenset[str]
+    academy: str | None
+    locale: str | None
+    access_token: str
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(r.value for r in roles))
+
+
+def language(request: Request) -> Language:
+    return Language(choose_language(request))
+
+
+def csrf_token(request: Request) -> str:
+    session = request.scope["session"]
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return str(session[CSRF_FIELD])
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches the session's (synchronizer token)."""
+    form = await request.form()
+    sent = str(form.get(CSRF_FIELD, ""))
+    expected = request.scope["session"].get(CSRF_FIELD)
+    if not expected or not hmac.compare_digest(sent, str(expected)):
+        raise CsrfRejected()
+    return form
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    speaking = language(request)
+    user = request.scope.get("wps_user") or _shown_user(request)
+    page = environment.get_template(template).render(
+        request=request,
+        user=user,
+        csrf_token=csrf_token(request),
+        path=request.url.path,
+        Role=Role,
+        **speaking.context(),
+        **context,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def _shown_user(request: Request) -> User | None:
+    """On pages that need no sign-in, the header still shows who is signed in."""
+    session = request.scope.get("session") or {}
+    profile, tokens = session.get("user"), session.get("tokens")
+    if not profile or not tokens:
+        return None
+    return User(
+        subject=profile["subject"],
+        name=profile["name"],
+        roles=frozenset(profile["roles"]),
+        academy=profile.get("academy"),
+        locale=profile.get("locale"),
+        access_token="",
+    )
+
+
+async def current_user(request: Request) -> User:
+    """The signed-in person, with an access token refreshed when it is about to expire."""
+    session = request.scope["session"]
+    tokens = session.get("tokens")
+    profile = session.get("user")
+    if not tokens or not profile:
+        raise SignInRequired()
+    if float(tokens.get("expires_at", 0)) - time.time() < REFRESH_MARGIN_SECONDS:
+        refreshed = await request.app.state.sign_in.refresh(tokens)
+        if refreshed is None:
+            session.pop("tokens", None)
+            session.pop("user", None)
+            raise SignInRequired()
+        session["tokens"] = tokens = refreshed
+    user = User(
+        subject=profile["subject"],
+        name=profile["name"],
+        roles=frozenset(profile["roles"]),
+        academy=profile.get("academy"),
+        locale=profile.get("locale"),
+        access_token=tokens["access_token"],
+    )
+    request.scope["wps_user"] = user
+    return user
+
+
+async def optional_user(request: Request) -> User | None:
+    try:
+        return await current_user(request)
+    except SignInRequired:
+        return None
+
+
+SignedIn = Annotated[User, Depends(current_user)]
+MaybeSignedIn = Annotated[User | None, Depends(optional_user)]
+
+
+def for_roles(*roles: Role) -> Any:
+    """Dependency: the signed-in user, who must hold one of `roles`."""
+
+    async def dependency(user: SignedIn) -> User:
+        if not user.has(*roles):
+            raise NotAllowed()
+        return user
+
+    return Depends(dependency)
+
+
+async def call(request: Request, service: Service, method: str, path: str, **kwargs: Any) -> Any:
+    """A service call as the signed-in user, in the page's language; JSON back."""
+    backend: Backend = request.app.state.backend
+    user: User | None = request.scope.get("wps_user")
+    response = await backend.request(
+        service,
+        method,
+        path,
+        token=user.access_token if user else None,
+        lang=language(request).code,
+        **kwargs,
+    )
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a successful form post: see the result with GET (no resubmission on reload)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def flash(request: Request, message: str, kind: str = "success") -> None:
+    request.scope["session"].setdefault("flash", []).append({"kind": kind, "text": message})
+
+
+def take_flashes(request: Request) -> list[dict[str, str]]:
+    flashes: list[dict[str, str]] = request.scope["session"].pop("flash", [])
+    return flashes
+
+
+environment.globals["take_flashes"] = take_flashes
+
+
+def error_page(request: Request, error: ServiceError) -> Response:
+    if error.status == 401:
+        return RedirectResponse(f"/auth/sign-in?next={request.url.path}", status_code=303)
+    return render(request, "error.html", status=error.status, error=error)
