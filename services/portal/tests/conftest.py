@@ -200,3 +200,10 @@ def api_token(platform: Platform, username: str) -> str:
         ).json()
     token: str = tokens["access_token"]
     return token
+
+
+def use_language(page: Any, language: str) -> None:
+    """The switch in the header, as a person uses it (it outranks the profile's language)."""
+    page.select_option("#lang-select", language)
+    page.click("form.lang button")
+    page.wait_for_load_state("load")

@@ -57,7 +57,7 @@ def test_unknown_and_malformed_codes_get_pages_not_json(page: Any) -> None:
     page.goto("/verify")
     assert_accessible(page)
     page.fill("#code", "abcd efgh jklm npqr")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url("**/verify/ABCD-EFGH-JKLM-NPQR")
     assert "No certificate has this code." in page.locator("[role=alert]").inner_text()
     assert page.locator("pre").count() == 0 and "{" not in page.locator("main").inner_text()

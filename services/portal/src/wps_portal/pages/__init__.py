@@ -6,6 +6,13 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from wps_portal.pages import public
+    from wps_portal.pages import academy, hr, public, review, teaching, trainee
 
-    return [public.router]
+    return [
+        public.router,
+        trainee.router,
+        academy.router,
+        teaching.router,
+        review.router,
+        hr.router,
+    ]
