@@ -8,7 +8,7 @@ MEMBERS := -e libs/common[test] -e services/curriculum -e services/enrolment \
            -e services/certification -e services/webhooks \
            -e services/portal[browser] -e libs/platform
 
-.PHONY: run test lint venv clean bench event-docs
+.PHONY: run test lint venv clean bench event-docs messages
 .DEFAULT_GOAL := test
 
 venv: $(STAMP)
@@ -32,6 +32,14 @@ test: venv
 ## Regenerate docs/events (JSON Schemas, AsyncAPI, catalogue) from the payload models.
 event-docs: venv
 	$(BIN)/wps-event-docs
+
+## Portal translations: extract the strings and update the ru/kk catalogues (then translate the
+## new empty msgstr entries in services/portal/src/wps_portal/locale/*/LC_MESSAGES/messages.po).
+messages: venv
+	cd services/portal && ../../$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location \
+	  --sort-output -o messages.pot . && \
+	  ../../$(BIN)/pybabel update -i messages.pot -d src/wps_portal/locale --no-location \
+	  --ignore-obsolete && rm messages.pot
 
 lint: venv
 	$(BIN)/ruff check .
