@@ -5,9 +5,10 @@ from __future__ import annotations
 import html
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from wps_certification import service
 from wps_certification.credential import MEDIA_TYPE_JWT, open_badge, sign_credential
@@ -197,13 +198,21 @@ def _client(request: Request) -> str:
     response_model=Verification,
     responses={
         200: {"content": {"text/html": {}}},
+        303: {"description": "a browser, sent to the portal's verification page (portal_url)"},
         429: {"description": "too many lookups from this address (see Retry-After)"},
     },
 )
 async def verify(
     code: str, request: Request, session: DbSession, today: Today
-) -> Verification | HTMLResponse:
+) -> Verification | Response:
     """Public: is this certificate genuine and valid? (HTML for browsers, JSON otherwise)."""
+    portal = _settings(request).portal_url
+    if portal and _prefers_html(request.headers.get("accept", "")):
+        # Before the rate limit and the lookup: the portal's page makes the one lookup, in the
+        # reader's language, on behalf of this same client.
+        return RedirectResponse(
+            f"{portal.rstrip('/')}/verify/{quote(code, safe='')}", status_code=303
+        )
     limiter: RateLimiter = request.app.state.verify_limiter
     limiter.take(_client(request))
     certificate = await service.find_by_code(session, code)
@@ -224,6 +233,25 @@ async def verify(
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_verification_page(result))
     return result
+
+
+def _prefers_html(accept: str) -> bool:
+    """A browser rather than a JSON client: `text/html` is named, and weighs no less than
+    `application/json` (a bare `*/*`, as curl sends, is not a preference for HTML)."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
+    html = weights.get("text/html", 0.0)
+    return html > 0 and html >= weights.get("application/json", 0.0)
 
 
 @well_known.get("/.well-known/jwks.json")

@@ -38,6 +38,11 @@ class CertificationSettings(ServiceSettings):
         "http://localhost:8003",
         description="base of the verification URL printed in QR codes; the credentials' `iss`",
     )
+    portal_url: str = Field(
+        "",
+        description="the portal's base URL: browsers that open a verification link (the QR "
+        "code) are sent to its verification page; empty = answer them here",
+    )
     render_workers: int = Field(
         2, ge=0, le=32, description="PDF render processes; 0 renders in a thread (tests)"
     )
