@@ -1,7 +1,784 @@
-"""Pages of the academy oversight group (placeholder until built)."""
+"""Academy oversight: the compliance dashboard and its CSV/XLSX exports, gender-disaggregated
+reports with their withheld small cells, and the academy's certificates (revoke, reissue)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from wps_common.auth import Role
+from wps_common.fields import spreadsheet_safe
+from wps_portal.backend import ServiceError
+from wps_portal.i18n import FALLBACKS, N_
+from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
 
 router = APIRouter(include_in_schema=False)
+
+COMPLIANCE_STATUSES = {
+    "compliant": N_("Compliant"),
+    "due": N_("Due"),
+    "overdue": N_("Overdue"),
+    "expired": N_("Expired"),
+    "exempt": N_("Exempt"),
+}
+CERTIFICATE_STATUSES = {
+    "valid": N_("Valid"),
+    "revoked": N_("Revoked"),
+    "expired": N_("Expired"),
+    "superseded": N_("Replaced"),
+}
+VIEWS = {
+    "overdue": N_("Overdue"),
+    "expiring": N_("Expiring within 30 days"),
+    "all": N_("All records"),
+}
+EXPIRING_DAYS = 30
+PAGE_SIZE = 50
+API_PAGE = 500  # the services' largest page
+PARALLEL_PAGES = 4
+BREAKDOWN_CAP = 5_000  # rows read for the by-unit table (the summary has no units)
+EXPIRING_CAP = 20_000
+EXPORT_CAP = 100_000
+MAX_OFFSET = 1_000_000
+
+EXPORT_COLUMNS = (
+    ("employee_number", N_("Employee number")),
+    ("family_name", N_("Family name")),
+    ("given_name", N_("Given name")),
+    ("rank", N_("Rank")),
+    ("unit", N_("Unit")),
+    ("requirement_code", N_("Requirement code")),
+    ("requirement_title", N_("Requirement")),
+    ("status", N_("Status")),
+    ("due_on", N_("Due by or valid until")),
+    ("since", N_("Status since")),
+    ("exemption_reason", N_("Reason for exemption")),
+)
+
+MEASURES = {
+    "participation": {
+        "title": N_("Participation"),
+        "explanation": N_(
+            "Of the active trainees, how many took part in a cohort (one starting in the "
+            "period, if a period is chosen)."
+        ),
+        "count": N_("Took part"),
+        "total": N_("Active trainees"),
+    },
+    "completion": {
+        "title": N_("Completion"),
+        "explanation": N_(
+            "Of the places held in cohorts (starting in the period, if a period is chosen), "
+            "how many were completed."
+        ),
+        "count": N_("Completed"),
+        "total": N_("Places held"),
+    },
+    "compliance": {
+        "title": N_("Compliance with mandatory training"),
+        "explanation": N_(
+            "Of the current records of trainees against the requirements that apply to them, "
+            "how many are compliant or exempt. As of today: the period does not change it."
+        ),
+        "count": N_("Compliant or exempt"),
+        "total": N_("Records"),
+    },
+}
+DIMENSIONS = {"gender": N_("Gender"), "rank": N_("Rank"), "unit": N_("Unit"), "track": N_("Track")}
+GROUP_NAMES = {
+    "female": N_("Women"),
+    "male": N_("Men"),
+    "other": N_("Other"),
+    "undisclosed": N_("Not disclosed"),
+    "unspecified": N_("Not recorded"),
+}
+
+Overseer = for_roles(Role.ACADEMY_ADMIN, Role.ADMIN)
+
+
+# --- what every page here shares ---------------------------------------------------------------
+
+
+async def _academy(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The academy the page is about (`?academy=` for admins, who may pick any), and those the
+    user may pick from. Academy admins are listed only their own: the service scopes it."""
+    listed = await call(request, "enrolment", "GET", "/v1/academies", params={"limit": API_PAGE})
+    academies = sorted(listed["items"], key=lambda a: a["code"])
+    if not academies:
+        raise HTTPException(404)
+    wanted = request.query_params.get("academy")
+    chosen = next((a for a in academies if a["id"] == wanted), academies[0])
+    return chosen, academies
+
+
+def _in_language(titles: dict[str, str] | None, lang: str, fallback: str) -> str:
+    """Localised content in the page language, else kk→ru→en, else any, else `fallback`."""
+    titles = titles or {}
+    for code in (lang, *FALLBACKS.get(lang, ()), "en"):
+        if titles.get(code):
+            return titles[code]
+    return next((t for t in titles.values() if t), fallback)
+
+
+def _zone(academy: dict[str, Any]) -> ZoneInfo:
+    try:
+        return ZoneInfo(academy.get("time_zone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _today(academy: dict[str, Any]) -> date:
+    """Today where the academy is: "within 30 days" is counted on its calendar."""
+    return datetime.now(_zone(academy)).date()
+
+
+def _offset(request: Request) -> int:
+    raw = request.query_params.get("offset", "0")
+    return min(int(raw), MAX_OFFSET) if raw.isdigit() else 0
+
+
+def _text(request: Request, name: str, limit: int = 200) -> str | None:
+    return request.query_params.get(name, "").strip()[:limit] or None
+
+
+async def _every_row(
+    request: Request, service: Any, path: str, params: dict[str, Any], cap: int
+) -> tuple[list[dict[str, Any]], int]:
+    """All items of a paged list (at most `cap`), a few pages at a time; and the total."""
+    first = await call(request, service, "GET", path, params={**params, "limit": API_PAGE})
+    rows: list[dict[str, Any]] = list(first["items"])
+    total = int(first["total"])
+    offsets = list(range(API_PAGE, min(total, cap), API_PAGE))
+    gate = asyncio.Semaphore(PARALLEL_PAGES)
+
+    async def one(offset: int) -> list[dict[str, Any]]:
+        async with gate:
+            page = await call(
+                request,
+                service,
+                "GET",
+                path,
+                params={**params, "limit": API_PAGE, "offset": offset},
+            )
+            return list(page["items"])
+
+    for items in await asyncio.gather(*(one(o) for o in offsets)):
+        rows.extend(items)
+    return rows[:cap], total
+
+
+async def _requirements(request: Request) -> dict[str, dict[str, Any]]:
+    """Requirement rules by code, for their titles and reminder windows; empty (codes shown
+    instead) when curriculum cannot answer."""
+    try:
+        listed = await call(
+            request, "curriculum", "GET", "/v1/requirements", params={"limit": API_PAGE}
+        )
+    except ServiceError:
+        return {}
+    return {r["code"]: r for r in listed["items"]}
+
+
+async def _tracks(request: Request) -> dict[str, dict[str, str]]:
+    """Published tracks' titles by code; empty (codes shown instead) when curriculum cannot
+    answer."""
+    try:
+        listed = await call(
+            request,
+            "curriculum",
+            "GET",
+            "/v1/tracks",
+            params={"status": "published", "limit": API_PAGE},
+        )
+    except ServiceError:
+        return {}
+    return {t["code"]: t.get("title") or {} for t in listed["items"]}
+
+
+# --- compliance ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComplianceQuery:
+    """What the dashboard's list shows: a view (overdue, expiring, all) and its filters."""
+
+    academy_id: str
+    view: str
+    status: str | None
+    unit: str | None
+    rank: str | None
+    requirement: str | None
+
+    @classmethod
+    def of(cls, request: Request, academy_id: str) -> ComplianceQuery:
+        view = request.query_params.get("view", "overdue")
+        status = request.query_params.get("status")
+        return cls(
+            academy_id=academy_id,
+            view=view if view in VIEWS else "overdue",
+            status=status if status in COMPLIANCE_STATUSES and view == "all" else None,
+            unit=_text(request, "unit"),
+            rank=_text(request, "rank", 100),
+            requirement=_text(request, "requirement", 40),
+        )
+
+    def api_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"academy_id": self.academy_id}
+        for name, value in (
+            ("unit", self.unit),
+            ("rank", self.rank),
+            ("requirement_code", self.requirement),
+        ):
+            if value is not None:
+                params[name] = value
+        if self.view == "overdue":
+            params["status"] = "overdue"
+        elif self.view == "all" and self.status:
+            params["status"] = self.status
+        return params
+
+    def link(self, path: str = "/academy/compliance", **changes: Any) -> str:
+        values = {
+            "academy": self.academy_id,
+            "view": self.view,
+            "status": self.status,
+            "unit": self.unit,
+            "rank": self.rank,
+            "requirement": self.requirement,
+            **changes,
+        }
+        return f"{path}?{urlencode({k: v for k, v in values.items() if v})}"
+
+    @property
+    def narrowed(self) -> bool:
+        return any((self.status, self.unit, self.rank, self.requirement))
+
+
+async def _expiring(
+    request: Request,
+    query: ComplianceQuery,
+    requirements: dict[str, dict[str, Any]],
+    today: date,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Records held by a certificate that stops counting within 30 days, soonest first; and
+    whether every candidate could be read. The API cannot filter by date, so this reads the
+    `due` records (enrolment marks those inside the reminder window) and the `compliant` ones
+    of requirements whose reminder window is shorter than 30 days."""
+    until = today + timedelta(days=EXPIRING_DAYS)
+    base = query.api_params()
+    wanted = [{**base, "status": "due"}]
+    short_window = [
+        code
+        for code, rule in requirements.items()
+        if max(rule.get("reminder_days") or [0]) < EXPIRING_DAYS
+        and (query.requirement is None or code == query.requirement)
+    ]
+    if not requirements:  # no reminder windows known: read every compliant record
+        wanted.append({**base, "status": "compliant"})
+    wanted += [{**base, "status": "compliant", "requirement_code": c} for c in short_window]
+    found = await asyncio.gather(
+        *(_every_row(request, "enrolment", "/v1/compliance", p, EXPIRING_CAP) for p in wanted)
+    )
+    rows: list[dict[str, Any]] = []
+    complete = True
+    for items, total in found:
+        complete = complete and total <= EXPIRING_CAP
+        rows += [
+            r
+            for r in items
+            if r.get("certificate_id") and r.get("due_on") and r["due_on"] <= until.isoformat()
+        ]
+    rows.sort(key=lambda r: (r["due_on"], r["family_name"], r["given_name"]))
+    return rows, complete
+
+
+def _by_unit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts: dict[str | None, Counter[str]] = {}
+    for row in rows:
+        counts.setdefault(row.get("unit"), Counter())[row["status"]] += 1
+    ordered = sorted(counts.items(), key=lambda pair: (pair[0] is None, (pair[0] or "").casefold()))
+    return [{"unit": unit, "counts": dict(c), "total": sum(c.values())} for unit, c in ordered]
+
+
+@router.get("/academy/compliance")
+async def compliance(request: Request, user: User = Overseer) -> Response:
+    """Counts by status, by requirement and by unit; the overdue, expiring or filtered list."""
+    academy, academies = await _academy(request)
+    query = ComplianceQuery.of(request, academy["id"])
+    offset = _offset(request)
+    today = _today(academy)
+    summary, requirements, (everyone, everyone_total) = await asyncio.gather(
+        call(
+            request,
+            "enrolment",
+            "GET",
+            "/v1/compliance/summary",
+            params={"academy_id": academy["id"]},
+        ),
+        _requirements(request),
+        _every_row(
+            request, "enrolment", "/v1/compliance", {"academy_id": academy["id"]}, BREAKDOWN_CAP
+        ),
+    )
+    complete = True
+    if query.view == "expiring":
+        rows, complete = await _expiring(request, query, requirements, today)
+        page = {
+            "items": rows[offset : offset + PAGE_SIZE],
+            "total": len(rows),
+            "limit": PAGE_SIZE,
+            "offset": offset,
+        }
+    else:
+        page = await call(
+            request,
+            "enrolment",
+            "GET",
+            "/v1/compliance",
+            params={**query.api_params(), "limit": PAGE_SIZE, "offset": offset},
+        )
+    lang = language(request).code
+    titles = {
+        code: _in_language(rule.get("title"), lang, code) for code, rule in requirements.items()
+    }
+    broken_down = everyone_total <= BREAKDOWN_CAP
+    return render(
+        request,
+        "academy/oversight/compliance.html",
+        academy=academy,
+        academies=academies,
+        summary=summary,
+        query=query,
+        page=page,
+        complete=complete,
+        titles=titles,
+        by_requirement=[
+            {
+                "code": code,
+                "counts": counts,
+                "total": sum(counts.values()),
+            }
+            for code, counts in sorted(summary["by_requirement"].items())
+        ],
+        by_unit=_by_unit(everyone) if broken_down else None,
+        units=sorted({r["unit"] for r in everyone if r.get("unit")}, key=str.casefold),
+        ranks=sorted({r["rank"] for r in everyone if r.get("rank")}, key=str.casefold),
+        requirement_codes=sorted(set(summary["by_requirement"]) | set(requirements)),
+        statuses=COMPLIANCE_STATUSES,
+        views=VIEWS,
+        breakdown_cap=BREAKDOWN_CAP,
+        expiring_until=today + timedelta(days=EXPIRING_DAYS),
+    )
+
+
+async def _export_rows(request: Request) -> tuple[dict[str, Any], ComplianceQuery, list[Any]]:
+    """The dashboard's current list, every page of it, as rows of export cells."""
+    academy, _ = await _academy(request)
+    query = ComplianceQuery.of(request, academy["id"])
+    requirements = await _requirements(request)
+    speaking = language(request)
+    if query.view == "expiring":
+        rows, complete = await _expiring(request, query, requirements, _today(academy))
+    else:
+        rows, total = await _every_row(
+            request, "enrolment", "/v1/compliance", query.api_params(), EXPORT_CAP
+        )
+        complete = total <= EXPORT_CAP
+    if not complete:
+        raise ServiceError(
+            422,
+            speaking.gettext("More than %(cap)s records match: narrow the filters to export them.")
+            % {"cap": speaking.number(EXPORT_CAP)},
+        )
+    zone = _zone(academy)
+    cells: list[list[Any]] = []
+    for row in rows:
+        since = datetime.fromisoformat(row["since"].replace("Z", "+00:00")).astimezone(zone)
+        values = {
+            **row,
+            "requirement_title": _in_language(
+                (requirements.get(row["requirement_code"]) or {}).get("title"),
+                speaking.code,
+                row["requirement_code"],
+            ),
+            "status": speaking.gettext(COMPLIANCE_STATUSES.get(row["status"], row["status"])),
+            "due_on": date.fromisoformat(row["due_on"]) if row.get("due_on") else None,
+            "since": since.date(),
+        }
+        cells.append([values.get(key) for key, _ in EXPORT_COLUMNS])
+    return academy, query, cells
+
+
+def _export_name(academy: dict[str, Any], query: ComplianceQuery, extension: str) -> str:
+    return f"compliance-{academy['code']}-{query.view}-{_today(academy).isoformat()}.{extension}"
+
+
+def _as_csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in [header, *rows]:
+        writer.writerow(
+            [
+                ""
+                if cell is None
+                else cell.isoformat()
+                if isinstance(cell, date)
+                else spreadsheet_safe(str(cell))
+                for cell in row
+            ]
+        )
+    # With a byte-order mark, spreadsheet programs read the Cyrillic names as UTF-8.
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _as_xlsx(title: str, header: list[str], rows: list[list[Any]]) -> bytes:
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+    from openpyxl.styles import Font  # type: ignore[import-untyped]
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=title[:31])
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    heading = []
+    for text in header:
+        cell = WriteOnlyCell(sheet, value=spreadsheet_safe(text))
+        cell.font = bold
+        heading.append(cell)
+    sheet.append(heading)
+    for row in rows:
+        written = []
+        for value in row:
+            if isinstance(value, date):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = "yyyy-mm-dd"
+            else:
+                # A text is written as text: never a formula, even if it starts like one.
+                cell = WriteOnlyCell(
+                    sheet, value=None if value is None else spreadsheet_safe(str(value))
+                )
+                if value is not None:
+                    cell.data_type = "s"
+            written.append(cell)
+        sheet.append(written)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _download(content: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/academy/compliance.csv")
+async def compliance_csv(request: Request, user: User = Overseer) -> Response:
+    """The dashboard's current list as CSV (UTF-8, headers in the page language)."""
+    academy, query, rows = await _export_rows(request)
+    header = [language(request).gettext(label) for _, label in EXPORT_COLUMNS]
+    content = await asyncio.to_thread(_as_csv, header, rows)
+    return _download(content, "text/csv; charset=utf-8", _export_name(academy, query, "csv"))
+
+
+@router.get("/academy/compliance.xlsx")
+async def compliance_xlsx(request: Request, user: User = Overseer) -> Response:
+    """The dashboard's current list as an Excel workbook."""
+    academy, query, rows = await _export_rows(request)
+    speaking = language(request)
+    header = [speaking.gettext(label) for _, label in EXPORT_COLUMNS]
+    content = await asyncio.to_thread(_as_xlsx, speaking.gettext(VIEWS[query.view]), header, rows)
+    return _download(
+        content,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _export_name(academy, query, "xlsx"),
+    )
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def _day(request: Request, name: str, errors: dict[str, str]) -> date | None:
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        errors[name] = language(request).gettext("Enter a date as YYYY-MM-DD.")
+        return None
+
+
+@router.get("/academy/reports")
+async def reports(request: Request, user: User = Overseer) -> Response:
+    """Participation, completion and compliance by gender, rank, unit or track, with the cells
+    the service withholds (too few people to publish) shown as withheld and explained."""
+    academy, academies = await _academy(request)
+    by = request.query_params.get("by", "gender")
+    by = by if by in DIMENSIONS else "gender"
+    errors: dict[str, str] = {}
+    date_from, date_to = _day(request, "from", errors), _day(request, "to", errors)
+    if date_from and date_to and date_to < date_from:
+        errors["to"] = language(request).gettext(
+            "The end of the period must not be before its start."
+        )
+    tables: list[dict[str, Any]] = []
+    status = 200
+    if not errors:
+        params: dict[str, Any] = {"academy_id": academy["id"], "by": by}
+        if date_from:
+            params["from"] = date_from.isoformat()
+        if date_to:
+            params["to"] = date_to.isoformat()
+        try:
+            built = await asyncio.gather(
+                *(
+                    call(request, "enrolment", "GET", f"/v1/reports/{measure}", params=params)
+                    for measure in MEASURES
+                )
+            )
+        except ServiceError as error:
+            if error.status != 422:
+                raise
+            errors = error.field_errors() or {"": error.detail}
+            status = 422
+        else:
+            tracks = await _tracks(request) if by == "track" else {}
+            tables = [_report_table(request, report, tracks) for report in built]
+    else:
+        status = 422
+    return render(
+        request,
+        "academy/oversight/reports.html",
+        status=status,
+        academy=academy,
+        academies=academies,
+        by=by,
+        dimensions=DIMENSIONS,
+        date_from=request.query_params.get("from", "")[:10],
+        date_to=request.query_params.get("to", "")[:10],
+        errors=errors,
+        tables=tables,
+        k=tables[0]["k"] if tables else None,
+        withheld=any(t["withheld"] for t in tables),
+    )
+
+
+def _report_table(
+    request: Request, report: dict[str, Any], tracks: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    speaking = language(request)
+
+    def label(group: str) -> str:
+        if group in GROUP_NAMES and (report["by"] == "gender" or group == "unspecified"):
+            return speaking.gettext(GROUP_NAMES[group])
+        if report["by"] == "track":
+            return _in_language(tracks.get(group), speaking.code, group)
+        return group
+
+    rows = [{**cell, "label": label(cell["group"])} for cell in report["cells"]]
+    return {
+        "measure": report["measure"],
+        **MEASURES[report["measure"]],
+        "k": report["k"],
+        "rows": rows,
+        "overall": report["overall"],
+        "withheld": any(c["suppressed"] for c in [*report["cells"], report["overall"]]),
+    }
+
+
+# --- certificates -------------------------------------------------------------------------------
+
+
+@router.get("/academy/certificates")
+async def certificates(request: Request, user: User = Overseer) -> Response:
+    """The academy's certificates, filtered by status, track and trainee, newest first."""
+    academy, academies = await _academy(request)
+    status = request.query_params.get("status")
+    status = status if status in CERTIFICATE_STATUSES else None
+    track = _text(request, "track", 40)
+    typed = _text(request, "trainee", 100)
+    trainee_id = _text(request, "trainee_id", 100)
+    offset = _offset(request)
+    candidates: list[dict[str, Any]] | None = None
+    if typed and not trainee_id:
+        found = await call(
+            request,
+            "enrolment",
+            "GET",
+            "/v1/trainees",
+            params={"academy_id": academy["id"], "q": typed, "limit": 20},
+        )
+        candidates = found["items"]
+        if len(candidates) == 1:
+            trainee_id, candidates = candidates[0]["id"], None
+    filters = {
+        "academy": academy["id"],
+        "status": status,
+        "track": track,
+        "trainee": typed,
+        "trainee_id": trainee_id,
+    }
+    base = "/academy/certificates?" + urlencode({k: v for k, v in filters.items() if v})
+    page: dict[str, Any] = {"items": [], "total": 0, "limit": PAGE_SIZE, "offset": 0}
+    if candidates is None:
+        params = {
+            "academy_id": academy["id"],
+            "status": status,
+            "track_code": track,
+            "trainee_id": trainee_id,
+            "limit": PAGE_SIZE,
+            "offset": offset,
+        }
+        page = await call(
+            request,
+            "certification",
+            "GET",
+            "/v1/certificates",
+            params={k: v for k, v in params.items() if v is not None},
+        )
+    tracks = await _tracks(request)
+    lang = language(request).code
+    return render(
+        request,
+        "academy/oversight/certificates.html",
+        academy=academy,
+        academies=academies,
+        page=page,
+        base=base,
+        chosen_status=status,
+        track=track,
+        typed=typed or "",
+        trainee_id=trainee_id,
+        candidates=candidates,
+        statuses=CERTIFICATE_STATUSES,
+        tracks={code: _in_language(t, lang, code) for code, t in sorted(tracks.items())},
+    )
+
+
+async def _certificate_page(
+    request: Request,
+    certificate_id: str,
+    *,
+    status: int = 200,
+    revoke_error: ServiceError | None = None,
+    reissue_error: ServiceError | None = None,
+    reason: str = "",
+) -> Response:
+    try:
+        certificate = await call(
+            request, "certification", "GET", f"/v1/certificates/{quote(certificate_id, safe='')}"
+        )
+    except ServiceError as error:
+        if error.status in (404, 422):
+            return render(request, "not_found.html", status=404)
+        raise
+    try:
+        holder = await call(
+            request, "enrolment", "GET", f"/v1/trainees/{quote(certificate['trainee_id'], safe='')}"
+        )
+    except ServiceError:
+        holder = None  # the record is still shown; only the comparison is missing
+    tracks = await _tracks(request)
+    return render(
+        request,
+        "academy/oversight/certificate.html",
+        status=status,
+        certificate=certificate,
+        holder=holder,
+        title=_in_language(
+            tracks.get(certificate["track_code"]), language(request).code, certificate["track_code"]
+        ),
+        statuses=CERTIFICATE_STATUSES,
+        revoke_error=revoke_error,
+        reissue_error=reissue_error,
+        reason=reason,
+    )
+
+
+@router.get("/academy/certificates/{certificate_id}")
+async def certificate(request: Request, certificate_id: str, user: User = Overseer) -> Response:
+    """One certificate: its record, and revoking or re-issuing it."""
+    return await _certificate_page(request, certificate_id)
+
+
+@router.post("/academy/certificates/{certificate_id}/revoke")
+async def revoke(request: Request, certificate_id: str, user: User = Overseer) -> Response:
+    """Revoke with a reason (kept for the academy; verification shows only that and when)."""
+    form = await checked_form(request)
+    reason = str(form.get("reason", "")).strip()
+    speaking = language(request)
+    if len(reason) < 3:
+        missing = ServiceError(
+            422,
+            speaking.gettext("Say why the certificate is revoked."),
+            errors=[{"field": "reason", "message": speaking.gettext("Give a reason.")}],
+        )
+        return await _certificate_page(
+            request, certificate_id, status=422, revoke_error=missing, reason=reason
+        )
+    try:
+        revoked = await call(
+            request,
+            "certification",
+            "POST",
+            f"/v1/certificates/{quote(certificate_id, safe='')}/revoke",
+            json={"reason": reason},
+        )
+    except ServiceError as error:
+        if error.status == 404:
+            return render(request, "not_found.html", status=404)
+        if error.status in (409, 422):
+            return await _certificate_page(
+                request, certificate_id, status=error.status, revoke_error=error, reason=reason
+            )
+        raise
+    flash(
+        request,
+        speaking.gettext("Certificate %(number)s is revoked.") % {"number": revoked["number"]},
+    )
+    return redirect(f"/academy/certificates/{quote(certificate_id, safe='')}")
+
+
+@router.post("/academy/certificates/{certificate_id}/reissue")
+async def reissue(request: Request, certificate_id: str, user: User = Overseer) -> Response:
+    """A corrected edition from the holder's current details; the old one is replaced."""
+    await checked_form(request)
+    speaking = language(request)
+    try:
+        issued = await call(
+            request,
+            "certification",
+            "POST",
+            f"/v1/certificates/{quote(certificate_id, safe='')}/reissue",
+        )
+    except ServiceError as error:
+        if error.status == 404:
+            return render(request, "not_found.html", status=404)
+        if error.status in (409, 422):
+            return await _certificate_page(
+                request, certificate_id, status=error.status, reissue_error=error
+            )
+        raise
+    flash(
+        request,
+        speaking.gettext("Corrected certificate %(number)s is issued; it replaces the old one.")
+        % {"number": issued["number"]},
+    )
+    return redirect(f"/academy/certificates/{quote(issued['id'], safe='')}")
