@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -122,6 +123,11 @@ def _install_error_pages(app: FastAPI) -> None:
             request_id=request_id,
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        # A mangled link (a filter value of the wrong kind): a page, never FastAPI's JSON.
+        return render(request, "error.html", status=422, error=ServiceError(422, ""))
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(NotAllowed, not_allowed)

@@ -194,4 +194,6 @@ environment.globals["take_flashes"] = take_flashes
 def error_page(request: Request, error: ServiceError) -> Response:
     if error.status == 401:
         return RedirectResponse(f"/auth/sign-in?next={request.url.path}", status_code=303)
+    if error.status == 404:  # another academy's record, or a stale link: the same page
+        return render(request, "not_found.html", status=404)
     return render(request, "error.html", status=error.status, error=error)
