@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from wps_portal.pages import academy, hr, public, review, teaching, trainee
+    from wps_portal.pages import academy, academy_oversight, hr, public, review, teaching, trainee
 
     return [
         public.router,
         trainee.router,
         academy.router,
+        academy_oversight.router,
         teaching.router,
         review.router,
         hr.router,
