@@ -51,6 +51,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     for name in NAMES:
         env[f"WPS_{name.upper()}_PORT"] = str(ports[name])
     env["WPS_VAR_DIR"] = str(var)
+    # A webhook delivery parks after two quick attempts (not eight over four minutes), so the
+    # HR pages' parking and redelivery can be watched within a test.
+    env.update(WEBHOOKS_MAX_ATTEMPTS="2", WEBHOOKS_FIRST_RETRY_SECONDS="0.3")
     env.pop("NATS_URL", None)
     log = var / "platform.log"
     with log.open("w") as out:

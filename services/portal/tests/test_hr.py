@@ -4,10 +4,6 @@ HR client never sees the subscription."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,9 +15,7 @@ import httpx
 import pytest
 
 from .conftest import (
-    NAMES,
     Platform,
-    _free_port,
     api_token,
     assert_accessible,
     screenshot,
@@ -31,43 +25,6 @@ from .conftest import (
 
 TRACK = "GHR-FOUND"
 ENROLLED = "enrolment.trainee.enrolled"
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The platform as conftest starts it, but with a webhook bridge that parks a delivery
-    after two quick attempts (instead of eight over four minutes), so parking and redelivery
-    can be watched within a test."""
-    var = tmp_path_factory.mktemp("platform-hr")
-    ports = {name: _free_port() for name in NAMES}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OIDC_", "PORTAL_", "WPS_"))}
-    for name in NAMES:
-        env[f"WPS_{name.upper()}_PORT"] = str(ports[name])
-    env.update(WPS_VAR_DIR=str(var), WEBHOOKS_MAX_ATTEMPTS="2", WEBHOOKS_FIRST_RETRY_SECONDS="0.3")
-    env.pop("NATS_URL", None)
-    log = var / "platform.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wps_platform.launcher", "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
-    while "Press Ctrl-C to stop." not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the platform did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
-    try:
-        yield Platform(urls={n: f"http://localhost:{p}" for n, p in ports.items()}, log=log)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 class Receiver:
