@@ -81,9 +81,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Chromium from the system packages (Playwright's own download is not used)."""
+    """Chromium from the system packages (Playwright's own download is not used). One per
+    module: sync Playwright holds the thread's event loop while it runs, which asyncio tests
+    in other modules need."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (CI does) to run")
     from playwright.sync_api import sync_playwright

@@ -85,3 +85,52 @@ def test_the_language_switch_and_the_browser_language(page: Any, phone: Any) -> 
     assert phone.locator("h1").inner_text() == "Проверка сертификата"
     assert_accessible(phone)
     screenshot(phone, "verify-phone-ru")
+
+
+def test_too_many_lookups_get_a_page_that_says_when_to_try_again(
+    platform: Platform, tmp_path: Any
+) -> None:
+    """The verification limit is per client: the portal passes on who is asking, so one
+    client's guessing does not lock out everyone behind the portal."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The browser tests hold this thread's event loop: the portal runs in a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, _lookups_until_limited(platform, tmp_path)).result()
+
+
+async def _lookups_until_limited(platform: Platform, tmp_path: Any) -> None:
+    import json
+
+    import httpx
+
+    from wps_platform.launcher import KEYCLOAK_CLAIMS
+    from wps_portal.main import create_app
+    from wps_portal.settings import PortalSettings
+
+    settings = PortalSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'portal.db'}",
+        certification_url=platform.urls["certification"],
+        oidc_issuers=platform.urls["idp"],
+        oidc_role_map=json.loads(KEYCLOAK_CLAIMS["OIDC_ROLE_MAP"]),
+    )
+    app = create_app(settings)
+    guesser = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+    bystander = httpx.ASGITransport(app=app, client=("198.51.100.8", 40000))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=guesser, base_url="http://portal") as client:
+            statuses = []
+            for attempt in range(30):
+                response = await client.get(f"/verify/AAAA-BBBB-CCCC-{attempt:04d}")
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    break
+        assert statuses[-1] == 429, statuses
+        assert set(statuses[:-1]) == {404}
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Too many lookups from your network." in response.text
+        assert "Please try again in" in response.text
+        async with httpx.AsyncClient(transport=bystander, base_url="http://portal") as other:
+            unaffected = await other.get("/verify/AAAA-BBBB-CCCC-9999")
+        assert unaffected.status_code == 404

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -94,7 +95,7 @@ def _install_error_pages(app: FastAPI) -> None:
 
     async def sign_in_required(request: Request, exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/auth/sign-in?next={target}", status_code=303)
+        return RedirectResponse(f"/auth/sign-in?next={quote(target, safe='/')}", status_code=303)
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return render(request, "forbidden.html", status=403)

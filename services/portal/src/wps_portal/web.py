@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -86,6 +87,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         user=user,
         csrf_token=csrf_token(request),
         path=request.url.path,
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         Role=Role,
         **speaking.context(),
         **context,
@@ -193,7 +195,9 @@ environment.globals["take_flashes"] = take_flashes
 
 def error_page(request: Request, error: ServiceError) -> Response:
     if error.status == 401:
-        return RedirectResponse(f"/auth/sign-in?next={request.url.path}", status_code=303)
+        return RedirectResponse(
+            f"/auth/sign-in?next={quote(request.url.path, safe='/')}", status_code=303
+        )
     if error.status == 404:  # another academy's record, or a stale link: the same page
         return render(request, "not_found.html", status=404)
     return render(request, "error.html", status=error.status, error=error)
