@@ -197,11 +197,14 @@ async def test_ten_thousand_rows_in_a_few_seconds(academy: Academy) -> None:
 
 def test_parse_is_pure_and_reports_rows_by_line_number() -> None:
     parsed = parse(
-        'employee_number,family_name,given_name,active\nE-1,"Multi\nLine",A,no\nE-2,B,,yes\n'
+        "employee_number,family_name,given_name,active,notes\n"
+        'E-1,Petrova,A,no,"Multi\nLine"\nE-2,B,,yes,\nE-3,"Two\nLines",C,yes,\n'
     )
     assert [line for line, _ in parsed.rows] == [3]  # a quoted newline: the row ends on line 3
     assert parsed.rows[0][1]["active"] is False
-    assert [(e.row, e.column, e.reason) for e in parsed.errors] == [(4, "given_name", "required")]
+    errors = [(e.row, e.column) for e in parsed.errors]
+    assert errors == [(4, "given_name"), (6, "family_name")]  # a name is one line
+    assert parsed.errors[0].reason == "required" and "line break" in parsed.errors[1].reason
 
 
 async def test_an_import_abandoned_by_a_dead_process_is_taken_up_again(academy: Academy) -> None:

@@ -28,6 +28,7 @@ from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.errors import Conflict
+from wps_common.fields import Code, Id, Limit, Offset, printable
 
 router = APIRouter(prefix="/v1")
 well_known = APIRouter(tags=["verification"])
@@ -71,11 +72,11 @@ async def list_certificates(
     who: Reader,
     today: Today,
     status: Status | None = None,
-    trainee_id: str | None = None,
-    track_code: str | None = None,
-    academy_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    trainee_id: Id | None = None,
+    track_code: Code | None = None,
+    academy_id: Id | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> CertificatePage:
     """Certificates the caller may see, newest first (trainees: their own; staff: their academy)."""
     rows, total = await service.list_certificates(
@@ -101,7 +102,7 @@ async def list_certificates(
     responses={200: {"content": {"application/pdf": {}}}, 304: {"description": "not modified"}},
 )
 async def certificate_pdf(
-    certificate_id: str, request: Request, who: Reader, today: Today, lang: Language = None
+    certificate_id: Id, request: Request, who: Reader, today: Today, lang: Language = None
 ) -> Response:
     """The certificate as PDF, in the trainee's language unless `?lang=` says otherwise."""
     # A transaction of its own that ends before rendering: holding it for the render would keep
@@ -131,7 +132,7 @@ async def certificate_pdf(
     responses={200: {"content": {MEDIA_TYPE_JWT: {}, "application/json": {}}}},
 )
 async def certificate_credential(
-    certificate_id: str, request: Request, session: DbSession, who: Reader, today: Today
+    certificate_id: Id, request: Request, session: DbSession, who: Reader, today: Today
 ) -> CredentialOut | Response:
     """The Open Badges 3.0 credential as VC-JWT: JSON with the JWT and the decoded credential,
     or the bare JWT when `Accept: application/vc+jwt`."""
@@ -156,7 +157,7 @@ async def certificate_credential(
 
 @router.get("/certificates/{certificate_id}", tags=["certificates"])
 async def get_certificate(
-    certificate_id: str, session: DbSession, who: Reader, today: Today
+    certificate_id: Id, session: DbSession, who: Reader, today: Today
 ) -> CertificateOut:
     """One certificate's record."""
     certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
@@ -165,7 +166,7 @@ async def get_certificate(
 
 @router.post("/certificates/{certificate_id}/revoke", tags=["certificates"])
 async def revoke_certificate(
-    certificate_id: str, body: Revocation, session: DbSession, who: Revoker, today: Today
+    certificate_id: Id, body: Revocation, session: DbSession, who: Revoker, today: Today
 ) -> CertificateOut:
     """Revoke a certificate (academy admin of its academy, or admin); emits certificate.revoked."""
     certificate = await service.revoke_certificate(
@@ -176,7 +177,7 @@ async def revoke_certificate(
 
 @router.post("/certificates/{certificate_id}/reissue", tags=["certificates"], status_code=201)
 async def reissue_certificate(
-    certificate_id: str, session: DbSession, who: Revoker, today: Today
+    certificate_id: Id, session: DbSession, who: Revoker, today: Today
 ) -> CertificateOut:
     """Correct a certificate after the holder's details were fixed: a new one supersedes it."""
     certificate = await service.reissue_certificate(
@@ -291,7 +292,11 @@ def _verification_page(result: Verification) -> str:
         rows.append(("Revoked on", result.revoked_on.isoformat()))
     if result.superseded_on is not None:
         rows.append(("Replaced on", result.superseded_on.isoformat()))
-    details = "\n".join(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in rows)
+    # printable(): names from records older than today's validation may still hold controls
+    # that would make the page show a name reordered.
+    details = "\n".join(
+        f"<dt>{e(label)}</dt><dd>{e(printable(value))}</dd>" for label, value in rows
+    )
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex">

@@ -16,6 +16,8 @@ from reportlab import rl_config
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from wps_common.fields import printable
+
 __all__ = [
     "ASSETS_DIR",
     "TEMPLATE_VERSION",
@@ -169,7 +171,13 @@ def _template() -> string.Template:
 def _build_html(doc: CertificateDocument) -> str:
     lang = doc.language if doc.language in _LABELS else "en"
     labels = _LABELS[lang]
-    e = html.escape
+
+    def e(text: str) -> str:
+        # Escaped, and without control or direction characters: a name holding U+202E would
+        # otherwise print reversed (records older than the API's validation may hold one, and
+        # names reach certification by events).
+        return html.escape(printable(text))
+
     rows = "\n".join(
         f"<tr><td>{e(m.code)}</td><td>{e(m.title)}</td>"
         f'<td class="num">{_format_hours(m.hours, lang)}</td></tr>'

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from wps_common.fields import MultiLine, printable
 
 Status = Literal["valid", "revoked", "expired", "superseded"]
+# Text shown to whoever verifies a certificate: without the control and direction characters
+# that could make it read differently from what is stored (older records may hold them).
+Printed = Annotated[str, AfterValidator(printable)]
 
 
 class CertificateOut(BaseModel):
@@ -51,10 +56,8 @@ class CertificatePage(BaseModel):
 class Revocation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(
-        min_length=3,
-        max_length=2000,
-        description="why (kept for the academy's records; never in events or verification)",
+    reason: Annotated[str, MultiLine(2000, min_length=3)] = Field(
+        description="why (kept for the academy's records; never in events or verification)"
     )
 
 
@@ -73,10 +76,10 @@ class Verification(BaseModel):
     superseded certificate names nobody and points nowhere: it was replaced by a correction."""
 
     status: Status
-    holder_name: str | None
-    track_title: dict[str, str]
+    holder_name: Printed | None
+    track_title: dict[str, Printed]
     track_code: str
-    academy_name: str
+    academy_name: Printed
     number: str
     issued_on: date
     expires_on: date | None

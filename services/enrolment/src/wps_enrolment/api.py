@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.errors import InvalidInput, NotFound, ProblemError
+from wps_common.fields import Code, Day, Id, Limit, Offset, SingleLine, spreadsheet_safe
 from wps_enrolment import imports, reports, service
 from wps_enrolment.schemas import (
     AcademyCreate,
@@ -60,8 +61,7 @@ Overseeing = Annotated[
 ]
 Analysts = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN, Role.HR))]
 Reader = Annotated[Principal, Depends(require(*Role))]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Filter = Annotated[str, SingleLine(200)]
 CSV = "text/csv; charset=utf-8"
 
 
@@ -104,7 +104,7 @@ async def list_academies(
 
 
 @router.get("/academies/{academy_id}", tags=["academies"])
-async def get_academy(academy_id: str, session: DbSession, who: Reader) -> AcademyOut:
+async def get_academy(academy_id: Id, session: DbSession, who: Reader) -> AcademyOut:
     """One academy (academy-scoped callers see only their own)."""
     return AcademyOut.model_validate(
         await service.get_academy(session, academy_id=academy_id, who=who)
@@ -113,7 +113,7 @@ async def get_academy(academy_id: str, session: DbSession, who: Reader) -> Acade
 
 @router.patch("/academies/{academy_id}", tags=["academies"])
 async def update_academy(
-    academy_id: str, body: AcademyUpdate, session: DbSession, who: Staff
+    academy_id: Id, body: AcademyUpdate, session: DbSession, who: Staff
 ) -> AcademyOut:
     """Change an academy's name, time zone or languages."""
     return AcademyOut.model_validate(
@@ -138,12 +138,14 @@ async def create_trainee(
 async def list_trainees(
     session: DbSession,
     who: Overseeing,
-    academy_id: str | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="name or employee number")] = None,
-    unit: str | None = None,
-    rank: str | None = None,
-    role: str | None = None,
-    agency: str | None = None,
+    academy_id: Id | None = None,
+    q: Annotated[
+        Annotated[str, SingleLine(100)] | None, Query(description="name or employee number")
+    ] = None,
+    unit: Filter | None = None,
+    rank: Filter | None = None,
+    role: Filter | None = None,
+    agency: Filter | None = None,
     gender: Gender | None = None,
     active: bool | None = None,
     sort: Literal["family_name", "employee_number", "created_at"] = "family_name",
@@ -187,7 +189,7 @@ async def my_trainee_record(session: DbSession, who: Reader) -> TraineeOut:
 
 
 @router.get("/trainees/{trainee_id}", tags=["trainees"])
-async def get_trainee(trainee_id: str, session: DbSession, who: Reader) -> TraineeOut:
+async def get_trainee(trainee_id: Id, session: DbSession, who: Reader) -> TraineeOut:
     """One trainee (trainees see only themselves)."""
     return TraineeOut.model_validate(
         await service.get_trainee(session, trainee_id=trainee_id, who=who)
@@ -196,7 +198,7 @@ async def get_trainee(trainee_id: str, session: DbSession, who: Reader) -> Train
 
 @router.patch("/trainees/{trainee_id}", tags=["trainees"])
 async def update_trainee(
-    trainee_id: str, body: TraineeUpdate, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, body: TraineeUpdate, session: DbSession, who: Staff, today: Today
 ) -> TraineeOut:
     """Change a trainee's details (audited; `active: false` deactivates)."""
     return TraineeOut.model_validate(
@@ -208,7 +210,7 @@ async def update_trainee(
 
 @router.post("/trainees/{trainee_id}/deactivate", tags=["trainees"])
 async def deactivate_trainee(
-    trainee_id: str, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, session: DbSession, who: Staff, today: Today
 ) -> TraineeOut:
     """Deactivate a trainee (left the service): no new enrolments, no compliance tracking."""
     return TraineeOut.model_validate(
@@ -223,7 +225,7 @@ async def deactivate_trainee(
 
 
 @router.get("/trainees/{trainee_id}/history", tags=["trainees"])
-async def trainee_history(trainee_id: str, session: DbSession, who: Staff) -> list[AuditOut]:
+async def trainee_history(trainee_id: Id, session: DbSession, who: Staff) -> list[AuditOut]:
     """Every recorded change of a trainee: who, when, what."""
     entries = await service.trainee_history(session, trainee_id=trainee_id, who=who)
     return [AuditOut.model_validate(e) for e in entries]
@@ -231,7 +233,7 @@ async def trainee_history(trainee_id: str, session: DbSession, who: Staff) -> li
 
 @router.get("/trainees/{trainee_id}/enrolments", tags=["trainees"])
 async def trainee_enrolments(
-    trainee_id: str, session: DbSession, who: Reader, limit: Limit = 50, offset: Offset = 0
+    trainee_id: Id, session: DbSession, who: Reader, limit: Limit = 50, offset: Offset = 0
 ) -> Page[EnrolmentOut]:
     """A trainee's enrolments, newest first."""
     items, total = await service.list_enrolments(
@@ -247,7 +249,7 @@ async def trainee_enrolments(
 
 @router.get("/trainees/{trainee_id}/compliance", tags=["compliance"])
 async def trainee_compliance(
-    trainee_id: str, session: DbSession, who: Reader
+    trainee_id: Id, session: DbSession, who: Reader
 ) -> list[ComplianceOut]:
     """A trainee's status against every requirement that applies to them."""
     rows = await service.trainee_compliance(session, trainee_id=trainee_id, who=who)
@@ -261,8 +263,8 @@ async def trainee_compliance(
     "/trainees/{trainee_id}/exemptions/{requirement_code}", status_code=204, tags=["compliance"]
 )
 async def exempt(
-    trainee_id: str,
-    requirement_code: str,
+    trainee_id: Id,
+    requirement_code: Code,
     body: ExemptionCreate,
     session: DbSession,
     who: Staff,
@@ -284,7 +286,7 @@ async def exempt(
     "/trainees/{trainee_id}/exemptions/{requirement_code}", status_code=204, tags=["compliance"]
 )
 async def lift_exemption(
-    trainee_id: str, requirement_code: str, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, requirement_code: Code, session: DbSession, who: Staff, today: Today
 ) -> Response:
     """Lift an exemption: the requirement applies again."""
     await service.lift_exemption(
@@ -329,7 +331,7 @@ async def _csv_upload(request: Request, limit: int) -> str:
                 charset = value.strip('"')
     try:
         return body.decode("utf-8-sig" if charset.lower().replace("_", "-") == "utf-8" else charset)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except (UnicodeError, LookupError) as exc:  # UnicodeError: e.g. charset=idna
         raise InvalidInput(
             f"The file is not {charset} text ({exc.__class__.__name__}); save it as UTF-8 or "
             "name its charset in the Content-Type.",
@@ -357,7 +359,7 @@ async def _csv_upload(request: Request, limit: int) -> str:
     },
 )
 async def submit_import(
-    academy_id: str,
+    academy_id: Id,
     request: Request,
     session: DbSession,
     who: Staff,
@@ -377,7 +379,7 @@ async def submit_import(
 
 
 @router.get("/imports/{job_id}", tags=["imports"])
-async def get_import(job_id: str, session: DbSession, who: Staff) -> ImportJobOut:
+async def get_import(job_id: Id, session: DbSession, who: Staff) -> ImportJobOut:
     """An import's progress, counts and row-level errors (row, column, reason)."""
     return ImportJobOut.model_validate(await imports.get_job(session, job_id=job_id, who=who))
 
@@ -388,7 +390,7 @@ async def get_import(job_id: str, session: DbSession, who: Staff) -> ImportJobOu
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def export_trainees(academy_id: str, session: DbSession, who: Staff) -> PlainTextResponse:
+async def export_trainees(academy_id: Id, session: DbSession, who: Staff) -> PlainTextResponse:
     """All trainees of an academy as CSV, in the shape the import reads."""
     text = await imports.export(session, academy_id=academy_id, who=who)
     return PlainTextResponse(
@@ -415,10 +417,10 @@ async def create_cohort(
 async def list_cohorts(
     session: DbSession,
     who: Overseeing,
-    academy_id: str | None = None,
-    track_code: str | None = None,
-    starts_from: date | None = None,
-    starts_to: date | None = None,
+    academy_id: Id | None = None,
+    track_code: Code | None = None,
+    starts_from: Day | None = None,
+    starts_to: Day | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[CohortOut]:
@@ -439,7 +441,7 @@ async def list_cohorts(
 
 
 @router.get("/cohorts/{cohort_id}", tags=["cohorts"])
-async def get_cohort(cohort_id: str, session: DbSession, who: Overseeing) -> CohortDetail:
+async def get_cohort(cohort_id: Id, session: DbSession, who: Overseeing) -> CohortDetail:
     """One cohort with its seats taken, free and waitlisted."""
     cohort = await service.get_cohort(session, cohort_id=cohort_id, who=who)
     counts = await service.cohort_counts(session, cohort.id)
@@ -456,7 +458,7 @@ async def get_cohort(cohort_id: str, session: DbSession, who: Overseeing) -> Coh
 
 @router.post("/cohorts/{cohort_id}/enrolments", status_code=201, tags=["enrolments"])
 async def enrol(
-    cohort_id: str, body: EnrolmentCreate, session: DbSession, who: Staff
+    cohort_id: Id, body: EnrolmentCreate, session: DbSession, who: Staff
 ) -> EnrolmentOut:
     """Enrol a trainee: a seat if one is free, else the waitlist (emits trainee.enrolled)."""
     [enrolment] = await service.enrol_many(
@@ -467,7 +469,7 @@ async def enrol(
 
 @router.post("/cohorts/{cohort_id}/enrolments/bulk", status_code=201, tags=["enrolments"])
 async def enrol_many(
-    cohort_id: str, body: BulkEnrolmentCreate, session: DbSession, who: Staff
+    cohort_id: Id, body: BulkEnrolmentCreate, session: DbSession, who: Staff
 ) -> BulkEnrolled:
     """Enrol many trainees in the order given (seats first, then the waitlist); all or none."""
     enrolments = await service.enrol_many(
@@ -482,7 +484,7 @@ async def enrol_many(
 
 @router.get("/cohorts/{cohort_id}/enrolments", tags=["enrolments"])
 async def list_cohort_enrolments(
-    cohort_id: str,
+    cohort_id: Id,
     session: DbSession,
     who: Overseeing,
     status: EnrolmentStatus | None = None,
@@ -503,7 +505,7 @@ async def list_cohort_enrolments(
 
 @router.post("/cohorts/{cohort_id}/results", status_code=201, tags=["enrolments"])
 async def record_cohort_results(
-    cohort_id: str, body: BulkResultsCreate, session: DbSession, who: Teaching, today: Today
+    cohort_id: Id, body: BulkResultsCreate, session: DbSession, who: Teaching, today: Today
 ) -> BulkResultsRecorded:
     """Results for a whole cohort at once, by trainee; all or nothing."""
     recorded = await service.record_results_bulk(
@@ -520,7 +522,7 @@ async def record_cohort_results(
 
 
 @router.get("/enrolments/{enrolment_id}", tags=["enrolments"])
-async def get_enrolment(enrolment_id: str, session: DbSession, who: Reader) -> EnrolmentOut:
+async def get_enrolment(enrolment_id: Id, session: DbSession, who: Reader) -> EnrolmentOut:
     """One enrolment (trainees see only their own)."""
     return EnrolmentOut.model_validate(
         await service.get_enrolment(session, enrolment_id=enrolment_id, who=who)
@@ -528,9 +530,7 @@ async def get_enrolment(enrolment_id: str, session: DbSession, who: Reader) -> E
 
 
 @router.post("/enrolments/{enrolment_id}/withdraw", tags=["enrolments"])
-async def withdraw(
-    enrolment_id: str, body: Withdrawal, session: DbSession, who: Staff
-) -> Withdrawn:
+async def withdraw(enrolment_id: Id, body: Withdrawal, session: DbSession, who: Staff) -> Withdrawn:
     """Withdraw with a reason; the seat goes to the first on the waitlist."""
     enrolment, promoted = await service.withdraw(
         session, enrolment_id=enrolment_id, reason_code=body.reason_code, note=body.note, who=who
@@ -543,7 +543,7 @@ async def withdraw(
 
 @router.post("/enrolments/{enrolment_id}/results", status_code=201, tags=["enrolments"])
 async def record_result(
-    enrolment_id: str, body: ResultCreate, session: DbSession, who: Teaching, today: Today
+    enrolment_id: Id, body: ResultCreate, session: DbSession, who: Teaching, today: Today
 ) -> ResultRecorded:
     """Record a module attempt (or correct the latest); completion follows the pinned rules."""
     result, enrolment = await service.record_result(
@@ -555,7 +555,7 @@ async def record_result(
 
 
 @router.get("/enrolments/{enrolment_id}/results", tags=["enrolments"])
-async def result_history(enrolment_id: str, session: DbSession, who: Reader) -> list[ResultOut]:
+async def result_history(enrolment_id: Id, session: DbSession, who: Reader) -> list[ResultOut]:
     """Every entry of every module, corrections included, oldest first."""
     results = await service.result_history(session, enrolment_id=enrolment_id, who=who)
     return [ResultOut.model_validate(r) for r in results]
@@ -568,11 +568,11 @@ async def result_history(enrolment_id: str, session: DbSession, who: Reader) -> 
 async def list_compliance(
     session: DbSession,
     who: Analysts,
-    academy_id: str | None = None,
+    academy_id: Id | None = None,
     status: ComplianceStatus | None = None,
-    unit: str | None = None,
-    rank: str | None = None,
-    requirement_code: str | None = None,
+    unit: Filter | None = None,
+    rank: Filter | None = None,
+    requirement_code: Code | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[ComplianceRow]:
@@ -606,7 +606,7 @@ async def list_compliance(
 
 @router.get("/compliance/summary", tags=["compliance"])
 async def compliance_summary(
-    session: DbSession, who: Analysts, academy_id: str | None = None
+    session: DbSession, who: Analysts, academy_id: Id | None = None
 ) -> ComplianceSummary:
     """Counts per status, overall and per requirement."""
     return ComplianceSummary.model_validate(
@@ -626,9 +626,9 @@ async def report(
     who: Analysts,
     settings: Settings,
     by: Literal["gender", "rank", "unit", "track", "academy"] = "gender",
-    academy_id: str | None = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    academy_id: Id | None = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Report | PlainTextResponse:
     """Rates by gender, rank, unit, track or academy; cells under k people are suppressed."""
@@ -645,5 +645,8 @@ async def report(
         k=settings.report_min_cell,
     )
     if format == "csv":
-        return PlainTextResponse(reports.as_csv(built), media_type=CSV)
+        # Groups are the academies' own words (ranks, units): a spreadsheet must show them as
+        # text, never run them as formulas.
+        cells = [{**cell, "group": spreadsheet_safe(cell["group"])} for cell in built["cells"]]
+        return PlainTextResponse(reports.as_csv({**built, "cells": cells}), media_type=CSV)
     return Report.model_validate(built)

@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal
 from wps_common.db import Database, new_id, utcnow
 from wps_common.errors import InvalidInput, NotFound
+from wps_common.fields import from_spreadsheet, spreadsheet_safe
 from wps_enrolment import compliance
 from wps_enrolment.models import Academy, AuditEntry, ImportJob, Trainee, outbox
 from wps_enrolment.schemas import TraineeCreate
@@ -87,6 +89,7 @@ MAX_REPORTED_ERRORS = 1000
 LEASE = timedelta(minutes=2)  # renewed with every chunk
 RECOVERY_SECONDS = 30.0
 _trainee = TypeAdapter(TraineeCreate)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def header_map(header: Sequence[str]) -> dict[int, str]:
@@ -141,9 +144,15 @@ class Parsed:
     total: int = 0
 
 
+def _reader(text: str) -> Any:
+    # newline="": a bare CR (old Mac files) ends a line as CRLF and LF do, instead of being a
+    # character inside a field that the csv module refuses.
+    return csv.reader(io.StringIO(text, newline=""))
+
+
 def parse(text: str) -> Parsed:
     """Read and validate the whole file; CPU only (run it in a thread)."""
-    reader = csv.reader(io.StringIO(text))
+    reader = _reader(text)
     try:
         header = next(reader)
     except StopIteration:
@@ -171,7 +180,10 @@ def parse(text: str) -> Parsed:
                 RowError(line, None, f"{len(cells)} cells but the header has {len(header)}")
             )
             continue
-        raw = {name: cells[i].strip() if i < len(cells) else "" for i, name in columns.items()}
+        raw = {
+            name: from_spreadsheet(cells[i].strip()) if i < len(cells) else ""
+            for i, name in columns.items()
+        }
         row_errors, values = _row(raw, line)
         if not row_errors:
             number = values["employee_number"]
@@ -245,7 +257,21 @@ async def submit(
 ) -> ImportJob:
     """Check the header now (a file that cannot be imported is a 422 at once), queue the job."""
     await get_academy(session, academy_id=academy_id, who=who)
-    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or len(text)])), None)
+    unstorable = _UNSTORABLE.search(text)
+    if unstorable:
+        # No database keeps these in text; a file full of NULs is usually UTF-16 sent as UTF-8.
+        line = text.count("\n", 0, unstorable.start()) + 1
+        what = "a NUL character" if unstorable.group() == "\x00" else "an unpaired surrogate"
+        raise InvalidInput(
+            f"The file contains {what} on line {line}, so it is not a text CSV (is it UTF-16 "
+            "or a spreadsheet? Save it as CSV in UTF-8, or name its charset in the "
+            "Content-Type).",
+            field="file",
+        )
+    try:
+        header = next(_reader(text), None)
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV header cannot be read: {exc}.", field="file") from None
     if not header:
         raise InvalidInput("The CSV file is empty.", field="file")
     header_map(header)
@@ -536,6 +562,8 @@ async def export(session: AsyncSession, *, academy_id: str, who: Principal) -> s
 
 
 def _write_csv(rows: Sequence[Any]) -> str:
+    """Text cells that a spreadsheet would run as formulas get a leading `'` (`parse` drops it
+    again, so the file still re-imports as it was)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -546,7 +574,7 @@ def _write_csv(rows: Sequence[Any]) -> str:
                 if isinstance(v, bool)
                 else v.isoformat()
                 if isinstance(v, date)
-                else ("" if v is None else v)
+                else ("" if v is None else spreadsheet_safe(v))
                 for v in row
             ]
         )

@@ -8,9 +8,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+from wps_common.fields import (
+    Day,
+    Id,
+    MultiLine,
+    Name,
+    SingleLine,
+    Text,
+    no_bidi_controls,
+    single_line,
+)
+
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", examples=["en", "ru"])]
-EmployeeNumber = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s].*$")]
+# Printed on certificates next to the name: the same rules as a name.
+EmployeeNumber = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[^\s].*$"),
+    AfterValidator(single_line),
+    AfterValidator(no_bidi_controls),
+]
+Detail = Annotated[str, SingleLine(100)]  # rank, role
+Place = Annotated[str, SingleLine(200)]  # unit, agency, location
+Note = Annotated[str, MultiLine(2000)]
+ModuleCode = Annotated[str, SingleLine(20, min_length=1)]  # a track's or a module's code
 Gender = Literal["female", "male", "other", "undisclosed"]
 ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
 WithdrawalReason = Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
@@ -47,40 +67,42 @@ TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
 
 class AcademyCreate(BaseModel):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,19}$", examples=["KZ-AST"])
-    name: Text
+    name: Name
     country: str = Field(pattern=r"^[A-Z]{2}$", examples=["KZ"], description="ISO 3166-1 alpha-2")
     time_zone: TimeZone = Field("UTC", examples=["Asia/Almaty"])
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
 
 
 class AcademyUpdate(BaseModel):
-    name: Text | None = None
+    name: Name | None = None
     time_zone: TimeZone | None = None
     languages: list[Language] | None = Field(None, min_length=1)
 
 
 class AcademyOut(AcademyCreate, _Out):
-    time_zone: str  # as stored
+    # As stored: records written before a rule was tightened must still be readable.
+    name: str
+    time_zone: str
     id: str
     created_at: datetime
 
 
 class TraineeFields(BaseModel):
-    given_name: Text
-    family_name: Text
+    given_name: Name
+    family_name: Name
     preferred_language: Language = "en"
     gender: Gender | None = Field(
         None, description="self-identified; used only in aggregated, suppressed reports"
     )
-    rank: str | None = Field(None, max_length=100)
-    role: str | None = Field(None, max_length=100)
-    unit: str | None = Field(None, max_length=200)
-    agency: str | None = Field(None, max_length=200)
-    start_date: date | None = None
+    rank: Detail | None = None
+    role: Detail | None = None
+    unit: Place | None = None
+    agency: Place | None = None
+    start_date: Day | None = None
 
 
 class TraineeCreate(TraineeFields):
-    academy_id: str
+    academy_id: Id
     employee_number: EmployeeNumber
 
 
@@ -90,15 +112,15 @@ class TraineeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     employee_number: EmployeeNumber | None = None
-    given_name: Text | None = None
-    family_name: Text | None = None
+    given_name: Name | None = None
+    family_name: Name | None = None
     preferred_language: Language | None = None
     gender: Gender | None = None
-    rank: str | None = Field(None, max_length=100)
-    role: str | None = Field(None, max_length=100)
-    unit: str | None = Field(None, max_length=200)
-    agency: str | None = Field(None, max_length=200)
-    start_date: date | None = None
+    rank: Detail | None = None
+    role: Detail | None = None
+    unit: Place | None = None
+    agency: Place | None = None
+    start_date: Day | None = None
     active: bool | None = None
 
     @model_validator(mode="after")
@@ -112,6 +134,16 @@ class TraineeUpdate(BaseModel):
 
 
 class TraineeOut(TraineeCreate, _Out):
+    # As stored: records written before a rule was tightened must still be readable.
+    academy_id: str
+    employee_number: str
+    given_name: str
+    family_name: str
+    rank: str | None
+    role: str | None
+    unit: str | None
+    agency: str | None
+    start_date: date | None
     id: str
     active: bool
     created_at: datetime
@@ -129,18 +161,16 @@ class AuditOut(_Out):
 
 
 class CohortCreate(BaseModel):
-    academy_id: str
-    track_code: str | None = Field(None, min_length=1, max_length=20)
-    module_code: str | None = Field(
-        None, min_length=1, max_length=20, description="instead of a track: a single module"
-    )
+    academy_id: Id
+    track_code: ModuleCode | None = None
+    module_code: ModuleCode | None = Field(None, description="instead of a track: a single module")
     title: Text
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     language: Language = "en"
-    location: str | None = Field(None, max_length=200)
+    location: Place | None = None
     capacity: int = Field(ge=1, le=10_000)
-    instructors: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    instructors: list[Annotated[str, SingleLine(100, min_length=1)]] = Field(
         default_factory=list,
         description="user ids (token subjects) of the instructors who may enter results; "
         "empty: any instructor of the academy",
@@ -183,11 +213,11 @@ class CohortDetail(CohortOut):
 
 
 class EnrolmentCreate(BaseModel):
-    trainee_id: str
+    trainee_id: Id
 
 
 class BulkEnrolmentCreate(BaseModel):
-    trainee_ids: list[str] = Field(min_length=1, max_length=1000)
+    trainee_ids: list[Id] = Field(min_length=1, max_length=1000)
 
 
 class EnrolmentOut(_Out):
@@ -211,7 +241,7 @@ class BulkEnrolled(BaseModel):
 
 class Withdrawal(BaseModel):
     reason_code: WithdrawalReason
-    note: str | None = Field(None, max_length=2000, description="stays behind the API")
+    note: Note | None = Field(None, description="stays behind the API")
 
 
 class Withdrawn(BaseModel):
@@ -222,10 +252,10 @@ class Withdrawn(BaseModel):
 
 
 class ResultCreate(BaseModel):
-    module_code: str = Field(min_length=1, max_length=20)
+    module_code: ModuleCode
     attendance_pct: float = Field(ge=0, le=100)
     score: float | None = Field(None, ge=0, le=100)
-    corrects: str | None = Field(
+    corrects: Id | None = Field(
         None,
         description="id of the latest entry this one corrects (keeps its attempt number); "
         "omit for a new attempt (a re-sit)",
@@ -233,7 +263,7 @@ class ResultCreate(BaseModel):
 
 
 class BulkResultEntry(ResultCreate):
-    trainee_id: str
+    trainee_id: Id
 
 
 class BulkResultsCreate(BaseModel):
@@ -315,7 +345,7 @@ class ComplianceSummary(BaseModel):
 
 
 class ExemptionCreate(BaseModel):
-    reason: str = Field(min_length=3, max_length=2000)
+    reason: Annotated[str, MultiLine(2000, min_length=3)]
 
 
 class ReportCell(BaseModel):
