@@ -107,31 +107,7 @@ SERVICES: dict[str, Callable[..., FastAPI]] = {
 
 # Operations with a known server error that another change fixes, by (service, method, path)
 # and the databases it shows on. Remove an entry once its fix is in (an XPASS says so).
-_WEBHOOK_ID = (
-    "webhooks defect: subscription_id takes NUL, which PostgreSQL refuses in "
-    "service.get_subscription (session.get, service.py:47) -> 500; type it wps_common.fields.Id"
-)
-KNOWN_DEFECTS: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
-    ("webhooks", "GET", "/v1/webhooks"): (
-        frozenset({"sqlite", "postgresql"}),
-        "webhooks defect: offset is unbounded (Query(ge=0)); offset=2**64 overflows the "
-        "database integer in service.list_subscriptions (service.py:64) -> 500; type it "
-        "wps_common.fields.Offset",
-    ),
-    ("webhooks", "GET", "/v1/webhooks/{subscription_id}"): (frozenset({"postgresql"}), _WEBHOOK_ID),
-    ("webhooks", "DELETE", "/v1/webhooks/{subscription_id}"): (
-        frozenset({"postgresql"}),
-        _WEBHOOK_ID,
-    ),
-    ("webhooks", "GET", "/v1/webhooks/{subscription_id}/deliveries"): (
-        frozenset({"postgresql"}),
-        _WEBHOOK_ID,
-    ),
-    ("webhooks", "POST", "/v1/webhooks/{subscription_id}/redeliver"): (
-        frozenset({"postgresql"}),
-        _WEBHOOK_ID,
-    ),
-}
+KNOWN_DEFECTS: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {}
 
 
 def _operations() -> list[tuple[str, str, str]]:

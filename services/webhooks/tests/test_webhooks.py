@@ -356,3 +356,23 @@ async def test_redirects_are_not_followed(
     assert item["status"] in {"pending", "parked"}  # a failure like any other
     with receiver.lock:
         assert receiver.paths and set(receiver.paths) == {"/hooks"}
+
+
+async def test_hostile_paging_ids_and_texts_are_refused_not_crashed(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """Found by fuzzing: integers past int64 and NUL characters reached the database."""
+    mine = await subscribe(client, receiver)
+    for path in (
+        "/v1/webhooks?offset=18446744073709551616",
+        f"/v1/webhooks/{mine}/deliveries?offset=18446744073709551616",
+        "/v1/webhooks/a%00b",
+        "/v1/webhooks/a%00b/deliveries",
+    ):
+        response = await client.get(path, headers=HR)
+        assert response.status_code == 422, (path, response.text)
+    for field, value in (("secret", "s3cret-with-a-\x00-in-it"), ("description", "HR\x00")):
+        body = {"url": receiver.url, "event_types": ["*"], "secret": SECRET, field: value}
+        response = await client.post("/v1/webhooks", json=body, headers=HR)
+        assert response.status_code == 422, (field, response.text)
+        assert field in response.json()["detail"]

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wps_common import fields
 
@@ -63,7 +63,8 @@ def _distinct(value: list[str], what: str) -> list[str]:
 
 
 Localised = Annotated[
-    dict[str, Annotated[str, fields.SingleLine(4000)]],
+    # Titles are printed on certificates: no direction controls that would reverse them.
+    dict[str, Annotated[str, fields.SingleLine(4000), AfterValidator(fields.no_bidi_controls)]],
     Field(examples=[{"en": "Women, Peace and Security", "ru": "Женщины, мир и безопасность"}]),
 ]
 """A one-line text per language (titles)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
+from wps_common.fields import Id, Limit, Offset
 from wps_webhooks import service
 from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.schemas import (
@@ -45,8 +46,8 @@ async def create_subscription(
 async def list_subscriptions(
     session: DbSession,
     who: Integrator,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> SubscriptionPage:
     """Your subscriptions (an admin sees every client's), oldest first."""
     rows, total = await service.list_subscriptions(session, who=who, limit=limit, offset=offset)
@@ -60,7 +61,7 @@ async def list_subscriptions(
 
 @router.get("/webhooks/{subscription_id}")
 async def get_subscription(
-    subscription_id: str, session: DbSession, who: Integrator
+    subscription_id: Id, session: DbSession, who: Integrator
 ) -> SubscriptionOut:
     """One subscription (the secret is never shown again)."""
     return SubscriptionOut.model_validate(
@@ -69,7 +70,7 @@ async def get_subscription(
 
 
 @router.delete("/webhooks/{subscription_id}")
-async def deactivate(subscription_id: str, session: DbSession, who: Integrator) -> SubscriptionOut:
+async def deactivate(subscription_id: Id, session: DbSession, who: Integrator) -> SubscriptionOut:
     """Stop queueing events for this subscription (queued deliveries still go out)."""
     return SubscriptionOut.model_validate(
         await service.deactivate(session, subscription_id=subscription_id, who=who)
@@ -78,12 +79,12 @@ async def deactivate(subscription_id: str, session: DbSession, who: Integrator) 
 
 @router.get("/webhooks/{subscription_id}/deliveries")
 async def list_deliveries(
-    subscription_id: str,
+    subscription_id: Id,
     session: DbSession,
     who: Integrator,
     status: Literal["pending", "delivered", "parked"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> DeliveryPage:
     """Deliveries in queue order, with attempts and the last error."""
     rows, total = await service.list_deliveries(
@@ -100,7 +101,7 @@ async def list_deliveries(
 
 
 @router.post("/webhooks/{subscription_id}/redeliver")
-async def redeliver(subscription_id: str, session: DbSession, who: Integrator) -> dict[str, int]:
+async def redeliver(subscription_id: Id, session: DbSession, who: Integrator) -> dict[str, int]:
     """Requeue the parked (dead-lettered) deliveries of this subscription."""
     return {
         "requeued": await service.redeliver_parked(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from wps_common.events import contracts as _contracts  # noqa: F401  (registers every type)
 from wps_common.events.envelope import EventPayload
+from wps_common.fields import MultiLine, SingleLine
 
 EXAMPLE_TYPES = ["certification.certificate.issued", "enrolment.track.completed"]
 
@@ -30,11 +32,14 @@ class SubscriptionCreate(BaseModel):
     )
     event_types: list[str] = Field(
         min_length=1,
+        max_length=100,
         examples=[EXAMPLE_TYPES],
         description="`<service>.<entity>.<action>` names, or `*` for every public event",
     )
-    secret: str = Field(min_length=16, max_length=200, description="HMAC key the receiver checks")
-    description: str | None = Field(None, max_length=500)
+    secret: Annotated[str, SingleLine(200, min_length=16)] = Field(
+        description="HMAC key the receiver checks"
+    )
+    description: Annotated[str, MultiLine(500)] | None = None
 
     @field_validator("event_types")
     @classmethod
