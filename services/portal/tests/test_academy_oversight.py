@@ -189,7 +189,7 @@ def test_an_admin_picks_the_academy(page: Any, platform: Platform) -> None:
     )
     assert dashboard_counts(page) == {"total": summary["total"], **summary["by_status"]}
     # The choice follows the academy's pages.
-    page.click(".oversight-nav a:has-text('Reports')")
+    page.click(".academy-nav a:has-text('Reports')")
     assert page.locator("#academy-pick option:checked").inner_text().startswith("KZ-AST")
 
 
