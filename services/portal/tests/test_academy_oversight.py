@@ -181,8 +181,8 @@ def test_an_admin_picks_the_academy(page: Any, platform: Platform) -> None:
     academies = {a["code"]: a for a in admin.get(admin.enrolment, "/v1/academies")["items"]}
     sign_in(page, "admin", next_path="/academy/compliance")
     use_language(page, "en")
-    page.select_option("#academy-pick", academies["KZ-AST"]["id"])
-    page.click("form.academy-picker button")
+    page.select_option("#academy-choice", academies["KZ-AST"]["id"])
+    page.click("form.scope-picker button")
     page.wait_for_load_state("load")
     summary = admin.get(
         admin.enrolment, "/v1/compliance/summary", academy_id=academies["KZ-AST"]["id"]
@@ -190,7 +190,7 @@ def test_an_admin_picks_the_academy(page: Any, platform: Platform) -> None:
     assert dashboard_counts(page) == {"total": summary["total"], **summary["by_status"]}
     # The choice follows the academy's pages.
     page.click(".academy-nav a:has-text('Reports')")
-    assert page.locator("#academy-pick option:checked").inner_text().startswith("KZ-AST")
+    assert page.locator("#academy-choice option:checked").inner_text().startswith("KZ-AST")
 
 
 def test_reports_withhold_small_cells_and_say_why(page: Any, platform: Platform) -> None:

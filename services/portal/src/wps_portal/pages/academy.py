@@ -9,11 +9,9 @@ import csv
 import io
 import re
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from fastapi import APIRouter, HTTPException, Request
@@ -25,6 +23,7 @@ from wps_common.auth import Role
 from wps_common.fields import spreadsheet_safe
 from wps_portal.backend import Backend, ServiceError
 from wps_portal.i18n import FALLBACKS, N_, NAMES
+from wps_portal.pages.scope import Clock, Scope, required_scope
 from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
 
 router = APIRouter(prefix="/academy", include_in_schema=False)
@@ -114,74 +113,6 @@ COHORT_FIELDS = (
     "capacity",
     "max_attempts",
 )
-
-
-# --- the academy a page is about -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The academy the pages show: an academy admin's own, or the one an admin picked."""
-
-    academy: dict[str, Any]
-    choices: list[dict[str, Any]]
-
-    @property
-    def id(self) -> str:
-        return str(self.academy["id"])
-
-    def today(self) -> date:
-        return Clock.of(self.academy).today()
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Times as the academy lives them: the services answer in UTC."""
-
-    zone: ZoneInfo
-
-    @classmethod
-    def of(cls, academy: dict[str, Any] | None) -> Clock:
-        try:
-            return cls(ZoneInfo(str((academy or {}).get("time_zone") or "UTC")))
-        except (ZoneInfoNotFoundError, ValueError):
-            return cls(ZoneInfo("UTC"))
-
-    def today(self) -> date:
-        return datetime.now(self.zone).date()
-
-    def moment(self, value: str | None) -> datetime | None:
-        if not value:
-            return None
-        at = datetime.fromisoformat(value)
-        return at.astimezone(self.zone) if at.tzinfo else at
-
-    def day(self, value: str | None) -> date | None:
-        at = self.moment(value)
-        return at.date() if at else None
-
-
-async def academy_scope(request: Request, user: User) -> Scope | None:
-    """Enrolment lists only the caller's own academy to an academy admin; an admin sees all
-    and picks one (`?academy=`), remembered for the other academy pages."""
-    listed = await call(request, "enrolment", "GET", "/v1/academies", params={"limit": 200})
-    academies: list[dict[str, Any]] = list(listed["items"])
-    if not academies:
-        return None
-    session = request.scope["session"]
-    wanted = request.query_params.get("academy") or session.get("academy_choice")
-    chosen = next((a for a in academies if a["id"] == wanted), academies[0])
-    if user.has(Role.ADMIN) and len(academies) > 1:
-        session["academy_choice"] = chosen["id"]
-        return Scope(chosen, academies)
-    return Scope(chosen, [])
-
-
-async def required_scope(request: Request, user: User) -> Scope:
-    scope = await academy_scope(request, user)
-    if scope is None:
-        raise HTTPException(status_code=404)
-    return scope
 
 
 # --- small pieces shared by the pages --------------------------------------------------------

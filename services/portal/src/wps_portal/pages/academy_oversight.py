@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException
 
 from wps_common.auth import Role
 from wps_common.fields import spreadsheet_safe
 from wps_portal.backend import ServiceError
 from wps_portal.i18n import FALLBACKS, N_
+from wps_portal.pages.scope import required_scope
 from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -108,18 +108,6 @@ Overseer = for_roles(Role.ACADEMY_ADMIN, Role.ADMIN)
 
 
 # --- what every page here shares ---------------------------------------------------------------
-
-
-async def _academy(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The academy the page is about (`?academy=` for admins, who may pick any), and those the
-    user may pick from. Academy admins are listed only their own: the service scopes it."""
-    listed = await call(request, "enrolment", "GET", "/v1/academies", params={"limit": API_PAGE})
-    academies = sorted(listed["items"], key=lambda a: a["code"])
-    if not academies:
-        raise HTTPException(404)
-    wanted = request.query_params.get("academy")
-    chosen = next((a for a in academies if a["id"] == wanted), academies[0])
-    return chosen, academies
 
 
 def _in_language(titles: dict[str, str] | None, lang: str, fallback: str) -> str:
@@ -314,7 +302,8 @@ def _by_unit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @router.get("/academy/compliance")
 async def compliance(request: Request, user: User = Overseer) -> Response:
     """Counts by status, by requirement and by unit; the overdue, expiring or filtered list."""
-    academy, academies = await _academy(request)
+    scope = await required_scope(request, user, remember=False)
+    academy = scope.academy
     query = ComplianceQuery.of(request, academy["id"])
     offset = _offset(request)
     today = _today(academy)
@@ -357,7 +346,7 @@ async def compliance(request: Request, user: User = Overseer) -> Response:
         request,
         "academy/oversight/compliance.html",
         academy=academy,
-        academies=academies,
+        scope=scope,
         summary=summary,
         query=query,
         page=page,
@@ -382,9 +371,11 @@ async def compliance(request: Request, user: User = Overseer) -> Response:
     )
 
 
-async def _export_rows(request: Request) -> tuple[dict[str, Any], ComplianceQuery, list[Any]]:
+async def _export_rows(
+    request: Request, user: User
+) -> tuple[dict[str, Any], ComplianceQuery, list[Any]]:
     """The dashboard's current list, every page of it, as rows of export cells."""
-    academy, _ = await _academy(request)
+    academy = (await required_scope(request, user, remember=False)).academy
     query = ComplianceQuery.of(request, academy["id"])
     requirements = await _requirements(request)
     speaking = language(request)
@@ -491,7 +482,7 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 @router.get("/academy/compliance.csv")
 async def compliance_csv(request: Request, user: User = Overseer) -> Response:
     """The dashboard's current list as CSV (UTF-8, headers in the page language)."""
-    academy, query, rows = await _export_rows(request)
+    academy, query, rows = await _export_rows(request, user)
     header = [language(request).gettext(label) for _, label in EXPORT_COLUMNS]
     content = await asyncio.to_thread(_as_csv, header, rows)
     return _download(content, "text/csv; charset=utf-8", _export_name(academy, query, "csv"))
@@ -500,7 +491,7 @@ async def compliance_csv(request: Request, user: User = Overseer) -> Response:
 @router.get("/academy/compliance.xlsx")
 async def compliance_xlsx(request: Request, user: User = Overseer) -> Response:
     """The dashboard's current list as an Excel workbook."""
-    academy, query, rows = await _export_rows(request)
+    academy, query, rows = await _export_rows(request, user)
     speaking = language(request)
     header = [speaking.gettext(label) for _, label in EXPORT_COLUMNS]
     content = await asyncio.to_thread(_as_xlsx, speaking.gettext(VIEWS[query.view]), header, rows)
@@ -529,7 +520,8 @@ def _day(request: Request, name: str, errors: dict[str, str]) -> date | None:
 async def reports(request: Request, user: User = Overseer) -> Response:
     """Participation, completion and compliance by gender, rank, unit or track, with the cells
     the service withholds (too few people to publish) shown as withheld and explained."""
-    academy, academies = await _academy(request)
+    scope = await required_scope(request, user, remember=False)
+    academy = scope.academy
     by = request.query_params.get("by", "gender")
     by = by if by in DIMENSIONS else "gender"
     errors: dict[str, str] = {}
@@ -568,7 +560,7 @@ async def reports(request: Request, user: User = Overseer) -> Response:
         "academy/oversight/reports.html",
         status=status,
         academy=academy,
-        academies=academies,
+        scope=scope,
         by=by,
         dimensions=DIMENSIONS,
         date_from=request.query_params.get("from", "")[:10],
@@ -609,7 +601,8 @@ def _report_table(
 @router.get("/academy/certificates")
 async def certificates(request: Request, user: User = Overseer) -> Response:
     """The academy's certificates, filtered by status, track and trainee, newest first."""
-    academy, academies = await _academy(request)
+    scope = await required_scope(request, user, remember=False)
+    academy = scope.academy
     status = request.query_params.get("status")
     status = status if status in CERTIFICATE_STATUSES else None
     track = _text(request, "track", 40)
@@ -659,7 +652,7 @@ async def certificates(request: Request, user: User = Overseer) -> Response:
         request,
         "academy/oversight/certificates.html",
         academy=academy,
-        academies=academies,
+        scope=scope,
         page=page,
         base=base,
         chosen_status=status,
