@@ -20,7 +20,8 @@ from playwright.sync_api import expect
 
 from wps_portal.pages.academy import errors_csv
 
-from .conftest import Platform, api_token, assert_accessible, screenshot, sign_in, use_language
+from .arrange import academy_by_code, enrol, enrolment_api, open_cohort, register
+from .conftest import Platform, assert_accessible, screenshot, sign_in, use_language
 
 STARTER_TRACK = "Gender and human rights foundation"  # GHR-FOUND, published at start
 
@@ -28,19 +29,8 @@ STARTER_TRACK = "Gender and human rights foundation"  # GHR-FOUND, published at 
 @pytest.fixture
 def enrolment(platform: Platform) -> Iterator[httpx.Client]:
     """Enrolment's API as the platform administrator, for arranging data."""
-    token = api_token(platform, "admin")
-    with httpx.Client(
-        base_url=platform.urls["enrolment"],
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=15,
-    ) as client:
+    with enrolment_api(platform, "admin") as client:
         yield client
-
-
-def _academy(api: httpx.Client, code: str) -> dict[str, Any]:
-    academies = api.get("/v1/academies", params={"limit": 200}).json()["items"]
-    found: dict[str, Any] = next(a for a in academies if a["code"] == code)
-    return found
 
 
 def _trainee_by_number(api: httpx.Client, number: str) -> dict[str, Any]:
@@ -50,21 +40,15 @@ def _trainee_by_number(api: httpx.Client, number: str) -> dict[str, Any]:
 
 
 def _register(api: httpx.Client, academy_id: str, family: str, given: str) -> dict[str, Any]:
-    number = f"T-{uuid.uuid4().hex[:8].upper()}"
-    response = api.post(
-        "/v1/trainees",
-        json={
-            "academy_id": academy_id,
-            "employee_number": number,
-            "family_name": family,
-            "given_name": given,
-            "preferred_language": "ru",
-            "gender": "female",
-        },
+    return register(
+        api,
+        academy_id,
+        employee_number=f"T-{uuid.uuid4().hex[:8].upper()}",
+        family_name=family,
+        given_name=given,
+        preferred_language="ru",
+        gender="female",
     )
-    response.raise_for_status()
-    created: dict[str, Any] = response.json()
-    return created
 
 
 def _signed_in(page: Any, username: str, next_path: str, language: str = "en") -> None:
@@ -232,7 +216,7 @@ def test_hr_import_in_partial_mode_reports_the_bad_row(page: Any, enrolment: htt
 def test_a_full_cohort_waitlists_and_a_withdrawal_promotes(
     page: Any, enrolment: httpx.Client
 ) -> None:
-    almaty = _academy(enrolment, "KZ-ALA")
+    almaty = academy_by_code(enrolment, "KZ-ALA")
     first = _register(enrolment, almaty["id"], "Tulegenova", "Asel")
     second = _register(enrolment, almaty["id"], "Akhmetov", "Nurlan")
     title = f"Foundation, capacity one {uuid.uuid4().hex[:4]}"
@@ -344,7 +328,7 @@ def test_every_page_on_a_desktop_and_a_phone_in_english_and_russian(
     page: Any, phone: Any, enrolment: httpx.Client
 ) -> None:
     # Records of its own: the demo users' records stay as other pages' tests expect them.
-    almaty = _academy(enrolment, "KZ-ALA")
+    almaty = academy_by_code(enrolment, "KZ-ALA")
     seated = _register(enrolment, almaty["id"], "Bekmukhambetova", "Gulzhan")
     enrolment.patch(
         f"/v1/trainees/{seated['id']}",
@@ -362,21 +346,16 @@ def test_every_page_on_a_desktop_and_a_phone_in_english_and_russian(
             )
         },
     ).json()
-    cohort = enrolment.post(
-        "/v1/cohorts",
-        json={
-            "academy_id": almaty["id"],
-            "track_code": "GHR-FOUND",
-            "title": "Базовый курс, группа 3",
-            "starts_on": (date.today() + timedelta(days=14)).isoformat(),
-            "ends_on": (date.today() + timedelta(days=18)).isoformat(),
-            "language": "ru",
-            "capacity": 1,
-        },
-    ).json()
-    seat = enrolment.post(
-        f"/v1/cohorts/{cohort['id']}/enrolments", json={"trainee_id": seated["id"]}
-    ).json()
+    cohort = open_cohort(
+        enrolment,
+        almaty["id"],
+        title="Базовый курс, группа 3",
+        starts_on=(date.today() + timedelta(days=14)).isoformat(),
+        ends_on=(date.today() + timedelta(days=18)).isoformat(),
+        language="ru",
+        capacity=1,
+    )
+    seat = enrol(enrolment, cohort["id"], seated["id"])
     other = _register(enrolment, almaty["id"], "Zhumabayeva", "Aruzhan")
     enrolment.post(f"/v1/cohorts/{cohort['id']}/enrolments", json={"trainee_id": other["id"]})
     pages = {

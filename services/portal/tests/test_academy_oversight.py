@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from .arrange import bearer, enrol, eventually, open_cohort, register
 from .conftest import (
     Platform,
-    api_token,
     assert_accessible,
     screenshot,
     sign_in,
@@ -29,7 +28,7 @@ class Api:
     """The services as academy.ala (or another demo user) sees them, for arranging data."""
 
     def __init__(self, platform: Platform, username: str) -> None:
-        headers = {"Authorization": f"Bearer {api_token(platform, username)}"}
+        headers = bearer(platform, username)
         self.enrolment = httpx.Client(base_url=platform.urls["enrolment"], headers=headers)
         self.certification = httpx.Client(base_url=platform.urls["certification"], headers=headers)
         self.academy = self.get(self.enrolment, "/v1/academies")["items"][0]
@@ -50,44 +49,32 @@ class Api:
             "rank": "Captain",
             **fields,
         }
-        response = self.enrolment.post("/v1/trainees", json=body)
-        assert response.status_code == 201, response.text
-        trainee: dict[str, Any] = response.json()
-        return trainee
+        return register(self.enrolment, **body)
 
     def certificate_for(self, trainee: dict[str, Any]) -> dict[str, Any]:
         """The spine: a cohort of the starter track GHR-FOUND, every module passed, and the
         certificate that certification issues on track.completed."""
-        cohort = self.enrolment.post(
-            "/v1/cohorts",
-            json={
-                "academy_id": self.academy["id"],
-                "track_code": "GHR-FOUND",
-                "title": "Foundation (oversight test)",
-                "starts_on": "2026-11-02",
-                "ends_on": "2026-11-06",
-                "capacity": 20,
-            },
+        cohort = open_cohort(
+            self.enrolment,
+            self.academy["id"],
+            title="Foundation (oversight test)",
+            starts_on="2026-11-02",
+            ends_on="2026-11-06",
+            capacity=20,
         )
-        assert cohort.status_code == 201, cohort.text
-        enrolment = self.enrolment.post(
-            f"/v1/cohorts/{cohort.json()['id']}/enrolments", json={"trainee_id": trainee["id"]}
-        )
-        assert enrolment.status_code == 201, enrolment.text
+        enrolment = enrol(self.enrolment, cohort["id"], trainee["id"])
         for module in MODULES:
             result = self.enrolment.post(
-                f"/v1/enrolments/{enrolment.json()['id']}/results",
+                f"/v1/enrolments/{enrolment['id']}/results",
                 json={"module_code": module, "attendance_pct": 100, "score": 92},
             )
             assert result.status_code == 201, result.text
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def issued() -> dict[str, Any] | None:
             found = self.get(self.certification, "/v1/certificates", trainee_id=trainee["id"])
-            if found["items"]:
-                certificate: dict[str, Any] = found["items"][0]
-                return certificate
-            time.sleep(0.1)  # polling an event's effect, with a deadline
-        pytest.fail("no certificate issued within 20 s of track.completed")
+            return found["items"][0] if found["items"] else None
+
+        return eventually(issued, "a certificate issued on track.completed", seconds=20, pause=0.1)
 
 
 def dashboard_counts(page: Any) -> dict[str, int]:

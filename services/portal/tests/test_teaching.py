@@ -4,75 +4,47 @@ finds nothing there."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
+from .arrange import academy_by_code, enrolment_api, open_cohort, register
 from .conftest import (
     Platform,
-    api_token,
     assert_accessible,
     screenshot,
     sign_in,
     use_language,
 )
 
-TRACK = "GHR-FOUND"  # published by the starter catalogue at start
-
-
-def eventually(check: Callable[[], Any], *, what: str, seconds: float = 30) -> Any:
-    """The first truthy answer of `check`, asked again until the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        answer = check()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
 
 def arrange_cohort(platform: Platform, academy_code: str = "KZ-ALA") -> dict[str, Any]:
     """A cohort of a published starter track with two trainees enrolled, through the API."""
-    headers = {"Authorization": f"Bearer {api_token(platform, 'admin')}"}
     tag = uuid.uuid4().hex[:6].upper()
-    with httpx.Client(base_url=platform.urls["enrolment"], headers=headers, timeout=15) as api:
-        academies = api.get("/v1/academies", params={"limit": 100}).json()["items"]
-        academy = next(a for a in academies if a["code"] == academy_code)
-        trainees: list[dict[str, Any]] = []
-        for given, family in (("Dana", f"Akhmetova{tag}"), ("Arman", f"Zhaksylykov{tag}")):
-            created = api.post(
-                "/v1/trainees",
-                json={
-                    "academy_id": academy["id"],
-                    "employee_number": f"T-{tag}-{len(trainees) + 1}",
-                    "given_name": given,
-                    "family_name": family,
-                },
+    with enrolment_api(platform, "admin") as api:
+        academy = academy_by_code(api, academy_code, limit=100)
+        trainees = [
+            register(
+                api,
+                academy["id"],
+                employee_number=f"T-{tag}-{number}",
+                given_name=given,
+                family_name=family,
             )
-            assert created.status_code == 201, created.text
-            trainees.append(created.json())
-
-        def open_cohort() -> Any:
-            response = api.post(
-                "/v1/cohorts",
-                json={
-                    "academy_id": academy["id"],
-                    "track_code": TRACK,
-                    "title": f"Foundation course {tag}",
-                    "starts_on": "2026-01-12",
-                    "ends_on": "2030-12-18",
-                    "location": "Almaty, room 204",
-                    "capacity": 20,
-                },
+            for number, (given, family) in enumerate(
+                (("Dana", f"Akhmetova{tag}"), ("Arman", f"Zhaksylykov{tag}")), start=1
             )
-            return response.json() if response.status_code == 201 else None
-
-        cohort = eventually(open_cohort, what="track.published to reach enrolment")
+        ]
+        cohort = open_cohort(
+            api,
+            academy["id"],
+            title=f"Foundation course {tag}",
+            starts_on="2026-01-12",
+            ends_on="2030-12-18",
+            location="Almaty, room 204",
+            capacity=20,
+        )
         enrolled = api.post(
             f"/v1/cohorts/{cohort['id']}/enrolments/bulk",
             json={"trainee_ids": [t["id"] for t in trainees]},

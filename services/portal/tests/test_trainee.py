@@ -8,10 +8,9 @@ import base64
 import io
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -19,26 +18,10 @@ from pypdf import PdfReader
 
 from wps_portal.pages.trainee import localised, pdf_language
 
-from .conftest import Platform, api_token, assert_accessible, screenshot, sign_in, use_language
+from .arrange import bearer, eventually
+from .conftest import Platform, assert_accessible, screenshot, sign_in, use_language
 
-T = TypeVar("T")
 PAGES = ("trainings", "cohorts", "certificates")
-
-
-def bearer(platform: Platform, username: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_token(platform, username)}"}
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll an API until it shows what events bring about (the services talk by events)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -84,7 +67,7 @@ def certified(platform: Platform) -> Iterator[dict[str, Any]]:
             )
             return response.json() if response.status_code == 201 else None
 
-        opened = eventually(cohort, "track.published to reach enrolment")
+        opened = eventually(cohort, "track.published to reach enrolment", seconds=60, pause=0.1)
         enrolment = ok(
             http.post(
                 f"{urls['enrolment']}/v1/cohorts/{opened['id']}/enrolments",
@@ -109,7 +92,7 @@ def certified(platform: Platform) -> Iterator[dict[str, Any]]:
             listed = ok(http.get(f"{urls['certification']}/v1/certificates", headers=trainee))
             return listed["items"][0] if listed["items"] else None
 
-        issued = eventually(certificate, "the certificate to be issued")
+        issued = eventually(certificate, "the certificate to be issued", seconds=60, pause=0.1)
 
         def compliant() -> bool:
             rows = ok(
@@ -120,7 +103,9 @@ def certified(platform: Platform) -> Iterator[dict[str, Any]]:
                 for r in rows
             )
 
-        eventually(compliant, "certificate.issued to make the requirement compliant")
+        eventually(
+            compliant, "certificate.issued to make the requirement compliant", seconds=60, pause=0.1
+        )
     yield {
         "me": me,
         "track": track,
