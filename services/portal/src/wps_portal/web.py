@@ -82,16 +82,17 @@ async def checked_form(request: Request) -> FormData:
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     speaking = language(request)
     user = request.scope.get("wps_user") or _shown_user(request)
-    page = environment.get_template(template).render(
-        request=request,
-        user=user,
-        csrf_token=csrf_token(request),
-        path=request.url.path,
-        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-        Role=Role,
+    shared: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "csrf_token": csrf_token(request),
+        "path": request.url.path,
+        "current_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "Role": Role,
         **speaking.context(),
-        **context,
-    )
+    }
+    # A page's own values win over the shared ones of the same name.
+    page = environment.get_template(template).render({**shared, **context})
     return HTMLResponse(page, status_code=status)
 
 
