@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from typing import Any
 
@@ -196,9 +197,11 @@ def test_reports_withhold_small_cells_and_say_why(page: Any, platform: Platform)
     table = page.locator("table[data-measure=compliance]")
     assert "withheld" in table.locator("tbody tr", has_text=lonely).inner_text()
     shown = [c for c in report["cells"] if not c["suppressed"] and c["group"]]
-    for cell in shown:
-        row = table.locator("tbody tr", has_text=cell["group"]).first
-        assert str(cell["total"]) in row.inner_text()
+    for cell in shown:  # the groups shown show their totals (exact row: the label cell)
+        label = table.locator(
+            "tbody th[scope=row]", has_text=re.compile(f"^{re.escape(cell['group'])}$")
+        )
+        assert str(cell["total"]) in label.locator("xpath=..").inner_text()
     why = page.locator("#withheld-why")
     assert f"fewer than {report['k']} people" in why.inner_text()
     assert "nobody" in why.inner_text().lower() or "singled out" in why.inner_text()
