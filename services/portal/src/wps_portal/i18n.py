@@ -34,6 +34,25 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, translate 
     return message
 
 
+def in_language(texts: Any, lang: str) -> tuple[str, str | None]:
+    """A service's localised text ({"en": …, "ru": …}) in the page language, else as the
+    portal falls back (kk→ru→en), else any; with the language it is in (None for a plain
+    string or nothing)."""
+    if isinstance(texts, str):
+        return texts, None
+    if not isinstance(texts, dict) or not texts:
+        return "", None
+    for code in (lang, *FALLBACKS.get(lang, ()), "en", "ru", *texts):
+        if texts.get(code):
+            return str(texts[code]), code
+    return "", None
+
+
+def localised(texts: Any, lang: str, default: str = "") -> str:
+    """`in_language` without the language; `default` when there is no text at all."""
+    return in_language(texts, lang)[0] or default
+
+
 def _catalogue(language: str) -> NullTranslations:
     path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if not path.exists():

@@ -22,7 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from wps_common.auth import Role
 from wps_common.fields import spreadsheet_safe
 from wps_portal.backend import Backend, ServiceError
-from wps_portal.i18n import FALLBACKS, N_, NAMES
+from wps_portal.i18n import N_, NAMES, localised
 from wps_portal.pages.scope import Clock, Scope, required_scope
 from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
 
@@ -116,15 +116,6 @@ COHORT_FIELDS = (
 
 
 # --- small pieces shared by the pages --------------------------------------------------------
-
-
-def localised(texts: dict[str, str] | None, lang: str, default: str = "") -> str:
-    """A service's text in the page's language: kk→ru→en as the portal falls back, then any."""
-    texts = texts or {}
-    for code in (lang, *FALLBACKS.get(lang, ()), "en", "ru"):
-        if texts.get(code):
-            return texts[code]
-    return next((t for t in texts.values() if t), default)
 
 
 def params(**values: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from wps_common.auth import Role
 from wps_common.fields import spreadsheet_safe
 from wps_portal.backend import ServiceError
-from wps_portal.i18n import FALLBACKS, N_
+from wps_portal.i18n import N_, localised
 from wps_portal.pages.scope import required_scope
 from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
 
@@ -108,15 +108,6 @@ Overseer = for_roles(Role.ACADEMY_ADMIN, Role.ADMIN)
 
 
 # --- what every page here shares ---------------------------------------------------------------
-
-
-def _in_language(titles: dict[str, str] | None, lang: str, fallback: str) -> str:
-    """Localised content in the page language, else kk→ru→en, else any, else `fallback`."""
-    titles = titles or {}
-    for code in (lang, *FALLBACKS.get(lang, ()), "en"):
-        if titles.get(code):
-            return titles[code]
-    return next((t for t in titles.values() if t), fallback)
 
 
 def _zone(academy: dict[str, Any]) -> ZoneInfo:
@@ -338,9 +329,7 @@ async def compliance(request: Request, user: User = Overseer) -> Response:
             params={**query.api_params(), "limit": PAGE_SIZE, "offset": offset},
         )
     lang = language(request).code
-    titles = {
-        code: _in_language(rule.get("title"), lang, code) for code, rule in requirements.items()
-    }
+    titles = {code: localised(rule.get("title"), lang, code) for code, rule in requirements.items()}
     broken_down = everyone_total <= BREAKDOWN_CAP
     return render(
         request,
@@ -398,7 +387,7 @@ async def _export_rows(
         since = datetime.fromisoformat(row["since"].replace("Z", "+00:00")).astimezone(zone)
         values = {
             **row,
-            "requirement_title": _in_language(
+            "requirement_title": localised(
                 (requirements.get(row["requirement_code"]) or {}).get("title"),
                 speaking.code,
                 row["requirement_code"],
@@ -581,7 +570,7 @@ def _report_table(
         if group in GROUP_NAMES and (report["by"] == "gender" or group == "unspecified"):
             return speaking.gettext(GROUP_NAMES[group])
         if report["by"] == "track":
-            return _in_language(tracks.get(group), speaking.code, group)
+            return localised(tracks.get(group), speaking.code, group)
         return group
 
     rows = [{**cell, "label": label(cell["group"])} for cell in report["cells"]]
@@ -661,7 +650,7 @@ async def certificates(request: Request, user: User = Overseer) -> Response:
         trainee_id=trainee_id,
         candidates=candidates,
         statuses=CERTIFICATE_STATUSES,
-        tracks={code: _in_language(t, lang, code) for code, t in sorted(tracks.items())},
+        tracks={code: localised(t, lang, code) for code, t in sorted(tracks.items())},
     )
 
 
@@ -695,7 +684,7 @@ async def _certificate_page(
         status=status,
         certificate=certificate,
         holder=holder,
-        title=_in_language(
+        title=localised(
             tracks.get(certificate["track_code"]), language(request).code, certificate["track_code"]
         ),
         statuses=CERTIFICATE_STATUSES,

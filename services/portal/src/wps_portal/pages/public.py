@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from wps_common.auth import Role
 from wps_portal.backend import Backend, ServiceError
-from wps_portal.i18n import LANGUAGES, N_
+from wps_portal.i18n import LANGUAGES, N_, localised
 from wps_portal.web import MaybeSignedIn, checked_form, language, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -129,8 +129,7 @@ async def verify_result(request: Request, code: str) -> Response:
                 request, "verify.html", status=429, code=code, limited=error.retry_after or 60
             )
         raise
-    track = result.get("track_title") or {}
-    title = track.get(speaking.code) or track.get("ru") or track.get("en") or result["track_code"]
+    title = localised(result.get("track_title"), speaking.code, result["track_code"])
     return render(request, "verify_result.html", code=code, result=result, title=title)
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from wps_common.auth import Role
 from wps_portal.backend import ServiceError
-from wps_portal.i18n import FALLBACKS, N_, NAMES, Language
+from wps_portal.i18n import N_, NAMES, Language, in_language
 from wps_portal.web import (
     User,
     call,
@@ -122,19 +122,6 @@ META_KEYS = {
 
 
 # --- reading texts and statuses ------------------------------------------------------------------
-
-
-def in_language(texts: Any, lang: str) -> tuple[str, str | None]:
-    """A localised text in the page language, else kk→ru→en, else any; with its language."""
-    if isinstance(texts, str):
-        return texts, None
-    if not isinstance(texts, dict) or not texts:
-        return "", None
-    for candidate in (lang, *FALLBACKS.get(lang, ()), "en", *texts):
-        text = texts.get(candidate)
-        if text:
-            return str(text), candidate
-    return "", None
 
 
 def shown_status(version: dict[str, Any], rejection: dict[str, Any] | None = None) -> str:

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 
 from wps_common.auth import Role
 from wps_portal.backend import ServiceError
-from wps_portal.i18n import N_
+from wps_portal.i18n import N_, localised
 from wps_portal.web import (
     User,
     call,
@@ -53,15 +53,6 @@ STATUSES = {
 }
 
 T = TypeVar("T")
-
-
-def localised(texts: dict[str, str] | str | None, code: str, default: str = "") -> str:
-    """A service's text in the page language, else Russian, else English (kk→ru→en)."""
-    if isinstance(texts, str):
-        return texts
-    if not texts:
-        return default
-    return texts.get(code) or texts.get("ru") or texts.get("en") or next(iter(texts.values()))
 
 
 async def gathered(calls: Iterable[Awaitable[T]]) -> list[T]:

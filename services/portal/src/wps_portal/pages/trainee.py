@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from wps_common.auth import Role
 from wps_portal.backend import Backend, Service, ServiceError
-from wps_portal.i18n import FALLBACKS, N_
+from wps_portal.i18n import FALLBACKS, N_, localised
 from wps_portal.web import User, call, error_page, for_roles, language, render
 
 log = logging.getLogger("wps.portal.trainee")
@@ -58,16 +58,6 @@ CERTIFICATE_LABELS = {
     "revoked": N_("Revoked"),
     "superseded": N_("Replaced"),
 }
-
-
-def localised(texts: dict[str, str] | None, code: str) -> str:
-    """A service's text in the page language, else its fallbacks (kk → ru → en), else any."""
-    if not texts:
-        return ""
-    for candidate in (code, *FALLBACKS.get(code, ()), "en", "ru"):
-        if texts.get(candidate):
-            return texts[candidate]
-    return next((text for text in texts.values() if text), "")
 
 
 async def _optional(request: Request, service: Service, path: str, **kwargs: Any) -> Any:
