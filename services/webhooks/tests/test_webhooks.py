@@ -4,6 +4,9 @@ what a receiver answered — on a real nats-server and both databases."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,13 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from wps_common.events.contracts import CertificateIssued, TrackCompleted, TrackFacts
 from wps_common.natsserver import NatsServer
 from wps_common.testing import auth, bus_settings, publish_event, running_app, wait_until
 from wps_webhooks.main import create_app
 from wps_webhooks.settings import WebhooksSettings
-from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from wps_webhooks.signing import standard_form
 
 HR = auth("hr", sub="hr-system-1")
 SECRET = "s3cret-shared-with-the-hr-system"
@@ -35,6 +39,7 @@ class Receiver:
     def __init__(self) -> None:
         self.accepted: list[dict[str, Any]] = []
         self.requests = 0
+        self.attempt_ids: list[str] = []  # webhook-id of every attempt, refused ones too
         self.paths: list[str] = []
         self.failing = 0
         self.redirecting = False
@@ -46,6 +51,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.requests += 1
+                    receiver.attempt_ids.append(self.headers["webhook-id"])
                     receiver.paths.append(self.path)
                     if receiver.redirecting:
                         self.send_response(302)
@@ -61,11 +67,7 @@ class Receiver:
                         self.wfile.write(REPLY_SECRET)
                         return
                     receiver.accepted.append(
-                        {
-                            "body": body,
-                            "timestamp": self.headers[TIMESTAMP_HEADER],
-                            "signature": self.headers[SIGNATURE_HEADER],
-                        }
+                        {"body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
                     )
                 self.send_response(204)
                 self.end_headers()
@@ -150,7 +152,7 @@ async def subscribe(client: httpx.AsyncClient, receiver: Receiver, url: str = ""
         headers=HR,
     )
     assert response.status_code == 201, response.text
-    assert "secret" not in response.json()
+    assert response.json()["secret"] is None  # the client's own secret is not echoed
     return str(response.json()["id"])
 
 
@@ -162,6 +164,14 @@ async def test_bad_subscriptions_are_refused(client: httpx.AsyncClient) -> None:
             "event_types",
         ),
         ({"url": "https://hr.example.org", "event_types": ["*"], "secret": "short"}, "secret"),
+        (
+            {"url": "https://hr.example.org", "event_types": ["*"], "secret": "whsec_not*base64!"},
+            "secret",
+        ),
+        (  # base64, but of 12 bytes: too short a key
+            {"url": "https://hr.example.org", "event_types": ["*"], "secret": "whsec_" + "A" * 16},
+            "secret",
+        ),
         ({"url": "https://hr.example.org", "event_types": [], "secret": SECRET}, "event_types"),
     ):
         response = await client.post("/v1/webhooks", json=body, headers=HR)
@@ -211,15 +221,47 @@ async def test_deliveries_are_signed_in_order_and_survive_a_failing_receiver(
 
     assert await wait_until(all_three, what="three deliveries") == ["N-1", "N-2", "N-3"]
     assert receiver.requests == 5  # two refused attempts, then each once: order kept
+    first_id = json.loads(receiver.accepted[0]["body"])["id"]
+    assert receiver.attempt_ids[:3] == [first_id] * 3  # webhook-id is the same on every retry
+    # A secret chosen before Standard Webhooks: its UTF-8 bytes are the key.
+    hr_system = Webhook(standard_form(SECRET))
     for accepted in receiver.accepted:
-        assert verify(SECRET, int(accepted["timestamp"]), accepted["body"], accepted["signature"])
-        assert not verify(
-            "another-secret-entirely",
-            int(accepted["timestamp"]),
-            accepted["body"],
-            accepted["signature"],
+        body, headers = accepted["body"], accepted["headers"]
+        assert hr_system.verify(body, headers)["id"] == headers["webhook-id"]
+        assert Webhook(SECRET.encode()).verify(body, headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(standard_form("another-secret-entirely")).verify(body, headers)
+        with pytest.raises(WebhookVerificationError):
+            hr_system.verify(body.replace(b"N-", b"X-"), headers)
+        # The older X-WPS-Signature is still sent, for receivers not yet moved over.
+        legacy = hmac.new(
+            SECRET.encode(), f"{headers['x-wps-timestamp']}.".encode() + body, hashlib.sha256
         )
-        assert json.loads(accepted["body"])["type"] == CertificateIssued.event_type()
+        assert headers["x-wps-signature"] == f"v1={legacy.hexdigest()}"
+        assert json.loads(body)["type"] == CertificateIssued.event_type()
+
+
+async def test_a_generated_secret_is_returned_once_and_verifies_as_it_is(
+    client: httpx.AsyncClient, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    response = await client.post(
+        "/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["certification.certificate.issued"]},
+        headers=HR,
+    )
+    assert response.status_code == 201, response.text
+    secret = response.json()["secret"]
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    shown = await client.get(f"/v1/webhooks/{response.json()['id']}", headers=HR)
+    assert "secret" not in shown.json()
+    await publish_event(bus, issued("W-1"))
+
+    async def delivered() -> list[str]:
+        return receiver.numbers()
+
+    assert await wait_until(delivered, what="a delivery") == ["W-1"]
+    [accepted] = receiver.accepted
+    assert Webhook(secret).verify(accepted["body"], accepted["headers"])["data"]["number"] == "W-1"
 
 
 async def test_a_receiver_down_too_long_parks_deliveries_that_can_be_redelivered(

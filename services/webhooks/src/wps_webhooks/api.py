@@ -15,6 +15,7 @@ from wps_webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
     SubscriptionCreate,
+    SubscriptionCreated,
     SubscriptionOut,
     SubscriptionPage,
 )
@@ -34,12 +35,14 @@ Destinations = Annotated[DestinationPolicy, Depends(destinations_of)]
 @router.post("/webhooks", status_code=201)
 async def create_subscription(
     body: SubscriptionCreate, session: DbSession, who: Integrator, destinations: Destinations
-) -> SubscriptionOut:
+) -> SubscriptionCreated:
     """Register an HTTPS endpoint at a public address for some event types; deliveries are
-    HMAC-signed."""
-    return SubscriptionOut.model_validate(
-        await service.create_subscription(session, data=body, who=who, destinations=destinations)
+    signed the Standard Webhooks way (the generated secret is returned this once)."""
+    subscription = await service.create_subscription(
+        session, data=body, who=who, destinations=destinations
     )
+    generated = subscription.secret if body.secret is None else None
+    return SubscriptionCreated.model_validate(subscription).model_copy(update={"secret": generated})
 
 
 @router.get("/webhooks")

@@ -17,7 +17,7 @@ from wps_common.runtime import ServiceRuntime
 from wps_webhooks.destinations import DestinationPolicy, RefusedDestination, delivery_client
 from wps_webhooks.models import Delivery, Subscription
 from wps_webhooks.settings import WebhooksSettings
-from wps_webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from wps_webhooks.signing import signature_headers
 
 log = logging.getLogger("wps.webhooks")
 
@@ -108,6 +108,7 @@ class Deliverer:
             url=subscription.url,
             secret=subscription.secret,
             delivery_id=delivery.id,
+            event_id=delivery.event_id,
             body=delivery.body.encode(),
             now=now,
             time_limit=self.settings.request_timeout_seconds,
@@ -138,6 +139,7 @@ async def post_event(
     url: str,
     secret: str,
     delivery_id: int,
+    event_id: str,
     body: bytes,
     now: datetime,
     time_limit: float,
@@ -145,11 +147,11 @@ async def post_event(
     """POST one signed event; returns the status code and, on failure, a short error class.
     Nothing the receiver sends back is kept or shown: its body is never read, and failures
     that would tell a refused port from an open one are all `unreachable`."""
+    # Standard Webhooks: the event id is the message id, the same on every retry.
     timestamp = int(now.timestamp())
     headers = {
         "Content-Type": "application/cloudevents+json",
-        TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        **signature_headers(secret, message_id=event_id, timestamp=timestamp, body=body),
         "X-WPS-Delivery": str(delivery_id),
     }
     try:

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from wps_common.events import contracts as _contracts  # noqa: F401  (registers every type)
 from wps_common.events.envelope import EventPayload
 from wps_common.fields import MultiLine, SingleLine
+from wps_webhooks.signing import check_secret
 
 EXAMPLE_TYPES = ["certification.certificate.issued", "enrolment.track.completed"]
 
@@ -36,10 +37,20 @@ class SubscriptionCreate(BaseModel):
         examples=[EXAMPLE_TYPES],
         description="`<service>.<entity>.<action>` names, or `*` for every public event",
     )
-    secret: Annotated[str, SingleLine(200, min_length=16)] = Field(
-        description="HMAC key the receiver checks"
+    secret: Annotated[str, SingleLine(200, min_length=16)] | None = Field(
+        None,
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        description="leave out to have a `whsec_…` secret generated and returned once "
+        "(recommended); or a Standard Webhooks secret of your own (`whsec_` and the base64 of "
+        "24 to 64 random bytes). Any other text of 16 characters or more is still accepted: "
+        "its UTF-8 bytes are then the HMAC key",
     )
     description: Annotated[str, MultiLine(500)] | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _usable_secret(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret(value)
 
     @field_validator("event_types")
     @classmethod
@@ -61,6 +72,13 @@ class SubscriptionOut(BaseModel):
     description: str | None
     active: bool
     created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str | None = Field(
+        description="the generated `whsec_…` signing secret, shown this once (null when you "
+        "supplied your own); give it to a Standard Webhooks library as it is"
+    )
 
 
 class DeliveryOut(BaseModel):

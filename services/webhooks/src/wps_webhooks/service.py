@@ -12,6 +12,7 @@ from wps_common.events.envelope import CloudEvent, EventPayload
 from wps_webhooks.destinations import DestinationPolicy, RefusedDestination
 from wps_webhooks.models import Delivery, Subscription
 from wps_webhooks.schemas import SubscriptionCreate
+from wps_webhooks.signing import new_secret
 
 
 async def create_subscription(
@@ -30,7 +31,7 @@ async def create_subscription(
         owner=who.subject,
         url=str(data.url),
         event_types=data.event_types,
-        secret=data.secret,
+        secret=data.secret or new_secret(),
         description=data.description,
         active=True,
     )
