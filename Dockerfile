@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
-# One image per service from one recipe (the services differ only in their package):
+# One image per service, and one for the portal, from one recipe (they differ only in their
+# package; the portal's templates, static files and catalogues are package data of its wheel):
 #   docker build --build-arg SERVICE=enrolment -t wps-enrolment .
+#   docker build --build-arg SERVICE=portal -t wps-portal .
 # See docs/adr/0011-container-images.md.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG SERVICE
-RUN test -n "${SERVICE}" || (echo "build with --build-arg SERVICE=<curriculum|enrolment|certification>" && false)
+RUN case "${SERVICE}" in curriculum|enrolment|certification|webhooks|portal) ;; \
+      *) echo "build with --build-arg SERVICE=<curriculum|enrolment|certification|webhooks|portal>"; false ;; esac
 WORKDIR /src
 COPY constraints.txt ./
 COPY libs/common libs/common

@@ -3,3 +3,4 @@ CREATE DATABASE curriculum;
 CREATE DATABASE enrolment;
 CREATE DATABASE certification;
 CREATE DATABASE webhooks;
+CREATE DATABASE portal;  -- the portal's sign-in sessions

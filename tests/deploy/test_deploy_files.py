@@ -39,12 +39,22 @@ def compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProce
     )
 
 
-def resolved_compose() -> dict[str, Any]:
+# The secrets compose refuses to start without (`${VAR:?why}`): the operator sets them.
+REQUIRED_SECRETS = {
+    "CERTIFICATION_SIGNING_KEYS": "[]",
+    "PORTAL_CLIENT_SECRET": "a-portal-client-secret",
+}
+
+
+def resolved_compose(env: dict[str, str] | None = None) -> dict[str, Any]:
     """The stack as compose itself resolves it: anchors merged, variables substituted."""
-    result = compose_config({}, "--format", "json")
+    result = compose_config(REQUIRED_SECRETS if env is None else env, "--format", "json")
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout)["services"])
 
+
+# What a service takes on SIGTERM to finish its work (WPS_SHUTDOWN_GRACE_SECONDS, default 20).
+SHUTDOWN_GRACE = 20
 
 # The contract shared by the Keycloak realm, the compose file and the ConfigMap (docs/sign-in.md).
 ROLE_MAP = {
@@ -57,16 +67,31 @@ ROLE_MAP = {
 }
 
 
-def test_compose_file_is_valid_without_secrets() -> None:
-    """Sign-in needs no shared secret any more: the stack is valid with nothing set."""
-    valid = compose_config({}, "-q")
+def test_compose_file_is_valid_once_the_required_secrets_are_set() -> None:
+    """Sign-in needs no shared secret; the signing keys and the portal's client secret have no
+    default, and compose names each one missing in a sentence instead of starting a container
+    that exits."""
+    valid = compose_config(REQUIRED_SECRETS, "-q")
     assert valid.returncode == 0, valid.stderr
+    for name in REQUIRED_SECRETS:
+        missing = compose_config({k: v for k, v in REQUIRED_SECRETS.items() if k != name}, "-q")
+        assert missing.returncode != 0
+        assert f"required variable {name} is missing a value: set {name} " in missing.stderr
+
+
+def test_every_certification_step_gets_the_signing_keys() -> None:
+    """Production settings need the keys at migrate time as much as at serve time."""
+    stack = resolved_compose({**REQUIRED_SECRETS, "CERTIFICATION_SIGNING_KEYS": '[{"kid": "k"}]'})
+    for name in ("migrate-certification", "certification"):
+        assert stack[name]["environment"]["CERTIFICATION_SIGNING_KEYS"] == '[{"kid": "k"}]'
 
 
 def test_compose_services_sign_in_with_keycloak() -> None:
     stack = resolved_compose()
     app_steps = [name for name, service in stack.items() if "build" in service]
-    assert len(app_steps) == 8  # four services and their migration steps
+    assert len(app_steps) == 9  # four services, their migration steps and the portal
+    for name in app_steps:  # the image's CMD runs wps-${SERVICE}: every build names it
+        assert stack[name]["build"]["args"]["SERVICE"] == name.removeprefix("migrate-")
     for name in app_steps:
         env = stack[name]["environment"]
         assert env["WPS_ENVIRONMENT"] == "production", name
@@ -80,8 +105,11 @@ def test_compose_services_sign_in_with_keycloak() -> None:
         assert json.loads(env["OIDC_ROLE_MAP"]) == ROLE_MAP
         assert env["OIDC_ACADEMY_CLAIM"] == "academy"
         assert env["OIDC_EMPLOYEE_NUMBER_CLAIM"] == "employee_number"
-    for name in ("curriculum", "enrolment", "certification", "webhooks"):
+    for name in ("curriculum", "enrolment", "certification", "webhooks", "portal"):
         assert stack[name]["depends_on"]["keycloak"]["condition"] == "service_healthy"
+    portal = stack["portal"]["environment"]
+    assert portal["PORTAL_CLIENT_ID"] == "wps-portal"
+    assert portal["PORTAL_PUBLIC_URL"] == "http://localhost:8005"  # the realm's redirect URI
 
     keycloak = stack["keycloak"]
     assert keycloak["image"].startswith("quay.io/keycloak/keycloak:26.")
@@ -190,9 +218,33 @@ def test_each_overlay_renders_to_valid_manifests(overlay: str, tmp_path: Path) -
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["resources"]["limits"] and container["resources"]["requests"]
             assert container["image"].startswith("registry.example.org/wps/")
+            # Rolling out: no pod leaves before its successor is ready; a leaving pod is taken
+            # out of the endpoints (preStop), then drains (WPS_SHUTDOWN_GRACE_SECONDS) before
+            # the kubelet's SIGKILL.
+            assert obj["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+            pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+            assert pre_stop[0] == "sleep"
+            assert pod["terminationGracePeriodSeconds"] >= int(pre_stop[1]) + SHUTDOWN_GRACE + 5
         if obj["kind"] == "StatefulSet":
             assert obj["spec"]["replicas"] == 3
         assert obj["metadata"].get("namespace") == ("wps-dev" if overlay == "dev" else "wps")
+
+
+def test_every_certification_container_gets_the_signing_keys() -> None:
+    """The migration Job checks the same production settings as the Deployment."""
+    objects = render(K8S / "overlays" / "prod")
+    names = [
+        obj["metadata"]["name"]
+        for obj in objects
+        for container in _containers(obj)
+        if container["image"].startswith("registry.example.org/wps/certification")
+        and any(
+            variable["name"] == "CERTIFICATION_SIGNING_KEYS"
+            and variable["valueFrom"]["secretKeyRef"]["key"] == "CERTIFICATION_SIGNING_KEYS"
+            for variable in container.get("env", [])
+        )
+    ]
+    assert sorted(names) == ["certification", "migrate-certification"]
 
 
 def test_base_manifests_are_valid_alone(tmp_path: Path) -> None:
