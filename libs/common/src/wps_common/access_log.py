@@ -36,9 +36,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with the redacting filter on its access log."""
+def log_config(service: str | None = None, log_format: str = "console") -> dict[str, Any]:
+    """uvicorn's logging configuration, its handlers writing through the platform's formatter
+    (wps_common.logs: JSON or console lines), the redacting filter on its access log, and the
+    root logger on the same handler so every other logger writes the same way."""
     config = copy.deepcopy(LOGGING_CONFIG)
+    for name in ("default", "access"):
+        config["formatters"][name] = {
+            "()": "wps_common.logs.formatter",
+            "service": service,
+            "log_format": log_format,
+        }
     config.setdefault("filters", {})["redact"] = {"()": RedactingFilter}
     config["handlers"]["access"]["filters"] = ["redact"]
+    config["root"] = {"handlers": ["default"], "level": "INFO"}
     return config

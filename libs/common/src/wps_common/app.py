@@ -18,6 +18,7 @@ from wps_common.idempotency import IdempotencyMiddleware
 from wps_common.limits import RequestLimits
 from wps_common.oidc import TokenVerifier
 from wps_common.runtime import ServiceRuntime
+from wps_common.tracing import TraceContextMiddleware
 
 
 def build_app(
@@ -73,6 +74,7 @@ def build_app(
             ProxyHeadersMiddleware,
             trusted_hosts=[p.strip() for p in runtime.settings.trusted_proxies.split(",")],
         )
+    app.add_middleware(TraceContextMiddleware)  # the caller's trace, for spans and log lines
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health)
     for router in routers:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -20,9 +19,11 @@ from wps_common.access_log import log_config
 from wps_common.db import Database
 from wps_common.events.outbox import Outbox
 from wps_common.events.replay import ReplayReport, replay_outbox
+from wps_common.logs import configure_logging, log_format_for
 from wps_common.migrations import make_revision, migrate
 from wps_common.natsauth import connect_options
 from wps_common.settings import ServiceSettings
+from wps_common.tracing import configure_tracing
 
 T = TypeVar("T")
 
@@ -54,19 +55,24 @@ def service_cli(
     if extra:
         extra(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = load_settings(f"wps-{name}", settings_factory)
+    configure_logging(name, log_format_for(settings))
 
     if args.command == "serve":
         import uvicorn
 
+        configure_tracing(name)
         app = create_app(settings)
         # Proxy headers are read by the app itself, from WPS_TRUSTED_PROXIES only: uvicorn's own
         # default would believe X-Forwarded-For from any local peer.
         where = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
-        uvicorn.run(app, log_level="info", log_config=log_config(), proxy_headers=False, **where)
+        uvicorn.run(
+            app,
+            log_level="info",
+            log_config=log_config(name, log_format_for(settings)),
+            proxy_headers=False,
+            **where,
+        )
         return 0
     if args.command in {"migrate", "revision"}:
 

@@ -113,6 +113,11 @@ class ServiceSettings(BaseSettings):
         "comma-separated addresses or networks of the reverse proxies whose X-Forwarded-For "
         "names the client (empty: the peer address is the client)",
     )
+    log_format: Literal["json", "console"] | None = shared(  # type: ignore[assignment]
+        "WPS_LOG_FORMAT",
+        None,
+        "`json` (one object per line) or `console`; unset: json in production, else console",
+    )
     # NATS credentials (docs/adr/0003): the shipped servers refuse anonymous connections.
     nats_user: str = shared("NATS_USER", "", "NATS user name (with NATS_PASSWORD)")  # type: ignore[assignment]
     nats_password: SecretStr = shared(  # type: ignore[assignment]

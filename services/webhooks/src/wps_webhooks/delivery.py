@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common import tracing
 from wps_common.db import Database
 from wps_common.runtime import ServiceRuntime
 from wps_webhooks.destinations import DestinationPolicy, RefusedDestination, delivery_client
@@ -103,16 +105,23 @@ class Deliverer:
         delivery: Delivery,
         now: datetime,
     ) -> Outcome:
-        return await post_event(
-            client,
-            url=subscription.url,
-            secret=subscription.secret,
-            delivery_id=delivery.id,
-            event_id=delivery.event_id,
-            body=delivery.body.encode(),
-            now=now,
-            time_limit=self.settings.request_timeout_seconds,
-        )
+        # The attempt continues the trace of the event handling that queued it.
+        with tracing.span(
+            "POST webhook",
+            kind=SpanKind.CLIENT,
+            parent=tracing.context_of({"traceparent": delivery.traceparent}),
+            attributes={"wps.delivery.id": delivery.id},
+        ):
+            return await post_event(
+                client,
+                url=subscription.url,
+                secret=subscription.secret,
+                delivery_id=delivery.id,
+                event_id=delivery.event_id,
+                body=delivery.body.encode(),
+                now=now,
+                time_limit=self.settings.request_timeout_seconds,
+            )
 
     def _record(self, delivery: Delivery, outcome: Outcome, now: datetime) -> None:
         status, error = outcome
@@ -153,6 +162,7 @@ async def post_event(
         "Content-Type": "application/cloudevents+json",
         **signature_headers(secret, message_id=event_id, timestamp=timestamp, body=body),
         "X-WPS-Delivery": str(delivery_id),
+        **tracing.current_carrier(),  # W3C traceparent (and tracestate) of this attempt
     }
     try:
         async with asyncio.timeout(time_limit):

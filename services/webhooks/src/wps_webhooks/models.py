@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from wps_common import tracing
 from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
@@ -54,3 +55,8 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The trace of the event handling that queued the delivery (taken from the current context
+    # when the row is written); the POST to the receiver continues it.
+    traceparent: Mapped[str | None] = mapped_column(
+        String(100), nullable=True, default=tracing.current_traceparent
+    )

@@ -14,9 +14,11 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common import tracing
 from wps_common.db import Database
 from wps_common.events.contracts import DeadLetterRecorded
 from wps_common.events.envelope import CloudEvent, EventPayload
@@ -155,12 +157,20 @@ class EventConsumer:
             async with self.db.session() as session:
                 for index, (_, event, payload, handler) in enumerate(work):
                     try:
-                        async with session.begin_nested():
-                            if await self.outbox.remember(session, event, self.name):
-                                await handler(session, payload, event)
-                                handled += 1
-                            else:
-                                duplicates += 1
+                        # The event's trace continues here: log lines and the events the
+                        # handler emits carry it.
+                        with tracing.span(
+                            f"handle {event.type}",
+                            kind=SpanKind.CONSUMER,
+                            parent=tracing.context_of(event.trace_carrier()),
+                            attributes={"messaging.message.id": event.id},
+                        ):
+                            async with session.begin_nested():
+                                if await self.outbox.remember(session, event, self.name):
+                                    await handler(session, payload, event)
+                                    handled += 1
+                                else:
+                                    duplicates += 1
                     except Exception as exc:
                         failures[index] = exc
         except Exception as exc:  # the commit failed: the whole batch is undone
@@ -173,7 +183,8 @@ class EventConsumer:
             if failure is None:
                 await message.ack()
             else:
-                await self._failed(message, event, failure)
+                with tracing.within(tracing.context_of(event.trace_carrier())):
+                    await self._failed(message, event, failure)
 
     async def _decode(self, message: Msg) -> tuple[Msg, CloudEvent, EventPayload, Handler] | None:
         """The message as an event for a handler; None when it was settled here already."""
@@ -224,7 +235,9 @@ class EventConsumer:
         # A stable id: should the term below be lost and the message come back, the second
         # dead letter is dropped by JetStream's dedupe window.
         letter_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}/{meta.sequence.stream}"))
-        envelope = CloudEvent.of(letter, event_id=letter_id)
+        envelope = CloudEvent.of(
+            letter, event_id=letter_id, trace=event.trace_carrier() if event else None
+        )
         try:
             await self.js.publish(
                 self.routing.subject(DeadLetterRecorded),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -73,13 +74,25 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    # The distributed-tracing extension: the W3C trace context of the operation that caused the
+    # event, so the consumer's handling continues the same trace.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @field_serializer("time")
     def _rfc3339(self, value: datetime) -> str:
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     @classmethod
-    def of(cls, payload: EventPayload, *, event_id: str | None = None) -> CloudEvent:
+    def of(
+        cls,
+        payload: EventPayload,
+        *,
+        event_id: str | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> CloudEvent:
+        """`trace` is a W3C carrier: `traceparent` and, when there is one, `tracestate`."""
+        trace = trace or {}
         return cls(
             id=event_id or str(uuid.uuid4()),
             source=f"{SOURCE_PREFIX}{payload.service}",
@@ -87,7 +100,14 @@ class CloudEvent(BaseModel):
             subject=payload.about(),
             dataschema=payload.schema_uri(),
             data=payload.model_dump(mode="json"),
+            traceparent=trace.get("traceparent"),
+            tracestate=trace.get("tracestate"),
         )
+
+    def trace_carrier(self) -> dict[str, str]:
+        """The event's trace context as a W3C carrier (empty when it has none)."""
+        carrier = {"traceparent": self.traceparent, "tracestate": self.tracestate}
+        return {key: value for key, value in carrier.items() if value}
 
     def payload_class(self) -> PayloadClass | None:
         return EventPayload.registry.get(self.type)

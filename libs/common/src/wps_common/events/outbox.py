@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common import tracing
 from wps_common.db import BigIntPK, UTCDateTime, utcnow
 from wps_common.events.envelope import CloudEvent, EventPayload, subject_for
 
@@ -47,6 +48,8 @@ class Outbox:
             Column("sent_at", UTCDateTime, nullable=True),
             Column("attempts", Integer, nullable=False, default=0),
             Column("last_error", Text, nullable=True),
+            # W3C traceparent of the operation that wrote the event (also in the event itself).
+            Column("traceparent", String(100), nullable=True),
             Index(
                 "ix_outbox_pending",
                 "id",
@@ -75,7 +78,9 @@ class Outbox:
         """`add` for many events in one statement (bulk imports, sweeps); same guarantees."""
         if not payloads:
             return []
-        events = [CloudEvent.of(payload) for payload in payloads]
+        # One trace for the batch: the request's or handled event's, else a new one.
+        trace = tracing.carrier_or_new_trace(f"emit {payloads[0].event_type()}")
+        events = [CloudEvent.of(payload, trace=trace) for payload in payloads]
         now = utcnow()
         await session.execute(
             insert(self.table),
@@ -88,6 +93,7 @@ class Outbox:
                     "body": event.to_json().decode(),
                     "created_at": now,
                     "attempts": 0,
+                    "traceparent": event.traceparent,
                 }
                 for payload, event in zip(payloads, events, strict=True)
             ],

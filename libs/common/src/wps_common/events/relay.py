@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common import tracing
 from wps_common.db import Database, utcnow
 from wps_common.events.consumer import raise_if_cancelled
 from wps_common.events.outbox import PENDING_FLAG, EventRouting, Outbox
@@ -107,7 +109,14 @@ class OutboxRelay:
     async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         table = self.outbox.table
         stmt = (
-            select(table.c.id, table.c.event_id, table.c.subject, table.c.restricted, table.c.body)
+            select(
+                table.c.id,
+                table.c.event_id,
+                table.c.subject,
+                table.c.restricted,
+                table.c.body,
+                table.c.traceparent,
+            )
             .where(table.c.sent_at.is_(None))
             .order_by(table.c.id)
             .limit(self.batch_size)
@@ -120,16 +129,7 @@ class OutboxRelay:
         """Publish concurrently (requests leave in order on one connection, so the stream keeps
         the outbox order); returns the acknowledged row ids and the errors of the others."""
         results = await asyncio.gather(
-            *(
-                self.js.publish(
-                    self.routing.full_subject(row.subject, row.restricted),
-                    row.body.encode(),
-                    timeout=self.publish_timeout_seconds,
-                    headers={"Nats-Msg-Id": row.event_id},
-                )
-                for row in rows
-            ),
-            return_exceptions=True,
+            *(self._publish_one(row) for row in rows), return_exceptions=True
         )
         sent: list[int] = []
         errors: dict[int, str] = {}
@@ -139,6 +139,23 @@ class OutboxRelay:
             else:
                 sent.append(row.id)
         return sent, errors
+
+    async def _publish_one(self, row: Any) -> Any:
+        """One publish, in a span of the trace that wrote the row; the message carries its
+        `traceparent` as a header too, for readers that do not open the CloudEvent."""
+        subject = self.routing.full_subject(row.subject, row.restricted)
+        with tracing.span(
+            f"publish {row.subject}",
+            kind=SpanKind.PRODUCER,
+            parent=tracing.context_of({"traceparent": row.traceparent}),
+            attributes={"messaging.system": "nats", "messaging.message.id": row.event_id},
+        ):
+            return await self.js.publish(
+                subject,
+                row.body.encode(),
+                timeout=self.publish_timeout_seconds,
+                headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
+            )
 
     async def _mark(self, session: AsyncSession, sent: list[int], errors: dict[int, str]) -> None:
         table = self.outbox.table

@@ -1,0 +1,26 @@
+"""outbox rows keep the W3C traceparent of the request or event that wrote them
+
+Revision ID: b12378b99b49
+Revises: 3c9a7e51d2b4
+Create Date: 2026-11-24 06:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = 'b12378b99b49'
+down_revision: str | None = '3c9a7e51d2b4'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox') as batch:
+        batch.add_column(sa.Column('traceparent', sa.String(length=100), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox') as batch:
+        batch.drop_column('traceparent')
