@@ -16,6 +16,7 @@ from wps_common.directory import Directory, Lookups
 from wps_common.errors import RequestIdMiddleware, install_problem_handlers
 from wps_common.idempotency import IdempotencyMiddleware
 from wps_common.limits import RequestLimits
+from wps_common.metrics import METRICS_PATH, HttpMetrics, metrics_endpoint
 from wps_common.oidc import TokenVerifier
 from wps_common.runtime import ServiceRuntime
 from wps_common.tracing import TraceContextMiddleware
@@ -76,7 +77,10 @@ def build_app(
         )
     app.add_middleware(TraceContextMiddleware)  # the caller's trace, for spans and log lines
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: times every answer, the ones refused by the limits above included.
+    app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     app.include_router(health)
+    app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
     return app

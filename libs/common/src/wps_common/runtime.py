@@ -22,6 +22,7 @@ from wps_common.events.relay import OutboxRelay
 from wps_common.events.streams import ensure_streams
 from wps_common.idempotency import IdempotencyKeys
 from wps_common.jobs import Clock, JobRuns, JobScheduler, PeriodicJob, system_clock
+from wps_common.metrics import ServiceMetrics
 from wps_common.migrations import migrate
 from wps_common.natsauth import connect_options
 from wps_common.settings import ServiceSettings
@@ -64,6 +65,11 @@ class ServiceRuntime:
     scheduler: JobScheduler | None = field(init=False, default=None)
     streams_ready: bool = field(init=False, default=False)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    metrics: ServiceMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A registry per runtime (per app): tests build several apps in one process.
+        self.metrics = ServiceMetrics(self.settings.service_name, self)
 
     @property
     def routing(self) -> EventRouting:

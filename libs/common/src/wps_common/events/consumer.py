@@ -51,6 +51,7 @@ class ConsumerStats:
     handled: int = 0
     duplicates: int = 0
     retried: int = 0
+    redelivered: int = 0  # arrived with a delivery count above one
     dead_lettered: int = 0
     ignored: int = 0
     errors: list[str] = field(default_factory=list)
@@ -188,6 +189,8 @@ class EventConsumer:
 
     async def _decode(self, message: Msg) -> tuple[Msg, CloudEvent, EventPayload, Handler] | None:
         """The message as an event for a handler; None when it was settled here already."""
+        if message.metadata.num_delivered > 1:
+            self.stats.redelivered += 1
         try:
             event = CloudEvent.model_validate_json(message.data)
         except ValidationError as exc:

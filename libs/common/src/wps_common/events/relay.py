@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,6 +51,7 @@ class OutboxRelay:
         self.publish_timeout_seconds = publish_timeout_seconds
         self.heal = heal
         self.published = 0
+        self.published_by_subject: Counter[str] = Counter()  # for the metrics
         self.failures = 0
         self._wake = asyncio.Event()
         db.on_commit(self._after_commit)
@@ -101,6 +103,8 @@ class OutboxRelay:
             async with self.db.session() as session:
                 await self._mark(session, sent, errors)
         self.published += len(sent)
+        acknowledged = set(sent)
+        self.published_by_subject.update(row.subject for row in rows if row.id in acknowledged)
         if errors:
             first = next(iter(errors.values()))
             raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
