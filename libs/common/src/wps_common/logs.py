@@ -30,7 +30,8 @@ BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
 # SQLAlchemy quotes a failed statement's parameters (names, numbers) in its messages.
 SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
 SECRET_KEYS = re.compile(r"(?i)pass(word)?|secret|token|authorization|cookie|e-?mail|api_?key")
-# Keys our own processors add: never rewritten by the redaction below.
+# Keys our own processors add: their names are not taken for secrets (their values are still
+# scrubbed: some identity providers use the e-mail address as the subject).
 OURS = frozenset({"timestamp", "level", "logger", "service", "request_id", "subject"})
 
 
@@ -96,9 +97,9 @@ def scrub(text: str) -> str:
 def redact_personal_data(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Tokens, secrets and e-mail addresses never reach a log line, whoever logged them."""
     for key, value in list(event.items()):
-        if key in OURS or key.startswith("_"):
+        if key.startswith("_"):
             continue
-        if SECRET_KEYS.search(key):
+        if key not in OURS and SECRET_KEYS.search(key):
             event[key] = REDACTED
         elif isinstance(value, str):
             event[key] = scrub(value)
@@ -128,7 +129,8 @@ def formatter(service: str | None = None, log_format: LogFormat = "json") -> Pro
     else:
         renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     return ProcessorFormatter(
-        foreign_pre_chain=shared_processors(service),
+        # `extra={...}` of a standard-library call becomes fields of the line.
+        foreign_pre_chain=[*shared_processors(service), structlog.stdlib.ExtraAdder()],
         pass_foreign_args=True,
         processors=[
             ProcessorFormatter.remove_processors_meta,
