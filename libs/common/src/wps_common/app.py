@@ -112,8 +112,13 @@ async def healthz() -> dict[str, str]:
 
 @health.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: the database and NATS are reachable (503 with the failing checks if not)."""
-    checks = await runtime_of(request).readiness()
+    """Readiness: the database and NATS are reachable (503 with the failing checks if not,
+    and 503 `draining` once the service is shutting down)."""
+    runtime = runtime_of(request)
+    if runtime.draining.is_set():
+        # Load balancers stop sending here while the requests in flight are finished.
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    checks = await runtime.readiness()
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -59,14 +59,14 @@ def service_cli(
     configure_logging(name, log_format_for(settings))
 
     if args.command == "serve":
-        import uvicorn
+        from wps_common.serving import run_server
 
         configure_tracing(name)
         app = create_app(settings)
         # Proxy headers are read by the app itself, from WPS_TRUSTED_PROXIES only: uvicorn's own
         # default would believe X-Forwarded-For from any local peer.
         where = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
-        uvicorn.run(
+        run_server(
             app,
             log_level="info",
             log_config=log_config(name, log_format_for(settings)),

@@ -3,12 +3,14 @@
 Every replica runs the same loop; a row per job in `job_runs` decides who works: a replica
 claims the job with a time-limited lease (row lock on PostgreSQL, the write lock on SQLite), and
 the period it completed is recorded, so a period is done once however many replicas there are.
-A replica that dies mid-run lets its lease lapse and another one takes over.
+A replica that dies mid-run lets its lease lapse and another one takes over; one that is told to
+stop finishes the run it is in and starts no other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -70,11 +72,19 @@ class JobScheduler:
     def __init__(self, db: Database, runs: JobRuns, *, clock: Clock = system_clock) -> None:
         self.db, self.runs, self.clock = db, runs, clock
         self.holder = holder_id()
+        self._stopping = asyncio.Event()
 
     async def loop(self, job: PeriodicJob, check_every: float = 30.0) -> None:
-        while True:
+        """Run the job whenever it is due, until `stop()`; a run under way is finished."""
+        while not self._stopping.is_set():
             await self.run_if_due(job)
-            await asyncio.sleep(min(check_every, job.every.total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=min(check_every, job.every.total_seconds())
+                )
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     async def run_if_due(self, job: PeriodicJob) -> bool:
         """Run the job if this period has not been done and nobody holds it; True if it ran."""

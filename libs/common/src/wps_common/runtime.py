@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -41,7 +42,11 @@ class Subscription:
 @dataclass
 class ServiceRuntime:
     """Started by the app's lifespan. The HTTP API works even while NATS is unreachable: the
-    outbox keeps events until the relay can publish them."""
+    outbox keeps events until the relay can publish them.
+
+    Stopping drains (docs/operations.md, "Shutdown and rolling restarts"): work in hand is
+    finished within WPS_SHUTDOWN_GRACE_SECONDS and only what is left then is cancelled.
+    """
 
     settings: ServiceSettings
     outbox: Outbox
@@ -64,6 +69,12 @@ class ServiceRuntime:
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
     scheduler: JobScheduler | None = field(init=False, default=None)
     streams_ready: bool = field(init=False, default=False)
+    # Set when the service starts draining: /readyz answers 503, and the loops that take work
+    # (consumers, jobs, workers) finish the unit in hand and take no more.
+    draining: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _drain_deadline: float = field(init=False, default=0.0)
+    _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    _events: asyncio.Task[None] | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     metrics: ServiceMetrics = field(init=False)
 
@@ -76,10 +87,11 @@ class ServiceRuntime:
         return EventRouting(self.settings.subject_root, self.settings.restricted_subject_root)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.db = Database(self.settings.database_url)
         if self.settings.auto_migrate:
             await migrate(self.db, self.migrations, lock_name=f"wps-{self.settings.service_name}")
-        self._spawn("events", self._run_events)
+        self._events = self._spawn("events", self._run_events)
         for worker in self.workers:
             self._spawn(getattr(worker, "__name__", "worker"), partial(worker, self))
         if self.jobs and self.run_jobs:
@@ -88,24 +100,65 @@ class ServiceRuntime:
             for job in self.jobs:
                 self._spawn(f"job {job.name}", partial(self.scheduler.loop, job))
 
+    def request_drain(self) -> None:
+        """`begin_drain` from a signal handler or another thread: the HTTP server calls this
+        on SIGTERM, before it stops accepting connections."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.begin_drain)
+
+    def begin_drain(self) -> None:
+        """Take no new work; the grace period counts from here.
+
+        Consumers stop fetching and finish the batch in hand, jobs and workers their current
+        unit. The relay goes on until `stop()`: requests still being answered may write events.
+        """
+        if self.draining.is_set():
+            return
+        grace = self.settings.shutdown_grace_seconds
+        self._drain_deadline = time.monotonic() + grace
+        self.draining.set()
+        log.info("draining: finishing the work in hand (at most %.0fs)", grace)
+        if self._events is not None:
+            self._events.cancel()  # still connecting to NATS: nothing is in hand there yet
+        for consumer in self.consumers:
+            consumer.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Drain, wait for the work in hand until the grace period ends, then cancel what is
+        left, as a crash would: its messages come back after ack_wait, its leases lapse."""
+        self.begin_drain()
+        if self.relay is not None:
+            self.relay.stop()
         if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=10)
-            for task in stuck:
-                log.error("%s did not stop when cancelled: %s", task.get_name(), task.get_stack())
+            remaining = max(0.0, self._drain_deadline - time.monotonic())
+            _, unfinished = await asyncio.wait(self._tasks, timeout=remaining)
+            for task in unfinished:
+                log.warning("%s not finished within the shutdown grace; cancelled", task.get_name())
+                task.cancel()
+            if unfinished:
+                _, stuck = await asyncio.wait(unfinished, timeout=10)
+                for task in stuck:
+                    name, stack = task.get_name(), task.get_stack()
+                    log.error("%s did not stop when cancelled: %s", name, stack)
         self._tasks.clear()
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
+                if self.nc.is_connected:
+                    await self.nc.flush(timeout=2)  # the last acks reach the server
                 await self.nc.close()
         await self.db.dispose()
 
-    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
-        self._tasks.append(asyncio.create_task(self._supervise(name, factory), name=name))
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._supervise(name, factory), name=name)
+        self._tasks.append(task)
+        return task
 
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
-        """Keep a background loop alive: log a crash and start it again after a pause."""
+        """Keep a background loop alive: log a crash and start it again after a pause (unless
+        the service is draining)."""
         delay = 0.5
         while True:
             try:
@@ -114,8 +167,14 @@ class ServiceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.draining.is_set():
+                    log.exception("%s stopped unexpectedly while draining", name)
+                    return
                 log.exception("%s stopped unexpectedly; restarting in %.1fs", name, delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.draining.wait(), timeout=delay)
+                if self.draining.is_set():
+                    return
                 delay = min(delay * 2, 30.0)
 
     async def _run_events(self) -> None:

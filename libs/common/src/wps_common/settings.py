@@ -132,6 +132,12 @@ class ServiceSettings(BaseSettings):
     nats_nkey_seed: SecretStr = shared(  # type: ignore[assignment]
         "NATS_NKEY_SEED", SecretStr(""), "NATS nkey user seed, or the path of a file holding it"
     )
+    shutdown_grace_seconds: float = shared(  # type: ignore[assignment]
+        "WPS_SHUTDOWN_GRACE_SECONDS",
+        20.0,
+        "after SIGTERM, how long requests, event batches, jobs and deliveries in flight may "
+        "take to finish before they are cancelled (docs/operations.md)",
+    )
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.5
     relay_max_backoff_seconds: float = 30.0

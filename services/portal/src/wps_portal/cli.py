@@ -24,12 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     settings = load_settings("wps-portal", PortalSettings)
 
-    import uvicorn
-
+    from wps_common.serving import run_server
     from wps_portal.main import create_app
 
     where = {"fd": args.fd} if args.fd is not None else {"host": args.host, "port": args.port}
-    uvicorn.run(
+    run_server(
         create_app(settings),
         log_level="info",
         log_config=log_config(),

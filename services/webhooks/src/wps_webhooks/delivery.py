@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from datetime import datetime, timedelta
@@ -37,11 +38,14 @@ class Deliverer:
     def __init__(self, db: Database, settings: WebhooksSettings, clock: Any) -> None:
         self.db, self.settings, self.clock = db, settings, clock
 
-    async def run(self, client: httpx.AsyncClient) -> None:
-        while True:
+    async def run(self, client: httpx.AsyncClient, stop: asyncio.Event | None = None) -> None:
+        """Deliver until `stop` is set; the pass under way is finished first."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             worked = await self.deliver_due(client)
             if not worked:
-                await asyncio.sleep(self.settings.poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_seconds)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
         """One pass over the subscriptions whose head delivery is due; returns attempts made."""
@@ -213,4 +217,4 @@ async def delivery_worker(runtime: ServiceRuntime) -> None:
     assert isinstance(settings, WebhooksSettings)
     deliverer = Deliverer(runtime.db, settings, lambda: runtime.clock())
     async with delivery_client(DestinationPolicy.of(settings)) as client:
-        await deliverer.run(client)
+        await deliverer.run(client, stop=runtime.draining)

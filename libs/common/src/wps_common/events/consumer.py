@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -92,6 +93,7 @@ class EventConsumer:
         self.nak_delays = nak_delays
         self.check_seconds = check_seconds
         self.stats = ConsumerStats()
+        self._stopping = asyncio.Event()
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -104,7 +106,13 @@ class EventConsumer:
             max_ack_pending=max(1000, self.batch_size * 4),
         )
 
+    def stop(self) -> None:
+        """Fetch no more: the batch in hand is handled and acked, then `run` returns."""
+        self._stopping.set()
+
     async def run(self) -> None:
+        if self._stopping.is_set():
+            return
         await self.js.add_consumer(self.stream, config=self.consumer_config())
         subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         log.info("consumer %s on %s %s started", self.name, self.stream, self.subjects)
@@ -113,9 +121,9 @@ class EventConsumer:
         # asks for one message (returned the moment it arrives) and asks for more only while
         # the server reports more pending: low latency when quiet, batches under load.
         want = 1
-        while True:
+        while not self._stopping.is_set():
             try:
-                messages = await subscription.fetch(want, timeout=1.0)
+                messages = await self._pull(subscription, want)
             except (TimeoutError, nats.errors.TimeoutError):
                 want = 1
                 raise_if_cancelled()
@@ -134,11 +142,60 @@ class EventConsumer:
             await self.process_batch(messages)
             pending = messages[-1].metadata.num_pending if messages else 0
             want = max(1, min(self.batch_size, pending or 0))
+        await self._leave(subscription)
+
+    async def _pull(self, subscription: JetStreamContext.PullSubscription, want: int) -> list[Msg]:
+        """The next messages; none when `stop()` gave up an idle pull.
+
+        A pull for one message (the consumer is idle) is given up at once on stop: it holds
+        nothing yet, and the server drops it when the subscription goes. A bigger pull may hold
+        messages already, so it is let finish (within its one-second timeout).
+        """
+        pull = asyncio.ensure_future(subscription.fetch(want, timeout=1.0))
+        if want > 1:
+            return await pull
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((pull, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not pull.done():
+                pull.cancel()
+                await asyncio.wait((pull,))
+        if self._stopping.is_set() and (pull.cancelled() or pull.exception() is not None):
+            return []
+        return pull.result()
+
+    async def _leave(self, subscription: JetStreamContext.PullSubscription) -> None:
+        """Unsubscribe (the server then drops a pull still open for us) and handle what it had
+        delivered already, rather than leave it to come back after ack_wait."""
+        with contextlib.suppress(Exception):  # a closed connection holds no pull open
+            await subscription.unsubscribe()
+        while subscription.pending_msgs:
+            try:
+                # Served from the subscription's own queue, without asking the server.
+                messages = await subscription.fetch(1, timeout=0.1)
+            except Exception:
+                break
+            await self.process_batch(messages)
+        log.info("consumer %s on %s stopped", self.name, self.stream)
 
     async def process(self, message: Msg) -> None:
         await self.process_batch([message])
 
     async def process_batch(self, messages: list[Msg]) -> None:
+        """Handle a fetched batch (see `_apply_batch`). Cancelled half-way (the shutdown grace
+        ran out), it naks what it has not settled: the messages go to another replica at once
+        instead of after ack_wait, and the inbox guards against a second effect."""
+        try:
+            await self._apply_batch(messages)
+        except asyncio.CancelledError:
+            for message in messages:
+                with contextlib.suppress(Exception):  # already settled, or the connection is gone
+                    await message.nak()
+            raise
+
+    async def _apply_batch(self, messages: list[Msg]) -> None:
         """Apply a fetched batch in one transaction, each message in a savepoint of its own.
 
         One commit per batch instead of one per message; a failing message rolls back only its

@@ -54,6 +54,7 @@ class OutboxRelay:
         self.published_by_subject: Counter[str] = Counter()  # for the metrics
         self.failures = 0
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         db.on_commit(self._after_commit)
 
     def _after_commit(self, session: Any) -> None:
@@ -63,9 +64,15 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the batch under way and claim no other: what is left waits in the outbox for
+        the next relay (another replica's, or this one's after the restart)."""
+        self._stopping.set()
+        self._wake.set()
+
     async def run(self) -> None:
         backoff = 0.2
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent = await self.publish_pending()
             except asyncio.CancelledError:
@@ -77,12 +84,13 @@ class OutboxRelay:
                 if self.heal is not None and self.failures % 5 == 0:
                     with contextlib.suppress(Exception):
                         await self.heal()  # e.g. a stream that was deleted: create it again
-                await asyncio.sleep(backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
                 continue
             backoff = 0.2
-            if sent >= self.batch_size:
-                continue  # more are waiting
+            if sent >= self.batch_size or self._stopping.is_set():
+                continue  # more are waiting, or the loop ends here
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
