@@ -53,7 +53,7 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
     runtime.jobs.append(
         PeriodicJob(EXPIRY_SCAN, timedelta(minutes=settings.expiry_scan_minutes), scan_expiry)
     )
-    renderer = Renderer(settings.render_workers, settings.pdf_cache_entries)
+    renderer = Renderer(settings.render_workers, settings.pdf_cache_entries, runtime.metrics)
     app = build_app(
         title="WPS Training — Certification",
         description=(

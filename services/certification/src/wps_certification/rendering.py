@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import astuple
 from multiprocessing import get_context
 
 from wps_certification.pdf import CertificateDocument, render_certificate
+from wps_common.metrics import ServiceMetrics
 
 
 class Renderer:
@@ -19,9 +21,12 @@ class Renderer:
     and the ETag is the hash of that document (rendering is deterministic).
     """
 
-    def __init__(self, workers: int, cache_entries: int = 256) -> None:
+    def __init__(
+        self, workers: int, cache_entries: int = 256, metrics: ServiceMetrics | None = None
+    ) -> None:
         self.workers = workers
         self.cache_entries = cache_entries
+        self._render_seconds = metrics.pdf_renders() if metrics is not None else None
         self._pool: ProcessPoolExecutor | None = None
         self._cache: OrderedDict[str, bytes] = OrderedDict()
 
@@ -36,6 +41,7 @@ class Renderer:
         if cached is not None:
             self._cache.move_to_end(tag)
             return cached, tag
+        started = time.perf_counter()
         if self.workers == 0:
             pdf = await asyncio.to_thread(render_certificate, doc)
         else:
@@ -45,6 +51,8 @@ class Renderer:
             pdf = await asyncio.get_running_loop().run_in_executor(
                 self._pool, render_certificate, doc
             )
+        if self._render_seconds is not None:
+            self._render_seconds.observe(time.perf_counter() - started)
         if self.cache_entries:
             self._cache[tag] = pdf
             while len(self._cache) > self.cache_entries:

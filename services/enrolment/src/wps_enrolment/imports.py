@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +25,7 @@ from wps_common.auth import Principal
 from wps_common.db import Database, new_id, utcnow
 from wps_common.errors import InvalidInput, NotFound
 from wps_common.fields import from_spreadsheet, spreadsheet_safe
+from wps_common.metrics import ServiceMetrics
 from wps_enrolment import compliance
 from wps_enrolment.models import Academy, AuditEntry, ImportJob, Trainee, outbox
 from wps_enrolment.schemas import TraineeCreate
@@ -480,15 +482,21 @@ async def _upsert(
 class ImportRunner:
     """Runs submitted imports in this process, after the request that queued them committed."""
 
-    def __init__(self, db: Callable[[], Database], today: Callable[[], date], chunk_rows: int):
+    def __init__(
+        self,
+        db: Callable[[], Database],
+        today: Callable[[], date],
+        chunk_rows: int,
+        metrics: ServiceMetrics | None = None,
+    ):
         self.db, self.today, self.chunk_rows = db, today, chunk_rows
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.import_started()
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, job_id: str) -> None:
-        task = asyncio.create_task(
-            run(self.db(), job_id, chunk_rows=self.chunk_rows, today=self.today()),
-            name=f"import {job_id}",
-        )
+        task = asyncio.create_task(self.run_job(job_id), name=f"import {job_id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -502,8 +510,43 @@ class ImportRunner:
         after a crash or a restart, on whichever replica gets there first."""
         while True:
             for job_id in await self.abandoned():
-                await run(self.db(), job_id, chunk_rows=self.chunk_rows, today=self.today())
+                await self.run_job(job_id)
             await asyncio.sleep(RECOVERY_SECONDS)
+
+    async def run_job(self, job_id: str) -> None:
+        began, clock = utcnow(), time.perf_counter()
+        await run(self.db(), job_id, chunk_rows=self.chunk_rows, today=self.today())
+        if self.metrics is not None:
+            await self._observe(job_id, began, time.perf_counter() - clock)
+
+    async def _observe(self, job_id: str, began: datetime, seconds: float) -> None:
+        """Count the rows of a job this call ran to its end (not one found done already)."""
+        async with self.db().reading() as session:
+            job = (
+                await session.execute(
+                    select(
+                        ImportJob.status,
+                        ImportJob.started_at,
+                        ImportJob.finished_at,
+                        ImportJob.created_count,
+                        ImportJob.updated_count,
+                        ImportJob.unchanged_count,
+                        ImportJob.error_count,
+                    ).where(ImportJob.id == job_id)
+                )
+            ).one_or_none()
+        if job is None or job.finished_at is None or job.started_at is None:
+            return
+        if job.started_at < began:
+            return
+        assert self.metrics is not None
+        rows = {
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "unchanged": job.unchanged_count,
+            "rejected": job.error_count,
+        }
+        self.metrics.import_finished(job.status, seconds, {k: v or 0 for k, v in rows.items()})
 
     async def abandoned(self) -> list[str]:
         now = utcnow()

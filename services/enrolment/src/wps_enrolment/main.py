@@ -41,7 +41,9 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
 
     runtime.subscriptions = subscriptions(lambda: today().date())
     runtime.jobs = [PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)]
-    imports = ImportRunner(lambda: runtime.db, lambda: today().date(), settings.import_chunk_rows)
+    imports = ImportRunner(
+        lambda: runtime.db, lambda: today().date(), settings.import_chunk_rows, runtime.metrics
+    )
     runtime.workers = [imports.recover]
     app = build_app(
         title="WPS Training — Enrolment",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common import tracing
 from wps_common.db import Database
+from wps_common.metrics import ServiceMetrics
 from wps_common.runtime import ServiceRuntime
 from wps_webhooks.destinations import DestinationPolicy, RefusedDestination, delivery_client
 from wps_webhooks.models import Delivery, Subscription
@@ -35,8 +36,17 @@ class Deliverer:
     letter an operator can requeue) and the queue moves on. A delivery to a refused address
     is such a failure too: the address may be fixed (DNS, or the allow-list) and redelivered."""
 
-    def __init__(self, db: Database, settings: WebhooksSettings, clock: Any) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: WebhooksSettings,
+        clock: Any,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.db, self.settings, self.clock = db, settings, clock
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.webhooks_started()
 
     async def run(self, client: httpx.AsyncClient, stop: asyncio.Event | None = None) -> None:
         """Deliver until `stop` is set; the pass under way is finished first."""
@@ -132,6 +142,15 @@ class Deliverer:
         delivery.attempts += 1
         delivery.last_status_code = status
         delivery.last_error = error
+        if self.metrics is not None:
+            verdict = (
+                "delivered"
+                if error is None
+                else "dead"
+                if delivery.attempts >= self.settings.max_attempts
+                else "retry"
+            )
+            self.metrics.webhook_attempted(verdict, status)
         if error is None:
             delivery.status = "delivered"
             delivery.delivered_at = now
@@ -215,6 +234,6 @@ def _caused_by_tls(exc: BaseException) -> bool:
 async def delivery_worker(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, WebhooksSettings)
-    deliverer = Deliverer(runtime.db, settings, lambda: runtime.clock())
+    deliverer = Deliverer(runtime.db, settings, lambda: runtime.clock(), runtime.metrics)
     async with delivery_client(DestinationPolicy.of(settings)) as client:
         await deliverer.run(client, stop=runtime.draining)
