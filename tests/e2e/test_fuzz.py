@@ -1,5 +1,6 @@
 """Every operation of the four services, fuzzed in process from its own OpenAPI (schemathesis):
-whatever a client sends, valid or not, the answer is never a server error.
+whatever a client sends, valid or not, the answer is never a server error, and it is what the
+document says: a declared status, with the declared media type, body schema and headers.
 
 Each operation is a test of its own, so a defect is tracked by marking one operation, never a
 whole service. Generation is derandomised (the same examples every run) and bounded, so the
@@ -20,7 +21,13 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.pytest._test_builder import build_operation_test
 from schemathesis.python import asgi as schemathesis_asgi
@@ -38,14 +45,21 @@ from wps_webhooks.main import create_app as webhooks_app
 from wps_webhooks.settings import WebhooksSettings
 
 ADMIN_TOKEN = auth("admin")["Authorization"].removeprefix("Bearer ")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 # Per operation: the schema's examples, the coverage phase (boundary values and one violation of
 # each constraint: wrong types, values out of range, missing fields, unexpected methods) and
 # then 20 random valid and invalid requests. Derandomised: every run sends the same requests.
 CONFIG = schemathesis.Config.from_dict(
     {
         "seed": 1325,
-        # Every operation declares the HTTPBearer scheme: an admin may call all of them.
-        "auth": {"openapi": {"HTTPBearer": {"bearer": ADMIN_TOKEN}}},
+        # Protected operations take the OpenID Connect scheme's token: an admin may call all.
+        "auth": {"openapi": {"oidc": {"bearer": ADMIN_TOKEN}}},
         # What a hostile client tries first, mixed into generated values: integers past the
         # database's integer types, text with NUL, other controls and direction overrides.
         "dictionaries": {
@@ -216,7 +230,7 @@ def test_no_server_error(
     operation = schema[path][method]
 
     def no_server_error(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(checks=[not_a_server_error])
+        response = case.call_and_validate(checks=CHECKS)
         # A fuzzer refused at the door tests nothing: with the token (the coverage phase also
         # sends requests without it or with a mangled one, on purpose), sign-in must succeed.
         if response.request.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}":

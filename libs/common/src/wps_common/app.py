@@ -18,6 +18,7 @@ from wps_common.idempotency import IdempotencyMiddleware
 from wps_common.limits import RequestLimits
 from wps_common.metrics import METRICS_PATH, HttpMetrics, metrics_endpoint
 from wps_common.oidc import TokenVerifier
+from wps_common.openapi import install_openapi
 from wps_common.runtime import ServiceRuntime
 from wps_common.tracing import TraceContextMiddleware
 
@@ -83,6 +84,7 @@ def build_app(
     app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    install_openapi(app, runtime.settings, idempotent=runtime.idempotency is not None)
     return app
 
 

@@ -129,7 +129,10 @@ async def certificate_pdf(
     "/certificates/{certificate_id}/credential",
     tags=["certificates"],
     response_model=CredentialOut,
-    responses={200: {"content": {MEDIA_TYPE_JWT: {}, "application/json": {}}}},
+    responses={
+        200: {"content": {MEDIA_TYPE_JWT: {}, "application/json": {}}},
+        409: {"description": "The certificate is revoked or superseded: no credential."},
+    },
 )
 async def certificate_credential(
     certificate_id: Id, request: Request, session: DbSession, who: Reader, today: Today

@@ -6,7 +6,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -63,6 +63,11 @@ Analysts = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN, 
 Reader = Annotated[Principal, Depends(require(*Role))]
 Filter = Annotated[str, SingleLine(200)]
 CSV = "text/csv; charset=utf-8"
+# Another academy's records do not exist for an academy-scoped caller (wps_common.auth), also
+# when a filter or a body names that academy.
+OTHER_ACADEMY: dict[int | str, dict[str, Any]] = {
+    404: {"description": "`academy_id` names an academy the caller does not see."}
+}
 
 
 class PayloadTooLarge(ProblemError):
@@ -124,7 +129,7 @@ async def update_academy(
 # --- trainees --------------------------------------------------------------------------------
 
 
-@router.post("/trainees", status_code=201, tags=["trainees"])
+@router.post("/trainees", status_code=201, tags=["trainees"], responses=OTHER_ACADEMY)
 async def create_trainee(
     body: TraineeCreate, session: DbSession, who: Staff, today: Today
 ) -> TraineeOut:
@@ -134,7 +139,7 @@ async def create_trainee(
     )
 
 
-@router.get("/trainees", tags=["trainees"])
+@router.get("/trainees", tags=["trainees"], responses=OTHER_ACADEMY)
 async def list_trainees(
     session: DbSession,
     who: Overseeing,
@@ -173,7 +178,11 @@ async def list_trainees(
     )
 
 
-@router.get("/trainees/me", tags=["trainees"])
+@router.get(
+    "/trainees/me",
+    tags=["trainees"],
+    responses={404: {"description": "The caller's token names no registered trainee."}},
+)
 async def my_trainee_record(session: DbSession, who: Reader) -> TraineeOut:
     """The caller's own trainee record, found by the employee number in their token."""
     if who.trainee_id is None:
@@ -387,7 +396,8 @@ async def get_import(job_id: Id, session: DbSession, who: Staff) -> ImportJobOut
 @router.get(
     "/academies/{academy_id}/trainees.csv",
     tags=["imports"],
-    response_class=PlainTextResponse,
+    # Response, not PlainTextResponse: the document names text/csv alone, as sent.
+    response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_trainees(academy_id: Id, session: DbSession, who: Staff) -> PlainTextResponse:
@@ -403,7 +413,7 @@ async def export_trainees(academy_id: Id, session: DbSession, who: Staff) -> Pla
 # --- cohorts and enrolments ------------------------------------------------------------------
 
 
-@router.post("/cohorts", status_code=201, tags=["cohorts"])
+@router.post("/cohorts", status_code=201, tags=["cohorts"], responses=OTHER_ACADEMY)
 async def create_cohort(
     body: CohortCreate, session: DbSession, who: Staff, settings: Settings
 ) -> CohortOut:
@@ -413,7 +423,7 @@ async def create_cohort(
     )
 
 
-@router.get("/cohorts", tags=["cohorts"])
+@router.get("/cohorts", tags=["cohorts"], responses=OTHER_ACADEMY)
 async def list_cohorts(
     session: DbSession,
     who: Overseeing,
@@ -564,7 +574,7 @@ async def result_history(enrolment_id: Id, session: DbSession, who: Reader) -> l
 # --- compliance and reports ------------------------------------------------------------------
 
 
-@router.get("/compliance", tags=["compliance"])
+@router.get("/compliance", tags=["compliance"], responses=OTHER_ACADEMY)
 async def list_compliance(
     session: DbSession,
     who: Analysts,
@@ -604,7 +614,7 @@ async def list_compliance(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/compliance/summary", tags=["compliance"])
+@router.get("/compliance/summary", tags=["compliance"], responses=OTHER_ACADEMY)
 async def compliance_summary(
     session: DbSession, who: Analysts, academy_id: Id | None = None
 ) -> ComplianceSummary:

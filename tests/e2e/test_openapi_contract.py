@@ -1,0 +1,176 @@
+"""Each service's OpenAPI document tells a client what it will really get: every error status
+with the problem+json schema, Idempotency-Key on writes, OpenID Connect on protected operations.
+(test_fuzz.py then checks the answers against the document.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from wps_certification.main import create_app as certification_app
+from wps_certification.settings import CertificationSettings
+from wps_common.errors import PROBLEM_JSON
+from wps_curriculum.main import create_app as curriculum_app
+from wps_curriculum.settings import CurriculumSettings
+from wps_enrolment.main import create_app as enrolment_app
+from wps_enrolment.settings import EnrolmentSettings
+from wps_webhooks.main import create_app as webhooks_app
+from wps_webhooks.settings import WebhooksSettings
+
+ISSUER = "https://idp.example.org/realms/wps"
+SQLITE = "sqlite+aiosqlite://"
+WRITES = {"post", "put", "patch", "delete"}
+# Answer anyone: health, certificate verification and the keys that check credentials.
+PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/v1/verify/{code}"),
+    ("get", "/.well-known/jwks.json"),
+}
+
+SERVICES: dict[str, Callable[[Path, str], FastAPI]] = {
+    "curriculum": lambda tmp, issuers: curriculum_app(
+        CurriculumSettings(database_url=SQLITE, oidc_issuers=issuers)
+    ),
+    "enrolment": lambda tmp, issuers: enrolment_app(
+        EnrolmentSettings(database_url=SQLITE, oidc_issuers=issuers)
+    ),
+    "certification": lambda tmp, issuers: certification_app(
+        CertificationSettings(
+            database_url=SQLITE, oidc_issuers=issuers, render_workers=0, var_dir=tmp
+        )
+    ),
+    "webhooks": lambda tmp, issuers: webhooks_app(
+        WebhooksSettings(database_url=SQLITE, oidc_issuers=issuers)
+    ),
+}
+
+
+@pytest.fixture(params=list(SERVICES), scope="module")
+def document(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp(request.param)
+    return SERVICES[request.param](tmp, ISSUER).openapi()
+
+
+def _operations(document: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            yield method, path, operation
+
+
+def _response(document: Any, operation: dict[str, Any], status: int) -> dict[str, Any]:
+    response: dict[str, Any] = operation["responses"][str(status)]
+    if "$ref" in response:
+        response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    return response
+
+
+def _assert_problem(document: Any, method: str, path: str, status: int) -> None:
+    operation = document["paths"][path][method]
+    where = f"{method.upper()} {path}"
+    assert str(status) in operation["responses"], f"{where} does not declare {status}"
+    content = _response(document, operation, status).get("content", {})
+    assert list(content) == [PROBLEM_JSON], f"{where} {status}: {list(content)}"
+    assert content[PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}, where
+
+
+def test_no_trace_of_fastapis_default_errors(document: Any) -> None:
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    assert '"ValidationError"' not in text
+    assert "HTTPBearer" not in text
+
+
+def test_the_problem_schema_is_what_errors_send(document: Any) -> None:
+    problem = document["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert set(problem["properties"]) >= {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "instance",
+        "request_id",
+        "errors",
+    }
+    field = document["components"]["schemas"]["FieldProblem"]
+    assert set(field["required"]) == {"field", "message"}
+
+
+def test_every_error_status_is_declared_as_a_problem(document: Any) -> None:
+    for method, path, operation in _operations(document):
+        protected = (method, path) not in PUBLIC
+        expected = {500}
+        if operation.get("parameters") or "requestBody" in operation:
+            expected.add(422)
+        if protected:
+            expected |= {401, 403, 503}
+        if any(p["in"] == "path" for p in operation.get("parameters", [])):
+            expected.add(404)
+        if method in WRITES:
+            expected |= {400, 409, 413, 422}
+        for status in expected:
+            _assert_problem(document, method, path, status)
+        if not protected:
+            assert "401" not in operation["responses"], f"{method} {path} is public"
+        # No error without its schema, whatever declared it.
+        for status in operation["responses"]:
+            if int(status) >= 400 and not (path == "/readyz" and status == "503"):
+                _assert_problem(document, method, path, int(status))
+
+
+def test_writes_accept_an_idempotency_key(document: Any) -> None:
+    for method, path, operation in _operations(document):
+        headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+        keys = [p for p in headers if p["name"] == "Idempotency-Key"]
+        if method in WRITES:
+            assert len(keys) == 1, f"{method.upper()} {path} does not declare Idempotency-Key"
+            assert keys[0]["required"] is False
+            assert keys[0]["schema"]["maxLength"] == 200
+        else:
+            assert not keys, f"{method.upper()} {path} is not a write"
+
+
+def test_protected_operations_need_an_openid_connect_token(document: Any) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["oidc"] == {
+        "type": "openIdConnect",
+        "openIdConnectUrl": f"{ISSUER}/.well-known/openid-configuration",
+        "description": schemes["oidc"]["description"],
+    }
+    # The same token pasted into Swagger UI's Authorize dialog.
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    assert "security" not in document
+    for method, path, operation in _operations(document):
+        if (method, path) in PUBLIC:
+            assert "security" not in operation, f"{method.upper()} {path} is public"
+        else:
+            assert operation["security"] == [{"oidc": []}, {"bearer": []}], path
+
+
+def test_the_development_provider_without_issuers(tmp_path: Path) -> None:
+    document = SERVICES["webhooks"](tmp_path, "").openapi()
+    assert document["components"]["securitySchemes"]["oidc"]["openIdConnectUrl"] == (
+        "http://localhost:8006/.well-known/openid-configuration"
+    )
+
+
+def test_files_and_redirects_are_declared_with_their_media_types(tmp_path: Path) -> None:
+    certification = SERVICES["certification"](tmp_path, ISSUER).openapi()["paths"]
+    pdf = certification["/v1/certificates/{certificate_id}.pdf"]["get"]["responses"]
+    assert list(pdf["200"]["content"]) == ["application/pdf"]
+    assert "content" not in pdf["304"]
+    verify = certification["/v1/verify/{code}"]["get"]["responses"]
+    assert set(verify["200"]["content"]) == {"application/json", "text/html"}
+    assert "Location" in verify["303"]["headers"] and "content" not in verify["303"]
+    assert "Retry-After" in verify["429"]["headers"]
+    enrolment = SERVICES["enrolment"](tmp_path, ISSUER).openapi()["paths"]
+    export = enrolment["/v1/academies/{academy_id}/trainees.csv"]["get"]["responses"]
+    assert list(export["200"]["content"]) == ["text/csv"]
+    report = enrolment["/v1/reports/{measure}"]["get"]["responses"]
+    assert set(report["200"]["content"]) == {"application/json", "text/csv"}
