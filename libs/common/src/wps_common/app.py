@@ -20,7 +20,7 @@ from wps_common.metrics import METRICS_PATH, HttpMetrics, metrics_endpoint
 from wps_common.oidc import TokenVerifier
 from wps_common.openapi import install_openapi
 from wps_common.runtime import ServiceRuntime
-from wps_common.tracing import TraceContextMiddleware
+from wps_common.tracing import FASTAPI_TELEMETRY, TraceContextMiddleware
 
 
 def build_app(
@@ -52,7 +52,13 @@ def build_app(
 
     # Swagger UI and ReDoc from the installed package, not a CDN: police networks are often
     # isolated from the internet.
-    app = FastAPIOffline(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPIOffline(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
+    )
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     app.state.token_verifier = verifier

@@ -87,6 +87,12 @@ def access_fields(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def plain(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """uvicorn's copy of its message with terminal colours is not for log files."""
+    event.pop("color_message", None)
+    return event
+
+
 def scrub(text: str) -> str:
     text = JWT.sub(REDACTED, text)
     text = BEARER.sub(rf"\g<1> {REDACTED}", text)
@@ -130,7 +136,7 @@ def formatter(service: str | None = None, log_format: LogFormat = "json") -> Pro
         renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     return ProcessorFormatter(
         # `extra={...}` of a standard-library call becomes fields of the line.
-        foreign_pre_chain=[*shared_processors(service), structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared_processors(service), structlog.stdlib.ExtraAdder(), plain],
         pass_foreign_args=True,
         processors=[
             ProcessorFormatter.remove_processors_meta,

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -33,6 +34,9 @@ MAX_TRACESTATE = 512
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 propagator = TraceContextTextMapPropagator()
+# FastAPI's own request spans would record paths and query values as sent (verification codes,
+# people's names); TraceContextMiddleware makes the request spans instead.
+FASTAPI_TELEMETRY: TelemetryConfig = {"tracing": False}
 _exporting = False
 
 
