@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wps_common.db import utcnow
+from wps_common.events.envelope import EventPayload
 
 if TYPE_CHECKING:
     from wps_common.runtime import ServiceRuntime
@@ -252,7 +253,18 @@ class BusCollector(Collector):
         relay = runtime.relay if runtime is not None else None
         if relay is not None:
             relay_failures.add_metric([service], relay.failures)
-            for event, count in sorted(relay.published_by_subject.items()):
+            # Every event type of this service from the start, at zero until published: an
+            # alert on increase() then sees the first one too.
+            counts = dict.fromkeys(
+                (
+                    c.subject_suffix()
+                    for c in EventPayload.registry.values()
+                    if c.service == service
+                ),
+                0,
+            )
+            counts.update(relay.published_by_subject)
+            for event, count in sorted(counts.items()):
                 published.add_metric([service, event], count)
         # A supervisor may have started a consumer loop anew: add up per durable and stream.
         tallies: dict[tuple[str, str], dict[str, int]] = {}
