@@ -49,8 +49,8 @@ REQUIRED_ALERTS = {
     "WpsCertificateIssuanceStalled",
 }
 SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
     "gauge": ("",),
 }
 PROMQL_WORDS = {

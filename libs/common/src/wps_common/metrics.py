@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -31,6 +37,9 @@ if TYPE_CHECKING:
     from wps_common.runtime import ServiceRuntime
 
 log = logging.getLogger("wps.metrics")
+# No `_created` series beside every counter and histogram: they double the series count and
+# nothing here reads them (process-wide; prometheus-client has no per-registry switch).
+disable_created_metrics()
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"  # every path no route answers: one label value, not one per path
