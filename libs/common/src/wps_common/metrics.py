@@ -164,15 +164,19 @@ class BusCollector(Collector):
         runtime = self.runtime
         if runtime is None:
             return
-        self.backlog, self.lag = None, {}
-        parts = [self._refresh_backlog(runtime)]
-        parts += [self._refresh_lag(runtime, c.stream, c.name) for c in runtime.consumers]
-        await asyncio.gather(*parts)
+        consumers = [(c.name, c.stream) for c in runtime.consumers]
+        async with asyncio.TaskGroup() as group:
+            backlog = group.create_task(self._read_backlog(runtime))
+            lags = [group.create_task(self._read_lag(runtime, s, d)) for d, s in consumers]
+        # Replaced at once, so a scrape running meanwhile sees the old figures or the new.
+        self.backlog = backlog.result()
+        read = {key: task.result() for key, task in zip(consumers, lags, strict=True)}
+        self.lag = {key: lag for key, lag in read.items() if lag is not None}
 
-    async def _refresh_backlog(self, runtime: ServiceRuntime) -> None:
+    async def _read_backlog(self, runtime: ServiceRuntime) -> OutboxBacklog | None:
         db = getattr(runtime, "db", None)
         if db is None:  # not started
-            return
+            return None
         table = runtime.outbox.table
         unsent = table.c.sent_at.is_(None)
         try:
@@ -184,21 +188,21 @@ class BusCollector(Collector):
                 )
         except Exception as exc:  # no figure rather than a wrong one; the scrape still answers
             log.warning("metrics: outbox backlog not read (%r)", exc)
-            return
+            return None
         age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
-        self.backlog = OutboxBacklog(int(count or 0), age)
+        return OutboxBacklog(int(count or 0), age)
 
-    async def _refresh_lag(self, runtime: ServiceRuntime, stream: str, durable: str) -> None:
+    async def _read_lag(
+        self, runtime: ServiceRuntime, stream: str, durable: str
+    ) -> ConsumerLag | None:
         if runtime.js is None:
-            return
+            return None
         try:
             info = await runtime.js.consumer_info(stream, durable, timeout=REFRESH_TIMEOUT_SECONDS)
         except Exception as exc:
             log.warning("metrics: consumer %s on %s not read (%r)", durable, stream, exc)
-            return
-        self.lag[(durable, stream)] = ConsumerLag(
-            int(info.num_pending or 0), int(info.num_ack_pending or 0)
-        )
+            return None
+        return ConsumerLag(int(info.num_pending or 0), int(info.num_ack_pending or 0))
 
     def describe(self) -> Iterator[Metric]:
         return iter(self._families())
