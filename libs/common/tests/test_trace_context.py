@@ -116,10 +116,10 @@ async def test_a_request_trace_reaches_the_row_the_message_and_the_handling(
     async def handle(session: AsyncSession, payload: ThingHappened, event: CloudEvent) -> None:
         if payload.thing_id != "t1":
             return
-        seen.update(tracing.trace_fields())
+        current = tracing.trace_fields()
         handler_log.info("handling thing %s", payload.thing_id)
         follow = await outbox.add(session, ThingHappened(thing_id="t1-next"))
-        seen["follow"] = follow.traceparent
+        seen.update(current, follow=follow.traceparent)
 
     consumer = EventConsumer(
         name="testkit",
