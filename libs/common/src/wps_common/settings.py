@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 
 
 def shared(name: str, default: object, description: str) -> object:
@@ -146,6 +148,33 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = 6
     consumer_ack_wait_seconds: float = 30.0
     consumer_nak_delays: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_driver(cls, value: str) -> str:
+        # Caught here, not as a driver import error deep inside SQLAlchemy at start-up.
+        scheme = value.partition("://")[0] if "://" in value else ""
+        if scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"{scheme or 'this'}:// is not a database URL the services can use; write "
+                "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user:password@host/db"
+            )
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_servers(cls, value: str) -> str:
+        servers = _split(value)
+        if not servers:
+            raise ValueError("name at least one NATS server, e.g. nats://127.0.0.1:4222")
+        for server in servers:
+            scheme, separator, rest = server.partition("://")
+            if separator and (scheme not in NATS_SCHEMES or not rest.strip("/")):
+                raise ValueError(
+                    f"{server.split('@')[-1]!r} is not a NATS server URL; write "
+                    "nats://host:4222 (or tls://, ws://, wss://), several separated by commas"
+                )
+        return value
 
     @model_validator(mode="after")
     def _safe_for_production(self) -> ServiceSettings:

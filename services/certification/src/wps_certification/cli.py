@@ -1,9 +1,10 @@
-"""`wps-certification`: serve, migrate, revision."""
+"""`wps-certification`: serve, migrate, revision, replay, check-config, dead-letters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wps_certification.handlers import subscriptions
 from wps_certification.main import MIGRATIONS, create_app
 from wps_certification.models import outbox
 from wps_certification.settings import CertificationSettings
@@ -17,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
         outbox=outbox,
+        subscriptions=lambda: subscriptions,
         argv=argv,
     )
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
@@ -24,7 +27,35 @@ class SigningKeySetting(BaseModel):
     def _one_half_at_least(self) -> SigningKeySetting:
         if self.private_key is None and self.public_key is None:
             raise ValueError(f"signing key {self.kid!r} needs private_key or public_key")
+        # Load the keys now: a key that cannot be used must stop every command with a
+        # sentence, not the service at its first credential with a traceback.
+        if self.private_key is not None:
+            try:
+                private = serialization.load_pem_private_key(
+                    self.private_key.get_secret_value().encode(), password=None
+                )
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"signing key {self.kid!r}: private_key is not an unencrypted PKCS#8 PEM "
+                    f"key ({_first_line(exc)})"
+                ) from None
+            if not isinstance(private, Ed25519PrivateKey):
+                raise ValueError(f"signing key {self.kid!r} is not an Ed25519 key")
+        if self.public_key is not None:
+            try:
+                public = serialization.load_pem_public_key(self.public_key.encode())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"signing key {self.kid!r}: public_key is not a PEM public key "
+                    f"({_first_line(exc)})"
+                ) from None
+            if not isinstance(public, Ed25519PublicKey):
+                raise ValueError(f"verification key {self.kid!r} is not an Ed25519 key")
         return self
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
 class CertificationSettings(ServiceSettings):
@@ -48,7 +79,7 @@ class CertificationSettings(ServiceSettings):
     )
     pdf_cache_entries: int = Field(256, ge=0, description="rendered PDFs kept in memory")
     var_dir: Path = Field(Path("var"), description="where development state is kept")
-    signing_keys: list[SigningKeySetting] = Field(
+    signing_keys: Annotated[list[SigningKeySetting], NoDecode] = Field(
         default_factory=list,
         description='JSON list of {"kid", "private_key"} (PEM); the first signs, all verify',
     )
@@ -63,6 +94,24 @@ class CertificationSettings(ServiceSettings):
     trust_forwarded_for: bool = Field(
         False, description="replaced by WPS_TRUSTED_PROXIES (refused when set without it)"
     )
+
+    @field_validator("signing_keys", mode="before")
+    @classmethod
+    def _keys_from_json(cls, value: Any) -> Any:
+        """Empty means unset (compose passes `${VAR:-}`); otherwise a JSON list."""
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f'is not JSON ({exc.msg}); write [{{"kid": "…", "private_key": "-----BEGIN '
+                    'PRIVATE KEY-----\\n…"}]'
+                ) from None
+        if isinstance(value, dict):
+            raise ValueError('must be a JSON list of keys: [{"kid": …, "private_key": …}]')
+        return value
 
     @field_validator("expiry_lead_days", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""`wps-curriculum`: serve, migrate, revision, load-catalogue."""
+"""`wps-curriculum`: serve, migrate, revision, replay, check-config, load-catalogue."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""`wps-enrolment`: serve, migrate, revision."""
+"""`wps-enrolment`: serve, migrate, revision, replay, check-config, dead-letters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from wps_common.cli import service_cli
+from wps_common.jobs import system_clock
+from wps_enrolment.handlers import subscriptions
 from wps_enrolment.main import MIGRATIONS, create_app
 from wps_enrolment.models import outbox
 from wps_enrolment.settings import EnrolmentSettings
@@ -17,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
         outbox=outbox,
+        subscriptions=lambda: subscriptions(lambda: system_clock().date()),
         argv=argv,
     )
 

@@ -1,10 +1,11 @@
-"""`wps-webhooks`: serve, migrate, revision."""
+"""`wps-webhooks`: serve, migrate, revision, replay, check-config, dead-letters."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from wps_common.cli import service_cli
+from wps_webhooks.handlers import subscriptions
 from wps_webhooks.main import MIGRATIONS, create_app
 from wps_webhooks.models import outbox
 from wps_webhooks.settings import WebhooksSettings
@@ -17,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
         outbox=outbox,
+        subscriptions=lambda: subscriptions,
         argv=argv,
     )
 
