@@ -161,14 +161,15 @@ class Stack:
         cwd = self.workdir / container.name
         cwd.mkdir(exist_ok=True)
         log = self.workdir / f"{container.name}.log"
-        process = subprocess.Popen(
-            [executable, *command[1:]],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                [executable, *command[1:]],
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{local_port}" if local_port else None
         started = Process(container.name, process, log, url)
         self.processes.append(started)
@@ -261,13 +262,14 @@ def start_nats(
         own, everyone = cluster
         command += ["--cluster", f"nats://127.0.0.1:{own}"]
         command += ["--routes", ",".join(f"nats://127.0.0.1:{port}" for port in everyone)]
-    process = subprocess.Popen(
-        [nats_server_binary(), *command],
-        env={"PATH": BASE_IMAGE_ENV["PATH"], **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / "stderr.log").open("ab"),
-    )
+    with (directory / "stderr.log").open("ab") as stderr:
+        process = subprocess.Popen(
+            [nats_server_binary(), *command],
+            env={"PATH": BASE_IMAGE_ENV["PATH"], **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     started = Process(name, process, log)
     stack.processes.append(started)
     deadline = time.monotonic() + 30
@@ -280,8 +282,8 @@ def start_nats(
         if process.poll() is not None:
             break
         time.sleep(0.05)
-    stderr = (directory / "stderr.log").read_text(errors="replace")
-    raise AssertionError(f"{name} did not start:\n{stderr}\n{started.tail()}")
+    complaint = (directory / "stderr.log").read_text(errors="replace")
+    raise AssertionError(f"{name} did not start:\n{complaint}\n{started.tail()}")
 
 
 def wait_until(probe: Callable[[], Any], *, what: str, timeout: float = 60.0) -> Any:

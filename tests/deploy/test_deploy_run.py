@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Generator
@@ -29,6 +30,7 @@ from .localrun import (
     Container,
     Loopback,
     NatsNode,
+    Process,
     Stack,
     dockerfile_image,
     free_port,
@@ -67,10 +69,17 @@ def operator_secret(name: str) -> str:
 class Running:
     """A deployment running locally: where each service answers and what it was given."""
 
-    urls: dict[str, str]
+    services: dict[str, Process]
     env: dict[str, dict[str, str]]
     idp: DevIdentityProvider
     signing_kid: str
+    # How long a service may take on SIGTERM before the platform kills it: compose's
+    # stop_grace_period, or Kubernetes' termination grace period less the preStop hook's sleep.
+    grace_seconds: dict[str, float]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: process.url or "" for name, process in self.services.items()}
 
 
 # ---------------------------------------------------------------------------- docker compose
@@ -141,11 +150,20 @@ def run_compose(admin_url: str, workdir: Path) -> Generator[Running, None, None]
         started = {n: stack.spawn(c, rewrite) for n, c in containers.items() if n not in jobs}
         stack.wait_ready([(p, _healthcheck_path(apps[n])) for n, p in started.items()])
         yield Running(
-            urls={name: process.url or "" for name, process in started.items()},
+            services=started,
             env={name: {k: rewrite(v) for k, v in c.env.items()} for name, c in containers.items()},
             idp=idp,
             signing_kid=json.loads(variables["CERTIFICATION_SIGNING_KEYS"])[0]["kid"],
+            grace_seconds={n: _seconds(apps[n].get("stop_grace_period", "10s")) for n in started},
         )
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration such as `30s`, `1m30s`."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", duration)
+    assert parts, duration
+    return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
 def _created_databases(sql: str) -> list[str]:
@@ -273,11 +291,21 @@ def run_kubernetes(overlay: str, admin_url: str, workdir: Path) -> Generator[Run
         }
         stack.wait_ready([(p, ready_paths[n]) for n, p in started.items()])
         yield Running(
-            urls={name: process.url or "" for name, process in started.items()},
+            services=started,
             env={name: {k: rewrite(v) for k, v in c.env.items()} for name, c in containers.items()},
             idp=idp,
             signing_kid=json.loads(secret["CERTIFICATION_SIGNING_KEYS"])[0]["kid"],
+            grace_seconds={d["metadata"]["name"]: _drain_seconds(d) for d in kinds["Deployment"]},
         )
+
+
+def _drain_seconds(deployment: dict[str, Any]) -> float:
+    """What is left of the termination grace period once the preStop hook has slept."""
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    hook = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    slept = float(hook[1]) if hook[:1] == ["sleep"] else 0.0
+    return float(pod.get("terminationGracePeriodSeconds", 30)) - slept
 
 
 def _port(container: dict[str, Any], name: str) -> int:
@@ -513,6 +541,17 @@ def test_the_deploy_file_starts_and_issues_a_certificate(
     running = next(runs)
     try:
         issue_one_certificate(running)
+        # Stopped as the platform stops them: each exits cleanly within its grace period.
+        stopped = time.monotonic()
+        for process in running.services.values():
+            process.process.send_signal(signal.SIGTERM)
+        for name, process in running.services.items():
+            left = stopped + running.grace_seconds[name] - time.monotonic()
+            try:
+                code = process.process.wait(max(left, 0.1))
+            except subprocess.TimeoutExpired as exc:
+                raise AssertionError(f"{name} still running at the end of its grace") from exc
+            assert code == 0, f"{name} exited {code} on SIGTERM"
     except AssertionError as failure:
         logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("*.log"))
         raise AssertionError(f"{failure}\n{logs}") from failure
