@@ -38,6 +38,18 @@ class Replica:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
+    def terminate(self, timeout: float) -> tuple[int, float]:
+        """SIGTERM, as Kubernetes stops a pod; the exit status and the seconds it took (the
+        process is killed, and the status is the kill's, if it takes longer than `timeout`)."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            status = self.process.returncode
+        return status, time.monotonic() - started
+
 
 @dataclass
 class Cluster:
@@ -47,9 +59,12 @@ class Cluster:
     replicas: dict[str, list[Replica]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)  # before any replica starts
 
-    def start(self, service: str, count: int) -> None:
+    def start(self, service: str, count: int) -> list[Replica]:
+        started = []
         for _ in range(count):
-            self.replicas.setdefault(service, []).append(self._spawn(service))
+            started.append(self._spawn(service))
+            self.replicas.setdefault(service, []).append(started[-1])
+        return started
 
     def _spawn(self, service: str) -> Replica:
         index = len(self.replicas.get(service, []))
@@ -69,22 +84,24 @@ class Cluster:
         sock.close()
         return Replica(service, index, f"http://127.0.0.1:{port}", process, log)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, replicas: list[Replica] | None = None) -> None:
+        """Until every replica (or those given) answers /readyz with 200."""
         deadline = time.monotonic() + timeout
+        every = [replica for group in self.replicas.values() for replica in group]
+        waiting = replicas if replicas is not None else every
         with httpx.Client(timeout=2) as client:
-            for replicas in self.replicas.values():
-                for replica in replicas:
-                    while True:
-                        if replica.process.poll() is not None:
-                            raise AssertionError(f"{replica.name} exited:\n{replica.tail()}")
-                        try:
-                            if client.get(f"{replica.url}/readyz").status_code == 200:
-                                break
-                        except httpx.HTTPError:
-                            pass
-                        if time.monotonic() > deadline:
-                            raise AssertionError(f"{replica.name} not ready:\n{replica.tail()}")
-                        time.sleep(0.1)
+            for replica in waiting:
+                while True:
+                    if replica.process.poll() is not None:
+                        raise AssertionError(f"{replica.name} exited:\n{replica.tail()}")
+                    try:
+                        if client.get(f"{replica.url}/readyz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{replica.name} not ready:\n{replica.tail()}")
+                    time.sleep(0.1)
 
     def live(self, service: str) -> list[str]:
         return [r.url for r in self.replicas[service] if r.process.poll() is None]
