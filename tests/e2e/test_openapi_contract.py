@@ -86,6 +86,11 @@ def test_no_trace_of_fastapis_default_errors(document: Any) -> None:
     assert "HTTPBearer" not in text
 
 
+def test_operations_only(document: Any) -> None:
+    # Prometheus scrapes /metrics; it is no part of the API.
+    assert "/metrics" not in document["paths"]
+
+
 def test_the_problem_schema_is_what_errors_send(document: Any) -> None:
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status", "detail"}

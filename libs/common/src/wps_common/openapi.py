@@ -76,7 +76,11 @@ READINESS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["status", "checks"],
     "properties": {
-        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "status": {
+            "type": "string",
+            "enum": ["ready", "not ready", "draining"],
+            "description": "`draining`: the service is shutting down and takes no new work.",
+        },
         "checks": {
             "type": "object",
             "description": "Each dependency (database, NATS) and `ok` or why it failed.",
@@ -264,7 +268,10 @@ def _complete_operation(
             responses[code] = _complete_response(int(code), response)
     if route.path_format == "/readyz":
         # wps_common.app's readiness answers its checks as JSON, ready or not.
-        for code, text in (("200", "Ready: every check is `ok`."), ("503", "Not ready.")):
+        for code, text in (
+            ("200", "Ready: every check is `ok`."),
+            ("503", "Not ready, or draining."),
+        ):
             responses[code] = _complete_response(
                 int(code),
                 {"description": text, "content": {"application/json": READINESS}},

@@ -38,6 +38,11 @@ Reader = Annotated[
     Depends(require(Role.ADMIN, Role.HR, Role.ACADEMY_ADMIN, Role.INSTRUCTOR, Role.TRAINEE)),
 ]
 Revoker = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
+ETAG = {
+    "description": "The rendered document's version",
+    "required": True,
+    "schema": {"type": "string"},
+}
 Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru")]
 
 
@@ -99,7 +104,13 @@ async def list_certificates(
     "/certificates/{certificate_id}.pdf",
     tags=["certificates"],
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, 304: {"description": "not modified"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "headers": {"ETag": ETAG}},
+        304: {
+            "description": "Not modified: the If-None-Match ETag is current.",
+            "headers": {"ETag": ETAG},
+        },
+    },
 )
 async def certificate_pdf(
     certificate_id: Id, request: Request, who: Reader, today: Today, lang: Language = None

@@ -352,6 +352,17 @@ async def _csv_upload(request: Request, limit: int) -> str:
     "/academies/{academy_id}/imports",
     status_code=202,
     tags=["imports"],
+    responses={
+        202: {
+            "headers": {
+                "Location": {
+                    "description": "The job to poll.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    },
     openapi_extra={
         "requestBody": {
             "content": {
