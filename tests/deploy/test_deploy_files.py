@@ -139,7 +139,7 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
 
 def render(directory: Path) -> list[dict[str, Any]]:
     """The subset of kustomize these overlays use: resources, namespace, images, replicas,
-    labels and JSON6902 patches (applied with the jsonpatch library)."""
+    labels, JSON6902 patches (applied with the jsonpatch library) and `$patch: delete`."""
     spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
     objects: list[dict[str, Any]] = []
     for entry in spec.get("resources", []):
@@ -164,14 +164,20 @@ def render(directory: Path) -> list[dict[str, Any]]:
             ):
                 obj["spec"]["replicas"] = replica["count"]
     for patch in spec.get("patches", []):
-        operations = jsonpatch.JsonPatch(yaml.safe_load(patch["patch"]))
-        for index, obj in enumerate(objects):
-            target = patch["target"]
-            if (
-                obj["kind"] == target["kind"]
-                and target.get("name", obj["metadata"]["name"]) == obj["metadata"]["name"]
-            ):
-                objects[index] = operations.apply(obj)
+        target = patch["target"]
+        targeted = [
+            index
+            for index, obj in enumerate(objects)
+            if obj["kind"] == target["kind"]
+            and target.get("name", obj["metadata"]["name"]) == obj["metadata"]["name"]
+        ]
+        body = yaml.safe_load(patch["patch"])
+        if isinstance(body, dict) and body.get("$patch") == "delete":
+            objects = [obj for index, obj in enumerate(objects) if index not in targeted]
+            continue
+        operations = jsonpatch.JsonPatch(body)
+        for index in targeted:
+            objects[index] = operations.apply(objects[index])
     return objects
 
 
@@ -202,12 +208,23 @@ def test_each_overlay_renders_to_valid_manifests(overlay: str, tmp_path: Path) -
         "Service",
         "Ingress",
         "ConfigMap",
-        "Secret",
         "PodDisruptionBudget",
         "NetworkPolicy",
         "Job",
         "StatefulSet",
     } <= kinds
+    # Production's Secret is the operator's: applying the overlay must not overwrite it with
+    # the base's placeholders. Every key the pods read is in the base's list of them.
+    assert ("Secret" in kinds) == (overlay == "dev")
+    [placeholders] = [o for o in render(K8S / "base") if o["kind"] == "Secret"]
+    read = {
+        variable["valueFrom"]["secretKeyRef"]["key"]
+        for obj in objects
+        for container in _containers(obj)
+        for variable in container.get("env", [])
+        if "secretKeyRef" in variable.get("valueFrom", {})
+    }
+    assert read == set(placeholders["stringData"])
     for obj in objects:
         if obj["kind"] == "Deployment":
             assert obj["spec"]["replicas"] >= 2
@@ -274,7 +291,7 @@ def test_k8s_settings_point_at_an_identity_provider(overlay: str) -> None:
     assert issuers and all(issuer.startswith("https://") for issuer in issuers)
     assert settings["data"]["OIDC_AUDIENCE"] == "wps-api"
     assert json.loads(settings["data"]["OIDC_ROLE_MAP"]) == ROLE_MAP
-    [secret] = [o for o in objects if o["kind"] == "Secret"]
+    [secret] = [o for o in render(K8S / "base") if o["kind"] == "Secret"]
     assert "JWT_SECRET" not in secret["stringData"]
     for obj in objects:
         for container in _containers(obj):

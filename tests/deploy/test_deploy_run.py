@@ -221,21 +221,32 @@ def run_kubernetes(overlay: str, admin_url: str, workdir: Path) -> Generator[Run
     for obj in objects:
         kinds.setdefault(obj["kind"], []).append(obj)
     config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in kinds["ConfigMap"]}
-    [shipped] = kinds["Secret"]
-    database_keys = {k: v for k, v in shipped["stringData"].items() if k.endswith("_DATABASE_URL")}
-    names = [url.rsplit("/", 1)[1] for url in database_keys.values()]
+    # The operator makes the Secret (deploy/k8s/README.md): every key the pods read, a database
+    # per *_DATABASE_URL, named after its service. It stands in for the dev overlay's too.
+    references = {
+        (
+            variable["valueFrom"]["secretKeyRef"]["name"],
+            variable["valueFrom"]["secretKeyRef"]["key"],
+        )
+        for workload in kinds["Deployment"] + kinds["Job"] + kinds["StatefulSet"]
+        for container in workload["spec"]["template"]["spec"]["containers"]
+        for variable in container.get("env", [])
+        if "secretKeyRef" in variable.get("valueFrom", {})
+    }
+    [secret_name] = {name for name, _ in references}
+    keys = sorted(key for _, key in references)
+    names = [k.removesuffix("_DATABASE_URL").lower() for k in keys if k.endswith("_DATABASE_URL")]
 
     with ExitStack() as cleanup:
         databases = cleanup.enter_context(throwaway_databases(admin_url, names))
         base = server_base(admin_url)
-        # The Secret the operator creates in place of the placeholders.
         secret = {
-            key: f"{base}/{databases[url.rsplit('/', 1)[1]]}"
-            if key in database_keys
+            key: f"{base}/{databases[key.removesuffix('_DATABASE_URL').lower()]}"
+            if key.endswith("_DATABASE_URL")
             else operator_secret(key)
-            for key, url in shipped["stringData"].items()
+            for key in keys
         }
-        sources = {"secret": {shipped["metadata"]["name"]: secret}, "configMap": config_maps}
+        sources = {"secret": {secret_name: secret}, "configMap": config_maps}
         idp = cleanup.enter_context(DevIdentityProvider())
         stack = Stack(workdir)
         cleanup.callback(stack.stop)
