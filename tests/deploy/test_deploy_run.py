@@ -13,7 +13,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,11 +126,11 @@ def run_compose(admin_url: str, workdir: Path) -> Generator[Running, None, None]
         cleanup.callback(stack.stop)
         rewrite = Loopback(server_base(admin_url), databases, database_hosts={postgres})
 
-        node = _start_compose_nats(stack, nats, services[nats], workdir)
-        rewrite.authorities[f"{nats}:4222"] = f"127.0.0.1:{node.client_port}"
+        node, client_port = _start_compose_nats(stack, nats, services[nats], workdir)
+        rewrite.authorities[f"{nats}:{client_port}"] = f"127.0.0.1:{node.client_port}"
         _wait_nats_healthy([node], _healthcheck_path(services[nats]))
 
-        containers = {}
+        containers: dict[str, Container] = {}
         for name, spec in apps.items():
             image = dockerfile_image(spec["build"].get("args", {}))
             env = {**image.env, **spec.get("environment", {})}
@@ -177,7 +177,10 @@ def _healthcheck_path(spec: dict[str, Any]) -> str:
     return found.group(1)
 
 
-def _start_compose_nats(stack: Stack, name: str, spec: dict[str, Any], workdir: Path) -> NatsNode:
+def _start_compose_nats(
+    stack: Stack, name: str, spec: dict[str, Any], workdir: Path
+) -> tuple[NatsNode, int]:
+    """The NATS service started, and the client port its configuration file names."""
     mounts: dict[str, Path] = {}
     for mount in spec["volumes"]:
         if mount["type"] == "bind":
@@ -185,7 +188,11 @@ def _start_compose_nats(stack: Stack, name: str, spec: dict[str, Any], workdir: 
         else:
             mounts[mount["target"]] = workdir / f"volume-{mount['source']}"
             mounts[mount["target"]].mkdir(exist_ok=True)
-    return start_nats(stack, name, spec["command"], spec.get("environment", {}), mounts)
+    [config] = [mounts[arg] for arg in spec["command"] if arg in mounts]
+    port = re.search(r"^port:\s*(\d+)", config.read_text(), flags=re.MULTILINE)
+    assert port, f"{config} names no client port"
+    node = start_nats(stack, name, spec["command"], spec.get("environment", {}), mounts)
+    return node, int(port.group(1))
 
 
 def _wait_nats_healthy(nodes: list[NatsNode], path: str) -> None:
@@ -201,7 +208,9 @@ def _wait_nats_healthy(nodes: list[NatsNode], path: str) -> None:
     wait_until(healthy, what=f"NATS {path}", timeout=60)
 
 
-def _provider_prefixes(rewrite: Loopback, containers: Any, idp: DevIdentityProvider) -> None:
+def _provider_prefixes(
+    rewrite: Loopback, containers: Iterable[Container], idp: DevIdentityProvider
+) -> None:
     """The issuers and discovery URLs the files name are the development provider's."""
     for container in containers:
         env = container.env
