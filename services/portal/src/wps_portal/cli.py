@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 from wps_common.access_log import log_config
 from wps_common.cli import check_config, load_settings
 from wps_common.configcheck import check_database, check_identity_providers
+from wps_common.logs import configure_logging, log_format_for
 from wps_portal.settings import PortalSettings
 
 
@@ -47,10 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         checks = (check_database, check_identity_providers, check_services)
         return check_config("wps-portal", PortalSettings, checks)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = load_settings("wps-portal", PortalSettings)
+    log_format = log_format_for(settings)
+    configure_logging("portal", log_format)
 
     from wps_common.serving import run_server
     from wps_portal.main import create_app
@@ -64,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_server(
         app,
         log_level="info",
-        log_config=log_config(),
+        log_config=log_config("portal", log_format),
         proxy_headers=False,
         **where,
     )
