@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import schemathesis
 from fastapi import FastAPI
 
 from wps_certification.main import create_app as certification_app
@@ -21,6 +23,12 @@ from wps_enrolment.main import create_app as enrolment_app
 from wps_enrolment.settings import EnrolmentSettings
 from wps_webhooks.main import create_app as webhooks_app
 from wps_webhooks.settings import WebhooksSettings
+
+from .conftest import Platform
+from .test_first_certificate import ADMIN
+from .test_first_certificate import (
+    test_a_passing_result_yields_one_verifiable_certificate as first_certificate,
+)
 
 ISSUER = "https://idp.example.org/realms/wps"
 SQLITE = "sqlite+aiosqlite://"
@@ -179,3 +187,109 @@ def test_files_and_redirects_are_declared_with_their_media_types(tmp_path: Path)
     assert list(export["200"]["content"]) == ["text/csv"]
     report = enrolment["/v1/reports/{measure}"]["get"]["responses"]
     assert set(report["200"]["content"]) == {"application/json", "text/csv"}
+
+
+class Documented:
+    """Checks every answer a client gets against the service's own document: the status is
+    declared, the media type is one declared for it, and the body matches its schema."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str, int]] = set()
+
+    async def watch(self, client: httpx.AsyncClient) -> None:
+        schema = schemathesis.openapi.from_dict((await client.get("/openapi.json")).json())
+
+        async def check(response: httpx.Response) -> None:
+            await response.aread()
+            request = response.request
+            if request.url.path in ("/openapi.json", "/readyz"):
+                return
+            operation = schema.find_operation_by_path(request.method, request.url.path)
+            where = f"{request.method} {request.url.path}"
+            assert operation is not None, f"{where} is not documented"
+            declared = operation.definition.raw["responses"]
+            status = str(response.status_code)
+            assert status in declared, f"{where} answered {status}, declares {list(declared)}"
+            documented = declared[status]
+            if "$ref" in documented:
+                documented = schema.raw_schema["components"]["responses"][
+                    documented["$ref"].rsplit("/", 1)[1]
+                ]
+            media = response.headers.get("content-type", "").split(";")[0]
+            if documented.get("content"):
+                assert media in documented["content"], f"{where} {status}: {media}"
+            operation.validate_response(response)
+            self.seen.add((request.method, operation.path, response.status_code))
+
+        client.event_hooks["response"].append(check)
+
+
+async def test_a_journey_answers_as_documented(platform: Platform) -> None:
+    """The first certificate's journey and the reads around it, every answer checked against
+    the document (the fuzzer seldom reaches a success: its ids name nothing)."""
+    documented = Documented()
+    for client in (platform.curriculum, platform.enrolment, platform.certification):
+        await documented.watch(client)
+    await first_certificate(platform)
+
+    curriculum, enrolment, certification = (
+        platform.curriculum,
+        platform.enrolment,
+        platform.certification,
+    )
+    for path in (
+        "/v1/modules",
+        "/v1/modules/WPS-101",
+        "/v1/modules/WPS-101/versions",
+        "/v1/modules/WPS-101/versions/1",
+        "/v1/modules/WPS-101/history",
+        "/v1/tracks",
+        "/v1/tracks/GHR-FOUND?lang=ru",
+        "/v1/tracks/GHR-FOUND/versions/1",
+        "/v1/requirements",
+    ):
+        assert (await curriculum.get(path, headers=ADMIN)).status_code == 200, path
+
+    [academy] = (await enrolment.get("/v1/academies", headers=ADMIN)).json()["items"]
+    [trainee] = (await enrolment.get("/v1/trainees", headers=ADMIN)).json()["items"]
+    [cohort] = (await enrolment.get("/v1/cohorts", headers=ADMIN)).json()["items"]
+    for path in (
+        f"/v1/academies/{academy['id']}",
+        f"/v1/academies/{academy['id']}/trainees.csv",
+        f"/v1/trainees/{trainee['id']}",
+        f"/v1/trainees/{trainee['id']}/history",
+        f"/v1/trainees/{trainee['id']}/enrolments",
+        f"/v1/trainees/{trainee['id']}/compliance",
+        f"/v1/cohorts/{cohort['id']}",
+        f"/v1/cohorts/{cohort['id']}/enrolments",
+        "/v1/compliance",
+        "/v1/compliance/summary",
+        "/v1/reports/completion?by=rank",
+        "/v1/reports/participation?format=csv",
+    ):
+        assert (await enrolment.get(path, headers=ADMIN)).status_code == 200, path
+    [enrolled] = (
+        await enrolment.get(f"/v1/cohorts/{cohort['id']}/enrolments", headers=ADMIN)
+    ).json()["items"]
+    assert (
+        await enrolment.get(f"/v1/enrolments/{enrolled['id']}/results", headers=ADMIN)
+    ).status_code == 200
+
+    [certificate] = (await certification.get("/v1/certificates", headers=ADMIN)).json()["items"]
+    path = f"/v1/certificates/{certificate['id']}"
+    assert (await certification.get(f"{path}/credential", headers=ADMIN)).status_code == 200
+    jwt_accept = {**ADMIN, "Accept": "application/vc+jwt"}
+    assert (await certification.get(f"{path}/credential", headers=jwt_accept)).status_code == 200
+    pdf = await certification.get(f"{path}.pdf", headers=ADMIN)
+    unchanged = {**ADMIN, "If-None-Match": pdf.headers["ETag"]}
+    assert (await certification.get(f"{path}.pdf", headers=unchanged)).status_code == 304
+    assert (await certification.get("/.well-known/jwks.json")).status_code == 200
+    revoked = await certification.post(
+        f"{path}/revoke", json={"reason": "Issued in error"}, headers=ADMIN
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert (await certification.get(f"{path}/credential", headers=ADMIN)).status_code == 409
+    assert (
+        await certification.post(f"{path}/revoke", json={"reason": "again"}, headers=ADMIN)
+    ).status_code == 409
+    assert len(documented.seen) > 40
