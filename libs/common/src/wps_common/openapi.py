@@ -94,7 +94,7 @@ STATUS_TEXT = {
     400: "Bad request: an `Idempotency-Key` that is empty or longer than 200 characters.",
     401: "No bearer token, or one that does not verify (expired, wrong issuer or audience).",
     403: "The token is valid, but its roles do not allow this.",
-    404: "There is no such resource, or it belongs to an academy the caller does not see.",
+    404: "There is no such resource, or none the caller may see (another academy's, say).",
     409: (
         "The request conflicts with the current state, or a request with the same "
         "`Idempotency-Key` is still running."
