@@ -38,7 +38,7 @@ event-docs: venv
 messages: venv
 	cd services/portal && ../../$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location \
 	  --sort-output -o messages.pot . && \
-	  ../../$(BIN)/pybabel update -i messages.pot -d src/wps_portal/locale --no-location \
+	  ../../$(BIN)/pybabel update -i messages.pot -d src/wps_portal/locale --no-fuzzy-matching --width 100 \
 	  --ignore-obsolete && rm messages.pot
 
 lint: venv

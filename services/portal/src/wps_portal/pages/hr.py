@@ -4,6 +4,7 @@ one's deliveries with their errors and redelivery of the parked ones."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import secrets
 from typing import Annotated, Any, Literal
@@ -167,6 +168,12 @@ async def subscriptions_page(
     )
 
 
+def new_secret() -> str:
+    """A Standard Webhooks secret (`whsec_` and 32 random bytes in base64), the form HR
+    systems' verification libraries take as it is."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 @router.get("/hr/webhooks")
 async def subscriptions(
     request: Request,
@@ -174,7 +181,7 @@ async def subscriptions(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     """My subscriptions, and a form to register another."""
-    form = {"url": "", "description": "", "event_types": [], "secret": secrets.token_urlsafe(32)}
+    form = {"url": "", "description": "", "event_types": [], "secret": new_secret()}
     return await subscriptions_page(request, user, offset=offset, form=form, errors={})
 
 
