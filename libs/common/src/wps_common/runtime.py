@@ -57,7 +57,8 @@ class ServiceRuntime:
     jobs: list[PeriodicJob] = field(default_factory=list)
     run_jobs: bool = True
     clock: Clock = system_clock
-    # Long-running loops of the service itself (e.g. webhook delivery), supervised like the rest.
+    # Long-running loops of the service itself (e.g. webhook delivery), supervised like the rest;
+    # each returns once `draining` is set, after finishing the unit in hand.
     workers: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     run_relay: bool = True
     run_consumers: bool = True

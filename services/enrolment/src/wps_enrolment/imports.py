@@ -7,6 +7,7 @@ Parsing and validation are pure and run in a worker thread; the database work is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -26,6 +27,7 @@ from wps_common.db import Database, new_id, utcnow
 from wps_common.errors import InvalidInput, NotFound
 from wps_common.fields import from_spreadsheet, spreadsheet_safe
 from wps_common.metrics import ServiceMetrics
+from wps_common.runtime import ServiceRuntime
 from wps_enrolment import compliance
 from wps_enrolment.models import Academy, AuditEntry, ImportJob, Trainee, outbox
 from wps_enrolment.schemas import TraineeCreate
@@ -505,13 +507,18 @@ class ImportRunner:
         for task in self.tasks:
             task.cancel()
 
-    async def recover(self, runtime: object = None) -> None:
+    async def recover(self, runtime: ServiceRuntime | None = None) -> None:
         """Worker loop: run jobs left queued or abandoned (their runner's lease lapsed), e.g.
-        after a crash or a restart, on whichever replica gets there first."""
-        while True:
+        after a crash or a restart, on whichever replica gets there first; it returns once the
+        service drains (the job under way is finished first)."""
+        draining = runtime.draining if runtime is not None else asyncio.Event()
+        while not draining.is_set():
             for job_id in await self.abandoned():
+                if draining.is_set():
+                    break
                 await self.run_job(job_id)
-            await asyncio.sleep(RECOVERY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(draining.wait(), timeout=RECOVERY_SECONDS)
 
     async def run_job(self, job_id: str) -> None:
         began, clock = utcnow(), time.perf_counter()
