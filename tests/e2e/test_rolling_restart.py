@@ -170,6 +170,8 @@ async def test_rolling_restart_loses_nothing_doubles_nothing_and_redelivers_noth
     nc = await nats.connect(cluster.nats.url)
     stream = cluster.env["WPS_STREAM_NAME"]
     stopped: list[tuple[str, int, float, str]] = []
+    stop = asyncio.Event()
+    steady: asyncio.Task[None] | None = None
 
     async def count(sql: str) -> int:
         async with db.session() as session:
@@ -193,7 +195,6 @@ async def test_rolling_restart_loses_nothing_doubles_nothing_and_redelivers_noth
         await enrolment.complete(1)
         await wait_until(lambda: issued_at_least(1), timeout=60, what="the first certificate")
 
-        stop = asyncio.Event()
         steady = asyncio.create_task(enrolment.steadily(stop))
         for replica in old:
             [successor] = cluster.start("certification", 1)
@@ -235,14 +236,16 @@ async def test_rolling_restart_loses_nothing_doubles_nothing_and_redelivers_noth
         # No redelivery storm: a replica that drains acks the batch it fetched. Stopping it
         # by cancelling instead abandons that batch, dozens of messages, which JetStream then
         # delivers again after ack_wait. At most the message in flight at the instant a
-        # replica unsubscribes may come back.
-        # Every delivery, a repeated one too, takes the next consumer sequence number; each
-        # completed track was delivered at least once.
+        # replica unsubscribes may come back. Every delivery, a repeated one too, takes the
+        # next consumer sequence number, and each completed track was delivered once at least.
         redelivered = after.delivered.consumer_seq - total
         assert redelivered <= len(stopped), (
             f"{redelivered} messages delivered again during the rolling restart"
         )
     finally:
+        stop.set()
+        if steady is not None:
+            await asyncio.gather(steady, return_exceptions=True)
         await nc.close()
         await db.dispose()
 
