@@ -7,8 +7,7 @@ Create Date: 2026-11-24 06:00:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from wps_common import migrations as shared_tables
 
 revision: str = '4dd6d469a044'
 down_revision: str | None = '8c3f2a6e4d10'
@@ -17,10 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('outbox') as batch:
-        batch.add_column(sa.Column('traceparent', sa.String(length=100), nullable=True))
+    shared_tables.add_outbox_traceparent()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('outbox') as batch:
-        batch.drop_column('traceparent')
+    shared_tables.drop_outbox_traceparent()

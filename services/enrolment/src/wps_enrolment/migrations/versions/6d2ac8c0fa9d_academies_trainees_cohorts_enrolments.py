@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from wps_common import migrations as shared_tables
+
 import wps_common.db
 
 
@@ -58,30 +60,8 @@ def upgrade() -> None:
     with op.batch_alter_table('curriculum_tracks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_curriculum_tracks_code'), ['code'], unique=False)
 
-    op.create_table('inbox',
-    sa.Column('event_id', sa.String(length=36), nullable=False),
-    sa.Column('event_type', sa.String(length=200), nullable=False),
-    sa.Column('consumer', sa.String(length=100), nullable=False),
-    sa.Column('processed_at', wps_common.db.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('event_id')
-    )
-    op.create_table('outbox',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('event_id', sa.String(length=36), nullable=False),
-    sa.Column('event_type', sa.String(length=200), nullable=False),
-    sa.Column('subject', sa.String(length=255), nullable=False),
-    sa.Column('restricted', sa.Boolean(), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', wps_common.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', wps_common.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('event_id')
-    )
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_created_at', ['created_at'], unique=False)
-        batch_op.create_index('ix_outbox_pending', ['id'], unique=False, postgresql_where=sa.text('sent_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL'))
+    shared_tables.create_inbox()
+    shared_tables.create_outbox()
 
     op.create_table('cohorts',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -182,12 +162,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cohorts_academy_id'))
 
     op.drop_table('cohorts')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text('sent_at IS NULL'), sqlite_where=sa.text('sent_at IS NULL'))
-        batch_op.drop_index('ix_outbox_created_at')
-
-    op.drop_table('outbox')
-    op.drop_table('inbox')
+    shared_tables.drop_outbox()
+    shared_tables.drop_inbox()
     with op.batch_alter_table('curriculum_tracks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_curriculum_tracks_code'))
 

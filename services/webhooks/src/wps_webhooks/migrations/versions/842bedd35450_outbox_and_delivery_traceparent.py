@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from wps_common import migrations as shared_tables
+
 revision: str = '842bedd35450'
 down_revision: str | None = 'd4262dd3cbe4'
 branch_labels: str | Sequence[str] | None = None
@@ -17,8 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('outbox') as batch:
-        batch.add_column(sa.Column('traceparent', sa.String(length=100), nullable=True))
+    shared_tables.add_outbox_traceparent()
     with op.batch_alter_table('deliveries') as batch:
         batch.add_column(sa.Column('traceparent', sa.String(length=100), nullable=True))
 
@@ -26,5 +27,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('deliveries') as batch:
         batch.drop_column('traceparent')
-    with op.batch_alter_table('outbox') as batch:
-        batch.drop_column('traceparent')
+    shared_tables.drop_outbox_traceparent()
