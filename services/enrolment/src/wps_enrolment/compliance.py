@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -14,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
 from wps_common.events.contracts import ComplianceChanged
-from wps_common.validity import add_months
+from wps_enrolment.compliance_rules import (
+    Verdict,
+    applies,
+    change,
+    selector_matches,
+    valid_until,
+    verdict,
+)
 from wps_enrolment.models import (
     Academy,
     CertificateRecord,
@@ -25,77 +31,10 @@ from wps_enrolment.models import (
     outbox,
 )
 
+# The rules live in compliance_rules; these names stay importable from here.
+__all__ = ["Verdict", "evaluate", "selector_matches", "sweep", "valid_until", "verdict"]
+
 CHUNK = 1000
-
-
-def _listed(values: Any, value: str | None) -> bool:
-    if values == "all":
-        return True
-    if value is None:
-        return False
-    return value.casefold() in {str(v).casefold() for v in values}
-
-
-def selector_matches(selector: dict[str, Any], trainee: Trainee, academy_code: str) -> bool:
-    academies = selector.get("academies", "all")
-    return (
-        (_listed(academies, academy_code) or _listed(academies, trainee.academy_id))
-        and _listed(selector.get("agencies", "all"), trainee.agency)
-        and _listed(selector.get("roles", "all"), trainee.role)
-        and _listed(selector.get("ranks", "all"), trainee.rank)
-        and _listed(selector.get("units", "all"), trainee.unit)
-    )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    status: str
-    due_on: date | None
-    certificate_id: str | None
-
-
-def valid_until(requirement: Requirement, certificate: CertificateRecord) -> date | None:
-    """A certificate counts until it expires or the requirement's renewal period ends."""
-    until = certificate.expires_on
-    if requirement.renewal_months:
-        renew = add_months(certificate.issued_on, requirement.renewal_months)
-        until = min(until, renew) if until else renew
-    return until
-
-
-def verdict(
-    requirement: Requirement,
-    trainee: Trainee,
-    certificates: Sequence[CertificateRecord],
-    exempt: bool,
-    today: date,
-) -> Verdict:
-    if exempt:
-        return Verdict("exempt", None, None)
-    held = [c for c in certificates if c.track_code == requirement.track_code]
-    current = [
-        (valid_until(requirement, c), c)
-        for c in held
-        if c.status == "valid" and (valid_until(requirement, c) or date.max) > today
-    ]
-    if current:
-        until, best = max(current, key=lambda pair: pair[0] or date.max)
-        window = max(requirement.reminder_days, default=0)
-        if until is not None and (until - today).days <= window:
-            return Verdict("due", until, best.certificate_id)
-        return Verdict("compliant", until, best.certificate_id)
-    lapsed = [
-        valid_until(requirement, c) or c.status_on or today
-        for c in held
-        if c.status == "expired" or c.status == "valid"
-    ]
-    if lapsed:
-        return Verdict("expired", max(lapsed), None)
-    # Never certified (or only revoked): the grace period runs from the later of the start
-    # date and the day the requirement appeared.
-    start = max(trainee.start_date or trainee.created_at.date(), requirement.created_on)
-    deadline = start + timedelta(days=requirement.grace_period_days)
-    return Verdict("due" if today <= deadline else "overdue", deadline, None)
 
 
 async def evaluate(
@@ -180,13 +119,7 @@ async def _evaluate_chunk(
     wanted: set[tuple[str, str]] = set()
     for trainee in trainees:
         for requirement in requirements:
-            if not (
-                requirement.active
-                and trainee.active
-                and selector_matches(
-                    requirement.selector, trainee, academy_codes.get(trainee.academy_id, "")
-                )
-            ):
+            if not applies(requirement, trainee, academy_codes.get(trainee.academy_id, "")):
                 continue
             key = (trainee.id, requirement.code)
             wanted.add(key)
@@ -198,6 +131,10 @@ async def _evaluate_chunk(
                 today,
             )
             row = existing.get(key)
+            stored = Verdict(row.status, row.due_on, row.certificate_id) if row else None
+            what = change(stored, found)
+            if not what.write:
+                continue
             values = {
                 "status": found.status,
                 "due_on": found.due_on,
@@ -214,16 +151,11 @@ async def _evaluate_chunk(
                         **values,
                     }
                 )
-            elif (row.status, row.due_on, row.certificate_id) != (
-                found.status,
-                found.due_on,
-                found.certificate_id,
-            ):
-                changed = row.status != found.status
-                updates.append({"id": row.id, **values, "since": now if changed else row.since})
             else:
-                continue
-            if row is None or row.status != found.status:
+                updates.append(
+                    {"id": row.id, **values, "since": now if what.announce else row.since}
+                )
+            if what.announce:
                 events.append(
                     ComplianceChanged(
                         trainee_id=trainee.id,
