@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, GetCoreSchemaHandler
 
+from wps_common.paging import MAX_LIMIT
+
 __all__ = [
     "BIDI_CONTROLS",
     "FORMULA_TRIGGERS",
@@ -197,7 +199,7 @@ Search = Annotated[str, SingleLine(200)]
 """Words to search for, or a free-text filter value."""
 
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="items to skip")]
-Limit = Annotated[int, Field(ge=1, le=500, description="items per page")]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="items per page")]
 Version = Annotated[int, Field(ge=1, le=MAX_INT32)]
 """A version or revision number (PostgreSQL `integer`)."""
 

@@ -17,7 +17,6 @@ from wps_certification.ratelimit import RateLimiter
 from wps_certification.rendering import Renderer
 from wps_certification.schemas import (
     CertificateOut,
-    CertificatePage,
     CredentialOut,
     Revocation,
     Status,
@@ -27,8 +26,10 @@ from wps_certification.settings import CertificationSettings
 from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
+from wps_common.clock import Today
 from wps_common.errors import Conflict
 from wps_common.fields import Code, Id, Limit, Offset, printable
+from wps_common.paging import Page
 
 router = APIRouter(prefix="/v1")
 well_known = APIRouter(tags=["verification"])
@@ -44,14 +45,6 @@ ETAG = {
     "schema": {"type": "string"},
 }
 Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru")]
-
-
-def _today(request: Request) -> date:
-    # The runtime's clock, not the wall clock: tests move it to exercise expiry.
-    return request.app.state.runtime.clock().date()
-
-
-Today = Annotated[date, Depends(_today)]
 
 
 def _settings(request: Request) -> CertificationSettings:
@@ -82,7 +75,7 @@ async def list_certificates(
     academy_id: Id | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> CertificatePage:
+) -> Page[CertificateOut]:
     """Certificates the caller may see, newest first (trainees: their own; staff: their academy)."""
     rows, total = await service.list_certificates(
         session,
@@ -95,9 +88,7 @@ async def list_certificates(
         limit=limit,
         offset=offset,
     )
-    return CertificatePage(
-        items=[_out(c, who, today) for c in rows], total=total, limit=limit, offset=offset
-    )
+    return Page(items=[_out(c, who, today) for c in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get(

@@ -46,13 +46,6 @@ class CertificateOut(BaseModel):
     created_at: datetime
 
 
-class CertificatePage(BaseModel):
-    items: list[CertificateOut]
-    total: int
-    limit: int
-    offset: int
-
-
 class Revocation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

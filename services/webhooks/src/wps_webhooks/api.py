@@ -9,15 +9,14 @@ from fastapi import APIRouter, Depends, Request
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
 from wps_common.fields import Id, Limit, Offset
+from wps_common.paging import Page
 from wps_webhooks import service
 from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.schemas import (
     DeliveryOut,
-    DeliveryPage,
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionOut,
-    SubscriptionPage,
 )
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -51,10 +50,10 @@ async def list_subscriptions(
     who: Integrator,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> SubscriptionPage:
+) -> Page[SubscriptionOut]:
     """Your subscriptions (an admin sees every client's), oldest first."""
     rows, total = await service.list_subscriptions(session, who=who, limit=limit, offset=offset)
-    return SubscriptionPage(
+    return Page(
         items=[SubscriptionOut.model_validate(r) for r in rows],
         total=total,
         limit=limit,
@@ -88,7 +87,7 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "parked"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> DeliveryPage:
+) -> Page[DeliveryOut]:
     """Deliveries in queue order, with attempts and the last error."""
     rows, total = await service.list_deliveries(
         session,
@@ -98,7 +97,7 @@ async def list_deliveries(
         limit=limit,
         offset=offset,
     )
-    return DeliveryPage(
+    return Page(
         items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
     )
 

@@ -97,17 +97,3 @@ class DeliveryOut(BaseModel):
     )
     delivered_at: datetime | None
     created_at: datetime
-
-
-class SubscriptionPage(BaseModel):
-    items: list[SubscriptionOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
-    total: int
-    limit: int
-    offset: int
