@@ -101,7 +101,7 @@ async def test_a_broken_catalogue_loads_nothing(
     env = {"CURRICULUM_DATABASE_URL": settings.database_url}
     assert await asyncio.to_thread(_cli, ["load-catalogue", str(broken)], env) == 1
     counts = await table_counts(settings.database_url)
-    assert counts["modules"] == counts["outbox"] == counts["audit_entries"] == 0
+    assert counts["modules"] == counts["outbox"] == counts["audit_log"] == 0
 
 
 async def test_the_catalogue_is_browsable_in_english_and_russian(

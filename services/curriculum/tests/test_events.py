@@ -110,4 +110,4 @@ async def test_concurrent_publishes_of_one_version_emit_one_event(
     assert [r.status_code for r in responses] == [200] * 5
     counts = await table_counts(database_url)
     assert counts["outbox"] == 1
-    assert counts["audit_entries"] == 4  # created, submitted, approved, published: once each
+    assert counts["audit_log"] == 4  # created, submitted, approved, published: once each

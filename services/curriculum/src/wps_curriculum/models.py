@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 
-from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
+from wps_common.audit import AuditColumns
+from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
 
@@ -118,20 +119,21 @@ class Requirement(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class AuditEntry(Base):
-    """One thing someone did to a module, track or requirement; review comments live here."""
+class AuditEntry(AuditColumns, Base):
+    """One thing someone did to a module, track or requirement (`entity_id` is its code);
+    review comments live here. `changes` holds the status it left and reached and the comment,
+    when there are any; `version` is the module/track version or the requirement revision."""
 
-    __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_subject", "entity", "code", "id"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    entity: Mapped[str] = mapped_column(String(20))
-    code: Mapped[str] = mapped_column(String(40))
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    action: Mapped[str] = mapped_column(String(20))
-    actor: Mapped[str] = mapped_column(String(100))
-    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def from_status(self) -> str | None:
+        return self.changes.get("from_status")
+
+    @property
+    def to_status(self) -> str | None:
+        return self.changes.get("to_status")
+
+    @property
+    def comment(self) -> str | None:
+        return self.changes.get("comment")

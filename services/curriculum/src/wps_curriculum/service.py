@@ -14,7 +14,8 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.auth import Principal, Role, actor_name
+from wps_common import audit
+from wps_common.auth import Principal, Role
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound, ProblemError
 from wps_common.events.contracts import (
@@ -157,20 +158,17 @@ def record(
     to_status: str | None = None,
     comment: str | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
+    said = {"from_status": from_status, "to_status": to_status, "comment": comment}
+    return audit.record(
+        session,
+        AuditEntry,
         entity=entity,
-        code=code,
-        version=version,
+        entity_id=code,
         action=action,
         actor=actor,
-        actor_name=actor_name(actor),
-        from_status=from_status,
-        to_status=to_status,
-        comment=comment,
-        at=utcnow(),
+        changes={key: value for key, value in said.items() if value is not None},
+        version=version,
     )
-    session.add(entry)
-    return entry
 
 
 async def history(
@@ -182,16 +180,13 @@ async def history(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[AuditEntry], int]:
-    filters = [AuditEntry.entity == entity, AuditEntry.code == code]
-    if version is not None:
-        filters.append(AuditEntry.version == version)
-    total = int(await session.scalar(select(func.count()).where(*filters)) or 0)
+    where = [] if version is None else [AuditEntry.version == version]
+    rows, total = await audit.history(
+        session, AuditEntry, entity=entity, entity_id=code, where=where, limit=limit, offset=offset
+    )
     if total == 0 and not await _exists(session, entity, code):
         raise NotFound(f"There is no {entity} {code}.")
-    rows = await session.scalars(
-        select(AuditEntry).where(*filters).order_by(AuditEntry.id).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    return rows, total
 
 
 async def _exists(session: AsyncSession, entity: str, code: str) -> bool:
@@ -820,7 +815,7 @@ async def _check_four_eyes(
         await session.scalars(
             select(AuditEntry.actor).where(
                 AuditEntry.entity == kind.name,
-                AuditEntry.code == found.code,
+                AuditEntry.entity_id == found.code,
                 AuditEntry.version == found.version,
                 AuditEntry.action.in_(["created", "updated"]),
             )
