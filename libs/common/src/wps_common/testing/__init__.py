@@ -4,9 +4,20 @@ from wps_common.testing.support import (
     EventTap,
     auth,
     bus_settings,
+    outbox_events,
     publish_event,
+    rolled_back_session,
     running_app,
     wait_until,
 )
 
-__all__ = ["EventTap", "auth", "bus_settings", "publish_event", "running_app", "wait_until"]
+__all__ = [
+    "EventTap",
+    "auth",
+    "bus_settings",
+    "outbox_events",
+    "publish_event",
+    "rolled_back_session",
+    "running_app",
+    "wait_until",
+]

@@ -1,19 +1,23 @@
 """pytest plugin (entry point `wps`): a real nats-server per session and a fresh database per
-test — an SQLite file always, and PostgreSQL when one is reachable (else skipped, with why)."""
+test — an SQLite file always, and PostgreSQL when one is reachable (else skipped, with why) —
+and, for tests of service functions, a session rolled back after each test."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.natsserver import NatsServer
+from wps_common.testing.support import create_tables, rolled_back_session
 
 T = TypeVar("T")
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -105,3 +109,60 @@ def database_factory(
 def database_url(database_factory: Callable[[str], str]) -> str:
     """A fresh database for this test (run once per backend)."""
     return database_factory("db")
+
+
+class ServiceDatabases:
+    """Databases holding a service's tables, created once per test session and backend and
+    shared by every rolled-back session (nothing a test writes outlives it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.urls: dict[tuple[str, int], tuple[MetaData, str]] = {}
+        self.created: list[tuple[str, str]] = []
+
+    async def url(self, backend: str, metadata: MetaData, admin_url: str) -> str:
+        key = (backend, id(metadata))
+        if key not in self.urls:
+            if backend == "sqlite":
+                url = f"sqlite+aiosqlite:///{self.root / f'service_{len(self.urls)}.db'}"
+            else:
+                database = f"wps_test_service_{uuid.uuid4().hex[:12]}"
+                await _admin(admin_url, f'CREATE DATABASE "{database}"')
+                self.created.append((admin_url, database))
+                url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+            await create_tables(url, metadata)
+            self.urls[key] = (metadata, url)
+        return self.urls[key][1]
+
+    def drop(self) -> None:
+        for admin_url, database in self.created:
+            _run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def service_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceDatabases]:
+    databases = ServiceDatabases(tmp_path_factory.mktemp("service-db"))
+    yield databases
+    databases.drop()
+
+
+@pytest.fixture
+def service_metadata() -> MetaData:
+    """The tables `service_session` needs: override in the service's conftest or test module
+    (`return Base.metadata`)."""
+    pytest.fail("define a `service_metadata` fixture returning the service's MetaData")
+
+
+@pytest.fixture
+async def service_session(
+    db_backend: str,
+    service_metadata: MetaData,
+    service_databases: ServiceDatabases,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[AsyncSession]:
+    """An AsyncSession for calling service functions directly, on each backend, inside a
+    transaction rolled back after the test; the service's tables are created once."""
+    admin_url = request.getfixturevalue("postgres_admin_url") if db_backend == "postgresql" else ""
+    url = await service_databases.url(db_backend, service_metadata, admin_url)
+    async with rolled_back_session(url) as session:
+        yield session

@@ -14,10 +14,14 @@ import nats
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import MetaData, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
 
 from wps_common.auth import mint_token
+from wps_common.db import create_engine
 from wps_common.events.envelope import CloudEvent, EventPayload
-from wps_common.events.outbox import EventRouting
+from wps_common.events.outbox import EventRouting, Outbox
 from wps_common.settings import DEV_JWT_SECRET
 
 T = TypeVar("T")
@@ -159,3 +163,45 @@ class EventTap:
             return found if len(found) >= count else []
 
         return await wait_until(enough, timeout=timeout, what=f"{count} × {suffix} event(s)")
+
+
+@asynccontextmanager
+async def rolled_back_session(url: str) -> AsyncIterator[AsyncSession]:
+    """A session inside one outer transaction that is rolled back at the end, whatever the code
+    under test did: its commits and rollbacks only end SAVEPOINTs (SQLAlchemy's
+    `join_transaction_mode="create_savepoint"`), so service functions run as in a request and
+    leave nothing behind. SQLite gets the engine's own BEGIN (see wps_common.db), which is what
+    makes its SAVEPOINTs real."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            outer = await connection.begin()
+            session = AsyncSession(
+                bind=connection,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+            )
+            try:
+                yield session
+            finally:
+                await session.close()
+                if outer.is_active:
+                    await outer.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def create_tables(url: str, metadata: MetaData) -> None:
+    """Create `metadata`'s tables in the database at `url` (once, for rolled-back sessions)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()
+
+
+async def outbox_events(session: AsyncSession, outbox: Outbox) -> list[CloudEvent]:
+    """The events written to `outbox` in this session's transaction, oldest first."""
+    bodies = await session.scalars(select(outbox.table.c.body).order_by(outbox.table.c.id))
+    return [CloudEvent.model_validate_json(body) for body in bodies]
