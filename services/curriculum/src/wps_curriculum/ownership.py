@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
-from wps_common.errors import Forbidden
-from wps_curriculum.schemas import OWNER_MAX_LENGTH, Status
+from wps_common.errors import Forbidden, NotFound, ProblemError
+from wps_curriculum.kinds import Kind, V
+from wps_curriculum.models import Module, Track
+from wps_curriculum.schemas import OWNER_MAX_LENGTH, STATUSES, Status
 
 # What every signed-in role reads, whoever owns it: academies teach national modules and each
 # other's published ones.
@@ -65,3 +68,80 @@ def owner_of_new(who: Principal, requested: str | None, *, given: bool, what: st
             "ask your identity provider's administrator to use the academy code."
         )
     return who.academy_id
+
+
+# --- applied to the database -----------------------------------------------------------------
+
+
+async def owned(
+    session: AsyncSession,
+    kind: Kind[V],
+    *,
+    code: str,
+    who: Principal,
+    version: int | None = None,
+    doing: str = "change",
+) -> Module | Track:
+    """The module or track `who` is about to change, if they may: the check every write makes.
+    Another academy's curriculum answers 404, like every tenant boundary; national curriculum
+    answers 403 to academy admins (they see it, but only platform admins change it)."""
+    root = await find_root(session, kind, code)
+    if root is None or not can_change(who, root.owner_academy):
+        raise await refusal(session, kind, root, code=code, who=who, version=version, doing=doing)
+    return root
+
+
+async def readable_statuses(
+    session: AsyncSession, kind: Kind[V], *, code: str, who: Principal
+) -> tuple[Status, ...]:
+    """Which versions of this module or track `who` reads: all, or the public ones."""
+    root = await find_root(session, kind, code)
+    if root is None:
+        raise NotFound(f"There is no {kind.name} {code}.")
+    return STATUSES if sees_drafts(who, root.owner_academy) else PUBLIC
+
+
+async def refusal(
+    session: AsyncSession,
+    kind: Kind[V],
+    root: Module | Track | None,
+    *,
+    code: str,
+    who: Principal,
+    doing: str,
+    version: int | None = None,
+    allowed: str = "its academy admins and platform admins",
+) -> ProblemError:
+    """What to answer someone who may not do `doing` to this module or track."""
+    missing = NotFound(
+        f"There is no {kind.name} {code}" + (f" version {version}" if version else "") + "."
+    )
+    if root is None:
+        return missing
+    owner = root.owner_academy
+    rule = (
+        f"{kind.title} {code} is national curriculum: only platform admins {doing} it."
+        if owner is None
+        else f"{kind.title} {code} belongs to academy {owner}: only {allowed} {doing} it."
+    )
+    if sees_drafts(who, owner):
+        return Forbidden(rule)
+    # Another academy's: what this caller can read of it anyway decides what the answer may say.
+    # A module that exists only as drafts answers exactly as one that does not exist.
+    if await _has_public_version(session, kind, code):
+        return NotFound(rule)
+    return missing
+
+
+async def find_root(session: AsyncSession, kind: Kind[V], code: str) -> Module | Track | None:
+    if kind.root is Module:
+        return await session.get(Module, code)
+    return await session.get(Track, code)
+
+
+async def _has_public_version(session: AsyncSession, kind: Kind[V], code: str) -> bool:
+    cls = kind.version
+    found = await session.scalar(
+        select(cls.id).where(cls.code == code, cls.status.in_(PUBLIC)).limit(1)
+    )
+    return found is not None

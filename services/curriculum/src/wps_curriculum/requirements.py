@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import RequirementChanged, Selector
+from wps_curriculum.kinds import TRACKS
 from wps_curriculum.models import Requirement, TrackVersion, outbox
 from wps_curriculum.schemas import RequirementContent, RequirementCreate
-from wps_curriculum.service import TRACKS, get_version, record
+from wps_curriculum.trail import record
+from wps_curriculum.versions import get_version
 
 Change = Literal["created", "updated", "deleted"]
 

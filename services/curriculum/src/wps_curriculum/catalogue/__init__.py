@@ -14,10 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common.auth import Principal, Role
 from wps_common.db import Database
 from wps_common.errors import ProblemError
-from wps_curriculum import requirements, service
+from wps_curriculum import requirements
+from wps_curriculum.kinds import MODULES, TRACKS, Kind
 from wps_curriculum.models import Module, Requirement, Track
+from wps_curriculum.modules import create_module
+from wps_curriculum.review import transition
 from wps_curriculum.schemas import (
     Code,
     ModuleCreate,
@@ -27,8 +31,12 @@ from wps_curriculum.schemas import (
     SelectorIn,
     TrackCreate,
 )
+from wps_curriculum.tracks import create_track
 
 STARTER_CATALOGUE = Path(__file__).parent / "starter.yaml"
+SYSTEM_AUTHOR = "catalogue"  # the starter catalogue's author (docs/adr/0010-starter-catalogue.md)
+# The starter catalogue writes as a platform admin: its curriculum is national.
+SYSTEM = Principal(subject=SYSTEM_AUTHOR, roles=frozenset({Role.ADMIN, Role.REVIEWER}))
 APPROVAL_NOTE = (
     "Starter catalogue: reviewed in the repository before release and published by the system "
     "author 'catalogue' (docs/adr/0010-starter-catalogue.md)."
@@ -129,14 +137,14 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
         # Replicas starting together load one after the other; the second finds it all there.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('wps-catalogue'))"))
     report = LoadReport()
-    actor = service.SYSTEM_AUTHOR
+    actor = SYSTEM_AUTHOR
     try:
         for module in _prerequisites_first(catalogue.modules):
             if await session.get(Module, module.code) is not None:
                 report.present["modules"].append(module.code)
                 continue
-            version = await service.create_module(session, data=module, who=service.SYSTEM)
-            await _publish(session, service.MODULES, module.code, version.version)
+            version = await create_module(session, data=module, who=SYSTEM)
+            await _publish(session, MODULES, module.code, version.version)
             report.created["modules"].append(module.code)
         for track in catalogue.tracks:
             if await session.get(Track, track.code) is not None:
@@ -148,8 +156,8 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
                     "modules": [PinnedModule(code=code) for code in track.modules],
                 }
             )
-            created = await service.create_track(session, data=data, who=service.SYSTEM)
-            await _publish(session, service.TRACKS, track.code, created.version)
+            created = await create_track(session, data=data, who=SYSTEM)
+            await _publish(session, TRACKS, track.code, created.version)
             report.created["tracks"].append(track.code)
         for rule in catalogue.requirements:
             if await session.get(Requirement, rule.code) is not None:
@@ -167,12 +175,10 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
     return report
 
 
-async def _publish(session: AsyncSession, kind: service.Kind[Any], code: str, version: int) -> None:
-    who = service.SYSTEM
-    await service.transition(
-        session, kind=kind, code=code, version=version, action="submit", who=who
-    )
-    await service.transition(
+async def _publish(session: AsyncSession, kind: Kind[Any], code: str, version: int) -> None:
+    who = SYSTEM
+    await transition(session, kind=kind, code=code, version=version, action="submit", who=who)
+    await transition(
         session,
         kind=kind,
         code=code,
@@ -182,9 +188,7 @@ async def _publish(session: AsyncSession, kind: service.Kind[Any], code: str, ve
         comment=APPROVAL_NOTE,
         four_eyes=False,
     )
-    await service.transition(
-        session, kind=kind, code=code, version=version, action="publish", who=who
-    )
+    await transition(session, kind=kind, code=code, version=version, action="publish", who=who)
 
 
 async def load_into(db: Database, path: Path = STARTER_CATALOGUE) -> LoadReport:

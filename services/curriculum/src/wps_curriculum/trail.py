@@ -1,0 +1,59 @@
+"""The curriculum's audit trail on the shared shape (`wps_common.audit`): who did what to a
+module, track or requirement, with the status it left and reached and any review comment."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common import audit
+from wps_common.errors import NotFound
+from wps_curriculum.models import AuditEntry, Module, Requirement, Track
+
+
+def record(
+    session: AsyncSession,
+    *,
+    entity: str,
+    code: str,
+    version: int | None,
+    action: str,
+    actor: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    comment: str | None = None,
+) -> AuditEntry:
+    said = {"from_status": from_status, "to_status": to_status, "comment": comment}
+    return audit.record(
+        session,
+        AuditEntry,
+        entity=entity,
+        entity_id=code,
+        action=action,
+        actor=actor,
+        changes={key: value for key, value in said.items() if value is not None},
+        version=version,
+    )
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    entity: str,
+    code: str,
+    version: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """One page of the trail of a module, track or requirement (or one version of it)."""
+    where = [] if version is None else [AuditEntry.version == version]
+    rows, total = await audit.history(
+        session, AuditEntry, entity=entity, entity_id=code, where=where, limit=limit, offset=offset
+    )
+    if total == 0 and not await _exists(session, entity, code):
+        raise NotFound(f"There is no {entity} {code}.")
+    return rows, total
+
+
+async def _exists(session: AsyncSession, entity: str, code: str) -> bool:
+    root = {"module": Module, "track": Track, "requirement": Requirement}[entity]
+    return await session.get(root, code) is not None
