@@ -4,7 +4,7 @@ page's size, and the query helper every list goes through."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
@@ -29,14 +29,15 @@ class Page(BaseModel, Generic[T]):
 
 
 Order = Sequence[ColumnElement[Any] | Any]
+AnySelect = Select[Unpack[tuple[Any, ...]]]
 
 
-async def _count(session: AsyncSession, stmt: Select[Any]) -> int:
+async def _count(session: AsyncSession, stmt: AnySelect) -> int:
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     return int(total or 0)
 
 
-def _ordered(stmt: Select[Any], order: Order, limit: int, offset: int) -> Select[Any]:
+def _ordered(stmt: AnySelect, order: Order, limit: int, offset: int) -> AnySelect:
     # The helper, not the caller, applies the order: a keyset page (after the last row's values
     # of these columns) can then replace the offset without touching the lists.
     if not order:
@@ -45,7 +46,7 @@ def _ordered(stmt: Select[Any], order: Order, limit: int, offset: int) -> Select
 
 
 async def page(
-    session: AsyncSession, stmt: Select[Any], *, order: Order, limit: int, offset: int
+    session: AsyncSession, stmt: AnySelect, *, order: Order, limit: int, offset: int
 ) -> tuple[list[Any], int]:
     """`(items, total)` of a one-entity select, in `order` (whose last column is unique, so
     pages are stable)."""
@@ -55,7 +56,7 @@ async def page(
 
 
 async def page_rows(
-    session: AsyncSession, stmt: Select[Any], *, order: Order, limit: int, offset: int
+    session: AsyncSession, stmt: AnySelect, *, order: Order, limit: int, offset: int
 ) -> tuple[list[tuple[Any, ...]], int]:
     """`page()` for a select of several entities or columns: the items are row tuples."""
     total = await _count(session, stmt)

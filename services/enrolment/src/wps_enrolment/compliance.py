@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
 from wps_common.events.contracts import ComplianceChanged
+from wps_common.tenancy import in_academy
 from wps_enrolment.compliance_rules import (
     Verdict,
     applies,
@@ -61,7 +63,7 @@ async def evaluate(
     if trainee_ids is not None:
         stmt = stmt.where(Trainee.id.in_(list(trainee_ids)))
     if academy_id is not None:
-        stmt = stmt.where(Trainee.academy_id == academy_id)
+        stmt = in_academy(stmt, Trainee.academy_id, academy_id)
     academy_codes = dict((await session.execute(select(Academy.id, Academy.code))).all())
     transitions = 0
     last_id = ""
@@ -73,14 +75,16 @@ async def evaluate(
         last_id = chunk[-1].id
 
 
-async def _evaluate_chunk(
-    session: AsyncSession,
-    trainees: list[Trainee],
-    requirements: list[Requirement],
-    academy_codes: dict[str, str],
-    today: date,
-) -> int:
-    ids = [t.id for t in trainees]
+@dataclass
+class _Known:
+    """What a chunk's verdicts are computed from, and the rows they replace."""
+
+    certificates: dict[str, list[CertificateRecord]]
+    exemptions: set[tuple[str, str]]
+    existing: dict[tuple[str, str], ComplianceRecord]
+
+
+async def _known(session: AsyncSession, ids: list[str], requirements: list[Requirement]) -> _Known:
     codes = [r.code for r in requirements]
     tracks = {r.track_code for r in requirements}
     certificates: dict[str, list[CertificateRecord]] = defaultdict(list)
@@ -112,10 +116,74 @@ async def _evaluate_chunk(
             )
         ).all()
     }
-    now = utcnow()
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    events: list[ComplianceChanged] = []
+    return _Known(certificates, {(t, c) for t, c in exemptions}, existing)
+
+
+@dataclass
+class _Writes:
+    """The statements and events a chunk's new verdicts need."""
+
+    today: date
+    now: datetime
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ComplianceChanged] = field(default_factory=list)
+
+    def add(
+        self,
+        trainee: Trainee,
+        requirement: Requirement,
+        row: ComplianceRecord | None,
+        found: Verdict,
+    ) -> None:
+        stored = Verdict(row.status, row.due_on, row.certificate_id) if row else None
+        what = change(stored, found)
+        if not what.write:
+            return
+        values = {
+            "status": found.status,
+            "due_on": found.due_on,
+            "certificate_id": found.certificate_id,
+            "evaluated_on": self.today,
+        }
+        if row is None:
+            self.inserts.append(
+                {
+                    "trainee_id": trainee.id,
+                    "academy_id": trainee.academy_id,
+                    "requirement_code": requirement.code,
+                    "since": self.now,
+                    **values,
+                }
+            )
+        else:
+            self.updates.append(
+                {"id": row.id, **values, "since": self.now if what.announce else row.since}
+            )
+        if what.announce:
+            self.events.append(
+                ComplianceChanged(
+                    trainee_id=trainee.id,
+                    employee_number=trainee.employee_number,
+                    academy_id=trainee.academy_id,
+                    requirement_code=requirement.code,
+                    previous_status=row.status if row else None,
+                    status=found.status,
+                    due_on=found.due_on,
+                    changed_at=self.now,
+                )
+            )
+
+
+async def _evaluate_chunk(
+    session: AsyncSession,
+    trainees: list[Trainee],
+    requirements: list[Requirement],
+    academy_codes: dict[str, str],
+    today: date,
+) -> int:
+    known = await _known(session, [t.id for t in trainees], requirements)
+    writes = _Writes(today=today, now=utcnow())
     wanted: set[tuple[str, str]] = set()
     for trainee in trainees:
         for requirement in requirements:
@@ -126,58 +194,21 @@ async def _evaluate_chunk(
             found = verdict(
                 requirement,
                 trainee,
-                certificates.get(trainee.id, []),
-                key in exemptions,
+                known.certificates.get(trainee.id, []),
+                key in known.exemptions,
                 today,
             )
-            row = existing.get(key)
-            stored = Verdict(row.status, row.due_on, row.certificate_id) if row else None
-            what = change(stored, found)
-            if not what.write:
-                continue
-            values = {
-                "status": found.status,
-                "due_on": found.due_on,
-                "certificate_id": found.certificate_id,
-                "evaluated_on": today,
-            }
-            if row is None:
-                inserts.append(
-                    {
-                        "trainee_id": trainee.id,
-                        "academy_id": trainee.academy_id,
-                        "requirement_code": requirement.code,
-                        "since": now,
-                        **values,
-                    }
-                )
-            else:
-                updates.append(
-                    {"id": row.id, **values, "since": now if what.announce else row.since}
-                )
-            if what.announce:
-                events.append(
-                    ComplianceChanged(
-                        trainee_id=trainee.id,
-                        employee_number=trainee.employee_number,
-                        academy_id=trainee.academy_id,
-                        requirement_code=requirement.code,
-                        previous_status=row.status if row else None,
-                        status=found.status,
-                        due_on=found.due_on,
-                        changed_at=now,
-                    )
-                )
+            writes.add(trainee, requirement, known.existing.get(key), found)
     # Rows that no longer apply (deactivated trainee, selector or requirement changed) go.
-    stale = [row.id for key, row in existing.items() if key not in wanted]
+    stale = [row.id for key, row in known.existing.items() if key not in wanted]
     if stale:
         await session.execute(delete(ComplianceRecord).where(ComplianceRecord.id.in_(stale)))
-    if inserts:
-        await session.execute(insert(ComplianceRecord), inserts)
-    if updates:
-        await session.execute(update(ComplianceRecord), updates)
-    await outbox.add_many(session, events)
-    return len(events)
+    if writes.inserts:
+        await session.execute(insert(ComplianceRecord), writes.inserts)
+    if writes.updates:
+        await session.execute(update(ComplianceRecord), writes.updates)
+    await outbox.add_many(session, writes.events)
+    return len(writes.events)
 
 
 async def sweep(db: Database, today: date) -> int:

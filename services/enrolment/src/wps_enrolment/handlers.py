@@ -1,13 +1,12 @@
-"""Event handlers: enrolment's read models of the curriculum and of certificates, and the
-compliance re-evaluation each relevant fact triggers."""
+"""Event handlers: what enrolment consumes (the curriculum read model's handlers live in
+`curriculum`), the requirement and certificate read models, and the compliance re-evaluation
+each relevant fact triggers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.events.consumer import Handler
@@ -25,88 +24,67 @@ from wps_common.events.contracts import (
 from wps_common.events.envelope import CloudEvent, EventPayload
 from wps_common.runtime import Subscription
 from wps_enrolment import compliance
-from wps_enrolment.models import (
-    CertificateRecord,
-    CurriculumModule,
-    CurriculumTrack,
-    Requirement,
+from wps_enrolment.curriculum import (
+    on_module_published,
+    on_module_retired,
+    on_track_published,
+    on_track_retired,
 )
+from wps_enrolment.models import CertificateRecord, Requirement
 
 Today = Callable[[], date]
 
 
-async def on_track_published(
-    session: AsyncSession, payload: TrackPublished, event: CloudEvent
-) -> None:
-    track = payload.track
-    existing = await session.scalar(
-        select(CurriculumTrack).where(
-            CurriculumTrack.code == track.code, CurriculumTrack.version == track.version
-        )
-    )
-    if existing is None:
+async def remember_requirement(session: AsyncSession, payload: RequirementChanged) -> bool:
+    """Keep a requirement's latest revision; False when an older revision arrives late."""
+    requirement = await session.get(Requirement, payload.requirement_code)
+    if requirement is not None and requirement.revision >= payload.revision:
+        return False  # an older revision arriving late changes nothing
+    values = {
+        "revision": payload.revision,
+        "active": payload.change != "deleted",
+        "track_code": payload.track_code,
+        "selector": payload.selector.model_dump(mode="json"),
+        "grace_period_days": payload.grace_period_days,
+        "renewal_months": payload.renewal_months,
+        "reminder_days": list(payload.reminder_days),
+        "title": dict(payload.title),
+        "changed_at": payload.changed_at,
+    }
+    if requirement is None:
         session.add(
-            CurriculumTrack(
-                code=track.code,
-                version=track.version,
-                status="published",
-                facts=track.model_dump(mode="json"),
-                published_at=payload.published_at,
+            Requirement(
+                code=payload.requirement_code,
+                created_on=payload.changed_at.date(),
+                **values,
             )
         )
-    # The modules travel inside the track: they are known even without module.published.
-    for module in event.data["track"]["modules"]:
-        await _remember_module(session, module, payload.published_at)
+    else:
+        for name, value in values.items():
+            setattr(requirement, name, value)
+    await session.flush()
+    return True
 
 
-async def _remember_module(session: AsyncSession, facts: dict[str, Any], published_at: Any) -> None:
-    existing = await session.scalar(
-        select(CurriculumModule).where(
-            CurriculumModule.code == facts["code"], CurriculumModule.version == facts["version"]
-        )
-    )
-    if existing is None:
+async def remember_certificate(session: AsyncSession, payload: CertificateIssued) -> bool:
+    """Keep an issued track certificate; False for a module's own (requirements ignore it)."""
+    if payload.award != "track":
+        return False  # requirements ask for track certificates; a module's own does not count
+    if await session.get(CertificateRecord, payload.certificate_id) is None:
         session.add(
-            CurriculumModule(
-                code=facts["code"],
-                version=facts["version"],
-                status="published",
-                facts=facts,
-                published_at=published_at,
+            CertificateRecord(
+                certificate_id=payload.certificate_id,
+                trainee_id=payload.trainee_id,
+                academy_id=payload.academy_id,
+                enrolment_id=payload.enrolment_id,
+                track_code=payload.track_code,
+                issued_on=payload.issued_on,
+                expires_on=payload.expires_on,
+                status="valid",
             )
         )
-    elif len(facts) > len(existing.facts):
-        existing.facts = facts  # module.published carries more than a track's copy
-
-
-async def on_track_retired(session: AsyncSession, payload: TrackRetired, event: CloudEvent) -> None:
-    await session.execute(
-        update(CurriculumTrack)
-        .where(
-            CurriculumTrack.code == payload.track_code, CurriculumTrack.version == payload.version
-        )
-        .values(status="retired")
-    )
-
-
-async def on_module_published(
-    session: AsyncSession, payload: ModulePublished, event: CloudEvent
-) -> None:
-    # The raw event data, not the parsed model: fields curriculum adds (prerequisites) stay.
-    await _remember_module(session, dict(event.data["module"]), payload.published_at)
-
-
-async def on_module_retired(
-    session: AsyncSession, payload: ModuleRetired, event: CloudEvent
-) -> None:
-    await session.execute(
-        update(CurriculumModule)
-        .where(
-            CurriculumModule.code == payload.module_code,
-            CurriculumModule.version == payload.version,
-        )
-        .values(status="retired")
-    )
+        await session.flush()
+    return True
 
 
 def compliance_handlers(today: Today) -> dict[type[EventPayload], Handler]:
@@ -115,56 +93,16 @@ def compliance_handlers(today: Today) -> dict[type[EventPayload], Handler]:
     async def on_requirement_changed(
         session: AsyncSession, payload: RequirementChanged, event: CloudEvent
     ) -> None:
-        requirement = await session.get(Requirement, payload.requirement_code)
-        if requirement is not None and requirement.revision >= payload.revision:
-            return  # an older revision arriving late changes nothing
-        values = {
-            "revision": payload.revision,
-            "active": payload.change != "deleted",
-            "track_code": payload.track_code,
-            "selector": payload.selector.model_dump(mode="json"),
-            "grace_period_days": payload.grace_period_days,
-            "renewal_months": payload.renewal_months,
-            "reminder_days": list(payload.reminder_days),
-            "title": dict(payload.title),
-            "changed_at": payload.changed_at,
-        }
-        if requirement is None:
-            session.add(
-                Requirement(
-                    code=payload.requirement_code,
-                    created_on=payload.changed_at.date(),
-                    **values,
-                )
+        if await remember_requirement(session, payload):
+            await compliance.evaluate(
+                session, today=today(), requirement_codes=[payload.requirement_code]
             )
-        else:
-            for name, value in values.items():
-                setattr(requirement, name, value)
-        await session.flush()
-        await compliance.evaluate(
-            session, today=today(), requirement_codes=[payload.requirement_code]
-        )
 
     async def on_certificate_issued(
         session: AsyncSession, payload: CertificateIssued, event: CloudEvent
     ) -> None:
-        if payload.award != "track":
-            return  # requirements ask for track certificates; a module's own does not count
-        if await session.get(CertificateRecord, payload.certificate_id) is None:
-            session.add(
-                CertificateRecord(
-                    certificate_id=payload.certificate_id,
-                    trainee_id=payload.trainee_id,
-                    academy_id=payload.academy_id,
-                    enrolment_id=payload.enrolment_id,
-                    track_code=payload.track_code,
-                    issued_on=payload.issued_on,
-                    expires_on=payload.expires_on,
-                    status="valid",
-                )
-            )
-            await session.flush()
-        await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
+        if await remember_certificate(session, payload):
+            await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
 
     async def on_certificate_revoked(
         session: AsyncSession, payload: CertificateRevoked, event: CloudEvent

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_common.tenancy import in_academy
 from wps_enrolment.models import Academy, Trainee
 
 
@@ -21,7 +22,7 @@ class EnrolmentLookups:
     ) -> str | None:
         stmt = select(Trainee.id).where(Trainee.employee_number == employee_number)
         if academy_id is not None:
-            stmt = stmt.where(Trainee.academy_id == academy_id)
+            stmt = in_academy(stmt, Trainee.academy_id, academy_id)
         # Without an academy an employee number must name one trainee, or none is assumed.
         found = (await session.scalars(stmt.limit(2))).all()
         return found[0] if len(found) == 1 else None

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from wps_common.app import build_app
+from wps_common.clock import today_by
 from wps_common.jobs import PeriodicJob
 from wps_common.runtime import ServiceRuntime
 from wps_enrolment import compliance
@@ -32,18 +33,14 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         job_runs=job_runs,
     )
 
-    def today() -> datetime:
-        return runtime.clock()
-
     async def sweep(now: datetime) -> None:
         # Due dates pass and reminder windows open with time alone: once a day, re-evaluate all.
         await compliance.sweep(runtime.db, now.date())
 
-    runtime.subscriptions = subscriptions(lambda: today().date())
+    today = today_by(runtime)
+    runtime.subscriptions = subscriptions(today)
     runtime.jobs = [PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)]
-    imports = ImportRunner(
-        lambda: runtime.db, lambda: today().date(), settings.import_chunk_rows, runtime.metrics
-    )
+    imports = ImportRunner(lambda: runtime.db, today, settings.import_chunk_rows, runtime.metrics)
     runtime.workers = [imports.recover]
     app = build_app(
         title="WPS Training — Enrolment",

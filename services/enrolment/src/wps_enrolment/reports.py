@@ -18,6 +18,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
+from wps_common.tenancy import academy_scope, in_academy
 from wps_enrolment.models import (
     Academy,
     Cohort,
@@ -26,7 +27,6 @@ from wps_enrolment.models import (
     Requirement,
     Trainee,
 )
-from wps_enrolment.service import scoped_academy
 
 UNSPECIFIED = "unspecified"
 ATTRIBUTES = {
@@ -111,7 +111,7 @@ async def build(
     date_to: date | None,
     k: int,
 ) -> dict[str, Any]:
-    scope = scoped_academy(who, academy_id)
+    scope = academy_scope(who, academy_id)
     if measure == "participation":
         pairs = await _participation(session, by, scope, date_from, date_to)
     elif measure == "completion":
@@ -162,8 +162,8 @@ async def _participation(
         date_to,
     )
     if scope is not None:
-        people = people.where(Trainee.academy_id == scope)
-        taking_part = taking_part.where(Enrolment.academy_id == scope)
+        people = in_academy(people, Trainee.academy_id, scope)
+        taking_part = in_academy(taking_part, Enrolment.academy_id, scope)
     population = int(await session.scalar(select(func.count()).select_from(people.subquery())) or 0)
     part = taking_part.subquery()
     participants = int(
@@ -214,7 +214,7 @@ async def _completion(
         date_to,
     )
     if scope is not None:
-        stmt = stmt.where(Enrolment.academy_id == scope)
+        stmt = in_academy(stmt, Enrolment.academy_id, scope)
     groups = [(g, int(done), int(total)) for g, total, done in (await session.execute(stmt))]
     return groups, (sum(g[1] for g in groups), sum(g[2] for g in groups))
 
@@ -236,7 +236,7 @@ async def _compliance(session: AsyncSession, by: str, scope: str | None) -> Grou
         .group_by(key)
     )
     if scope is not None:
-        stmt = stmt.where(ComplianceRecord.academy_id == scope)
+        stmt = in_academy(stmt, ComplianceRecord.academy_id, scope)
     groups = [(g, int(ok), int(total)) for g, total, ok in (await session.execute(stmt)).all()]
     return groups, (sum(g[1] for g in groups), sum(g[2] for g in groups))
 

@@ -1,0 +1,82 @@
+"""Academies, the tenants: registering, reading and renaming them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.auth import Principal
+from wps_common.errors import Conflict, InvalidInput, NotFound
+from wps_common.paging import page
+from wps_common.tenancy import in_academy, scoped
+from wps_enrolment.audit import audit
+from wps_enrolment.models import Academy, Trainee, outbox
+from wps_enrolment.profiles import profile_event
+from wps_enrolment.schemas import AcademyCreate, AcademyUpdate
+
+
+async def create_academy(session: AsyncSession, *, data: AcademyCreate, who: Principal) -> Academy:
+    if await session.scalar(select(Academy.id).where(Academy.code == data.code)):
+        raise Conflict(f"An academy with code {data.code} already exists.")
+    academy = Academy(**data.model_dump())
+    session.add(academy)
+    await session.flush()
+    audit(
+        session,
+        academy_id=academy.id,
+        entity="academy",
+        entity_id=academy.id,
+        action="created",
+        actor=who.subject,
+        changes=data.model_dump(),
+    )
+    return academy
+
+
+async def get_academy(session: AsyncSession, *, academy_id: str, who: Principal) -> Academy:
+    who.check_academy(academy_id, "academy")
+    academy = await session.get(Academy, academy_id)
+    if academy is None:
+        raise NotFound("No such academy.")
+    return academy
+
+
+async def list_academies(
+    session: AsyncSession, *, who: Principal, limit: int, offset: int
+) -> tuple[list[Academy], int]:
+    stmt = scoped(select(Academy), Academy.id, who)
+    return await page(session, stmt, order=(Academy.code, Academy.id), limit=limit, offset=offset)
+
+
+async def update_academy(
+    session: AsyncSession, *, academy_id: str, data: AcademyUpdate, who: Principal
+) -> Academy:
+    academy = await get_academy(session, academy_id=academy_id, who=who)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    for name, value in changes.items():
+        setattr(academy, name, value)
+    if changes:
+        audit(
+            session,
+            academy_id=academy.id,
+            entity="academy",
+            entity_id=academy.id,
+            action="updated",
+            actor=who.subject,
+            changes=changes,
+        )
+        # Certificates print the academy's name: holders' details must follow.
+        trainees = (
+            await session.scalars(in_academy(select(Trainee), Trainee.academy_id, academy.id))
+        ).all()
+        await outbox.add_many(session, [profile_event(t, academy) for t in trainees])
+    return academy
+
+
+async def academy_for_write(session: AsyncSession, academy_id: str, who: Principal) -> Academy:
+    """The academy a new record is filed under (a body's `academy_id`): 422 if unknown."""
+    who.check_academy(academy_id, "academy")
+    academy = await session.get(Academy, academy_id)
+    if academy is None:
+        raise InvalidInput(f"There is no academy {academy_id}.", field="academy_id")
+    return academy

@@ -1,0 +1,21 @@
+"""Enrolment REST API: /v1/academies, /v1/trainees, /v1/imports, /v1/cohorts, /v1/enrolments,
+/v1/compliance and /v1/reports, one router per subdomain."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from wps_enrolment.api.academies import router as academies
+from wps_enrolment.api.cohorts import router as cohorts
+from wps_enrolment.api.compliance import router as compliance
+from wps_enrolment.api.enrolments import router as enrolments
+from wps_enrolment.api.imports import router as imports
+from wps_enrolment.api.reports import router as reports
+from wps_enrolment.api.results import router as results
+from wps_enrolment.api.trainees import router as trainees
+
+router = APIRouter(prefix="/v1")
+for part in (academies, trainees, compliance, imports, cohorts, enrolments, results, reports):
+    router.include_router(part)
+
+__all__ = ["router"]

@@ -1,0 +1,115 @@
+"""Routes of compliance: a trainee's standing and exemptions, an academy's list and summary."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from wps_common.app import DbSession
+from wps_common.clock import Today
+from wps_common.fields import Code, Id, Limit, Offset
+from wps_common.paging import Page
+from wps_enrolment import compliance_status
+from wps_enrolment.api.deps import OTHER_ACADEMY, Analysts, Filter, Reader, Staff
+from wps_enrolment.schemas import (
+    ComplianceOut,
+    ComplianceRow,
+    ComplianceStatus,
+    ComplianceSummary,
+    ExemptionCreate,
+)
+
+router = APIRouter(tags=["compliance"])
+
+
+@router.get("/trainees/{trainee_id}/compliance")
+async def trainee_compliance(
+    trainee_id: Id, session: DbSession, who: Reader
+) -> list[ComplianceOut]:
+    """A trainee's status against every requirement that applies to them."""
+    rows = await compliance_status.trainee_compliance(session, trainee_id=trainee_id, who=who)
+    return [
+        ComplianceOut.model_validate(record).model_copy(update={"exemption_reason": reason})
+        for record, reason in rows
+    ]
+
+
+@router.put("/trainees/{trainee_id}/exemptions/{requirement_code}", status_code=204)
+async def exempt(
+    trainee_id: Id,
+    requirement_code: Code,
+    body: ExemptionCreate,
+    session: DbSession,
+    who: Staff,
+    today: Today,
+) -> Response:
+    """Exempt a trainee from a requirement, with the reason (academy admins)."""
+    await compliance_status.exempt(
+        session,
+        trainee_id=trainee_id,
+        requirement_code=requirement_code,
+        reason=body.reason,
+        who=who,
+        today=today,
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/trainees/{trainee_id}/exemptions/{requirement_code}", status_code=204)
+async def lift_exemption(
+    trainee_id: Id, requirement_code: Code, session: DbSession, who: Staff, today: Today
+) -> Response:
+    """Lift an exemption: the requirement applies again."""
+    await compliance_status.lift_exemption(
+        session, trainee_id=trainee_id, requirement_code=requirement_code, who=who, today=today
+    )
+    return Response(status_code=204)
+
+
+@router.get("/compliance", responses=OTHER_ACADEMY)
+async def list_compliance(
+    session: DbSession,
+    who: Analysts,
+    academy_id: Id | None = None,
+    status: ComplianceStatus | None = None,
+    unit: Filter | None = None,
+    rank: Filter | None = None,
+    requirement_code: Code | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[ComplianceRow]:
+    """Who is compliant, due, overdue, expired or exempt — filterable, by name."""
+    rows, total = await compliance_status.academy_compliance(
+        session,
+        who=who,
+        academy_id=academy_id,
+        status=status,
+        unit=unit,
+        rank=rank,
+        requirement_code=requirement_code,
+        limit=limit,
+        offset=offset,
+    )
+    items = [
+        ComplianceRow.model_validate(
+            {
+                **ComplianceOut.model_validate(record).model_dump(),
+                "employee_number": trainee.employee_number,
+                "family_name": trainee.family_name,
+                "given_name": trainee.given_name,
+                "rank": trainee.rank,
+                "unit": trainee.unit,
+            }
+        )
+        for record, trainee in rows
+    ]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/compliance/summary", responses=OTHER_ACADEMY)
+async def compliance_summary(
+    session: DbSession, who: Analysts, academy_id: Id | None = None
+) -> ComplianceSummary:
+    """Counts per status, overall and per requirement."""
+    return ComplianceSummary.model_validate(
+        await compliance_status.compliance_summary(session, who=who, academy_id=academy_id)
+    )

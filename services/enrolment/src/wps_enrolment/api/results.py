@@ -1,0 +1,59 @@
+"""Routes of results: recording attempts (one or a whole cohort's) and an enrolment's history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from wps_common.app import DbSession
+from wps_common.clock import Today
+from wps_common.fields import Id
+from wps_enrolment import results
+from wps_enrolment.api.deps import Reader, Teaching
+from wps_enrolment.schemas import (
+    BulkResultsCreate,
+    BulkResultsRecorded,
+    EnrolmentOut,
+    ResultCreate,
+    ResultOut,
+    ResultRecorded,
+)
+
+router = APIRouter(tags=["enrolments"])
+
+
+@router.post("/cohorts/{cohort_id}/results", status_code=201)
+async def record_cohort_results(
+    cohort_id: Id, body: BulkResultsCreate, session: DbSession, who: Teaching, today: Today
+) -> BulkResultsRecorded:
+    """Results for a whole cohort at once, by trainee; all or nothing."""
+    recorded = await results.record_results_bulk(
+        session, cohort_id=cohort_id, entries=body.entries, who=who, today=today
+    )
+    return BulkResultsRecorded(
+        results=[
+            ResultRecorded(
+                result=ResultOut.model_validate(r), enrolment=EnrolmentOut.model_validate(e)
+            )
+            for r, e in recorded
+        ]
+    )
+
+
+@router.post("/enrolments/{enrolment_id}/results", status_code=201)
+async def record_result(
+    enrolment_id: Id, body: ResultCreate, session: DbSession, who: Teaching, today: Today
+) -> ResultRecorded:
+    """Record a module attempt (or correct the latest); completion follows the pinned rules."""
+    result, enrolment = await results.record_result(
+        session, enrolment_id=enrolment_id, data=body, who=who, today=today
+    )
+    return ResultRecorded(
+        result=ResultOut.model_validate(result), enrolment=EnrolmentOut.model_validate(enrolment)
+    )
+
+
+@router.get("/enrolments/{enrolment_id}/results")
+async def result_history(enrolment_id: Id, session: DbSession, who: Reader) -> list[ResultOut]:
+    """Every entry of every module, corrections included, oldest first."""
+    entries = await results.result_history(session, enrolment_id=enrolment_id, who=who)
+    return [ResultOut.model_validate(r) for r in entries]

@@ -1,0 +1,146 @@
+"""Compliance as staff see it: a trainee's standing against each requirement, an academy's list
+and summary, and exemptions (granting and lifting re-evaluate at once). The rules and their
+evaluation are in `compliance`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_common.auth import Principal
+from wps_common.errors import NotFound
+from wps_common.paging import page_rows
+from wps_common.tenancy import academy_scope, scoped
+from wps_enrolment import compliance
+from wps_enrolment.audit import audit
+from wps_enrolment.models import ComplianceRecord, Exemption, Requirement, Trainee
+from wps_enrolment.trainees import get_trainee
+
+STATUSES = ("compliant", "due", "overdue", "expired", "exempt")
+
+
+async def trainee_compliance(
+    session: AsyncSession, *, trainee_id: str, who: Principal
+) -> list[tuple[ComplianceRecord, str | None]]:
+    trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
+    rows = await session.execute(
+        select(ComplianceRecord, Exemption.reason)
+        .outerjoin(
+            Exemption,
+            (Exemption.trainee_id == ComplianceRecord.trainee_id)
+            & (Exemption.requirement_code == ComplianceRecord.requirement_code),
+        )
+        .where(ComplianceRecord.trainee_id == trainee.id)
+        .order_by(ComplianceRecord.requirement_code)
+    )
+    return [(record, reason) for record, reason in rows.all()]
+
+
+async def academy_compliance(
+    session: AsyncSession,
+    *,
+    who: Principal,
+    academy_id: str | None,
+    status: str | None,
+    unit: str | None,
+    rank: str | None,
+    requirement_code: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[ComplianceRecord, Trainee]], int]:
+    stmt = select(ComplianceRecord, Trainee).join(
+        Trainee, Trainee.id == ComplianceRecord.trainee_id
+    )
+    stmt = scoped(stmt, ComplianceRecord.academy_id, who, academy_id)
+    for column, value in (
+        (ComplianceRecord.status, status),
+        (Trainee.unit, unit),
+        (Trainee.rank, rank),
+        (ComplianceRecord.requirement_code, requirement_code),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    order = (Trainee.family_name, Trainee.given_name, ComplianceRecord.id)
+    rows, total = await page_rows(session, stmt, order=order, limit=limit, offset=offset)
+    return [(record, trainee) for record, trainee in rows], total
+
+
+async def compliance_summary(
+    session: AsyncSession, *, who: Principal, academy_id: str | None
+) -> dict[str, Any]:
+    stmt = select(
+        ComplianceRecord.requirement_code, ComplianceRecord.status, func.count()
+    ).group_by(ComplianceRecord.requirement_code, ComplianceRecord.status)
+    stmt = scoped(stmt, ComplianceRecord.academy_id, who, academy_id)
+    by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    by_requirement: dict[str, dict[str, int]] = {}
+    for code, status, n in (await session.execute(stmt)).all():
+        by_status[status] = by_status.get(status, 0) + int(n)
+        by_requirement.setdefault(code, {})[status] = int(n)
+    return {
+        "academy_id": academy_scope(who, academy_id),
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_requirement": by_requirement,
+    }
+
+
+async def exempt(
+    session: AsyncSession,
+    *,
+    trainee_id: str,
+    requirement_code: str,
+    reason: str,
+    who: Principal,
+    today: date,
+) -> None:
+    trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
+    if await session.get(Requirement, requirement_code) is None:
+        raise NotFound(f"No requirement {requirement_code}.")
+    exemption = await session.get(Exemption, (trainee.id, requirement_code))
+    if exemption is None:
+        session.add(
+            Exemption(
+                trainee_id=trainee.id,
+                requirement_code=requirement_code,
+                reason=reason,
+                granted_by=who.subject,
+            )
+        )
+    else:
+        exemption.reason, exemption.granted_by = reason, who.subject
+    audit(
+        session,
+        academy_id=trainee.academy_id,
+        entity="trainee",
+        entity_id=trainee.id,
+        action="exempted",
+        actor=who.subject,
+        changes={"requirement_code": requirement_code, "reason": reason},
+    )
+    await session.flush()
+    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])
+
+
+async def lift_exemption(
+    session: AsyncSession, *, trainee_id: str, requirement_code: str, who: Principal, today: date
+) -> None:
+    trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
+    exemption = await session.get(Exemption, (trainee.id, requirement_code))
+    if exemption is None:
+        raise NotFound("The trainee has no exemption from this requirement.")
+    await session.delete(exemption)
+    audit(
+        session,
+        academy_id=trainee.academy_id,
+        entity="trainee",
+        entity_id=trainee.id,
+        action="exemption_lifted",
+        actor=who.subject,
+        changes={"requirement_code": requirement_code},
+    )
+    await session.flush()
+    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])

@@ -1,0 +1,279 @@
+"""The trainee CSV an HR system exports: its columns and their spellings, reading and
+validating a file (pure, CPU only: run it in a worker thread), and writing one that re-imports
+as it was."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from wps_common.errors import InvalidInput
+from wps_common.fields import from_spreadsheet, spreadsheet_safe
+from wps_enrolment.schemas import TraineeCreate
+
+# The columns of the file, in export order. Header names are matched case-insensitively,
+# spaces and dashes count as underscores, and a few common HR spellings are understood.
+COLUMNS = (
+    "employee_number",
+    "family_name",
+    "given_name",
+    "preferred_language",
+    "gender",
+    "rank",
+    "role",
+    "unit",
+    "agency",
+    "start_date",
+    "active",
+)
+REQUIRED = ("employee_number", "family_name", "given_name")
+ALIASES = {
+    "service_number": "employee_number",
+    "personnel_number": "employee_number",
+    "employee_id": "employee_number",
+    "surname": "family_name",
+    "last_name": "family_name",
+    "first_name": "given_name",
+    "forename": "given_name",
+    "language": "preferred_language",
+    "sex": "gender",
+    "position": "role",
+    "department": "unit",
+    "organisation": "agency",
+    "organization": "agency",
+    "hire_date": "start_date",
+    "start": "start_date",
+}
+GENDERS = {
+    "f": "female",
+    "female": "female",
+    "m": "male",
+    "male": "male",
+    "o": "other",
+    "other": "other",
+    "u": "undisclosed",
+    "x": "undisclosed",
+    "undisclosed": "undisclosed",
+}
+BOOLEANS = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "y": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "n": False,
+}
+_trainee = TypeAdapter(TraineeCreate)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def header_map(header: Sequence[str]) -> dict[int, str]:
+    """Column index → field; raises InvalidInput when the header cannot be used at all."""
+    found: dict[int, str] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(header):
+        name = raw.strip().lstrip("\ufeff").lower().replace(" ", "_").replace("-", "_")
+        name = ALIASES.get(name, name)
+        if name in COLUMNS:
+            if name in seen:
+                raise InvalidInput(f"Column {name} appears twice in the header.", field="file")
+            seen.add(name)
+            found[index] = name
+    missing = [c for c in REQUIRED if c not in seen]
+    if missing:
+        raise InvalidInput(
+            "The CSV header lacks the required column(s) "
+            + ", ".join(missing)
+            + f"; found: {', '.join(h.strip() for h in header) or 'nothing'}.",
+            field="file",
+        )
+    return found
+
+
+def _parse_date(text: str) -> date:
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD.MM.YYYY)")
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "reason": self.reason}
+
+
+@dataclass
+class Parsed:
+    """Valid rows (line number, field values present in the file) and row-level errors."""
+
+    columns: list[str]
+    rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    total: int = 0
+
+
+def _reader(text: str) -> Any:
+    # newline="": a bare CR (old Mac files) ends a line as CRLF and LF do, instead of being a
+    # character inside a field that the csv module refuses.
+    return csv.reader(io.StringIO(text, newline=""))
+
+
+def parse(text: str) -> Parsed:
+    """Read and validate the whole file; CPU only (run it in a thread)."""
+    reader = _reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput("The CSV file is empty.", field="file") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV header cannot be read: {exc}.", field="file") from None
+    columns = header_map(header)
+    parsed = Parsed(columns=list(columns.values()))
+    first_seen: dict[str, int] = {}
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            parsed.total += 1
+            parsed.errors.append(RowError(reader.line_num, None, f"unreadable CSV: {exc}"))
+            continue
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are not rows
+        parsed.total += 1
+        if len(cells) > len(header):
+            parsed.errors.append(
+                RowError(line, None, f"{len(cells)} cells but the header has {len(header)}")
+            )
+            continue
+        raw = {
+            name: from_spreadsheet(cells[i].strip()) if i < len(cells) else ""
+            for i, name in columns.items()
+        }
+        row_errors, values = _row(raw, line)
+        if not row_errors:
+            number = values["employee_number"]
+            if number in first_seen:
+                row_errors.append(
+                    RowError(
+                        line,
+                        "employee_number",
+                        f"{number} already appears on row {first_seen[number]}",
+                    )
+                )
+            else:
+                first_seen[number] = line
+        if row_errors:
+            parsed.errors.extend(row_errors)
+        else:
+            parsed.rows.append((line, values))
+    if parsed.total == 0:
+        raise InvalidInput("The CSV file has a header but no rows.", field="file")
+    return parsed
+
+
+def _row(raw: dict[str, str], line: int) -> tuple[list[RowError], dict[str, Any]]:
+    errors: list[RowError] = []
+    values: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name == "gender":
+            if text:
+                gender = GENDERS.get(text.lower())
+                if gender is None:
+                    errors.append(
+                        RowError(
+                            line, name, f"{text!r} is not one of female, male, other, undisclosed"
+                        )
+                    )
+                values[name] = gender
+            else:
+                values[name] = None
+        elif name == "start_date":
+            try:
+                values[name] = _parse_date(text) if text else None
+            except ValueError as exc:
+                errors.append(RowError(line, name, str(exc)))
+        elif name == "active":
+            if text and text.lower() not in BOOLEANS:
+                errors.append(RowError(line, name, f"{text!r} is not true/false"))
+            values[name] = BOOLEANS.get(text.lower(), True)
+        elif name == "preferred_language":
+            values[name] = text.lower() or "en"
+        else:
+            values[name] = text or None
+    if errors:
+        return errors, values
+    try:
+        _trainee.validate_python(
+            {
+                "academy_id": "-",
+                **{k: v for k, v in values.items() if k != "active" and v is not None},
+            }
+        )
+    except ValidationError as exc:
+        for problem in exc.errors():
+            column = str(problem["loc"][0]) if problem["loc"] else None
+            reason = "required" if problem["type"] == "missing" else problem["msg"]
+            errors.append(RowError(line, column, reason))
+    return errors, values
+
+
+def check_text(text: str) -> None:
+    """What can be known of a file at once (storable text, a usable header): a file that cannot
+    be imported is a 422 when it is submitted, not a failed job later."""
+    unstorable = _UNSTORABLE.search(text)
+    if unstorable:
+        # No database keeps these in text; a file full of NULs is usually UTF-16 sent as UTF-8.
+        line = text.count("\n", 0, unstorable.start()) + 1
+        what = "a NUL character" if unstorable.group() == "\x00" else "an unpaired surrogate"
+        raise InvalidInput(
+            f"The file contains {what} on line {line}, so it is not a text CSV (is it UTF-16 "
+            "or a spreadsheet? Save it as CSV in UTF-8, or name its charset in the "
+            "Content-Type).",
+            field="file",
+        )
+    try:
+        header = next(_reader(text), None)
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV header cannot be read: {exc}.", field="file") from None
+    if not header:
+        raise InvalidInput("The CSV file is empty.", field="file")
+    header_map(header)
+
+
+def write_csv(rows: Sequence[Any]) -> str:
+    """Text cells that a spreadsheet would run as formulas get a leading `'` (`parse` drops it
+    again, so the file still re-imports as it was)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                ("true" if v else "false")
+                if isinstance(v, bool)
+                else v.isoformat()
+                if isinstance(v, date)
+                else ("" if v is None else spreadsheet_safe(v))
+                for v in row
+            ]
+        )
+    return out.getvalue()
