@@ -1,6 +1,7 @@
 """Curriculum's service functions called directly, each test in a transaction rolled back
-afterwards: requirements (revisions, the renewal check against the track, withdrawal and reuse
-of a code), with their audit rows and requirement.changed events."""
+afterwards: a module and a track through review (four eyes, rejection, publishing once, retiring
+what a track pins) and requirements (revisions, the renewal check against the track, withdrawal
+and reuse of a code), with their trail rows and events."""
 
 from __future__ import annotations
 
@@ -10,12 +11,27 @@ import pytest
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.errors import Conflict, InvalidInput, NotFound
-from wps_common.events.contracts import RequirementChanged
+from wps_common.auth import Principal, Role
+from wps_common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wps_common.events.contracts import (
+    ModulePublished,
+    ModuleRetired,
+    RequirementChanged,
+    TrackPublished,
+)
 from wps_common.testing import outbox_events
 from wps_curriculum import requirements
+from wps_curriculum.kinds import MODULES, TRACKS
 from wps_curriculum.models import AuditEntry, Base, Track, TrackVersion, outbox
-from wps_curriculum.schemas import RequirementContent, RequirementCreate
+from wps_curriculum.modules import create_module
+from wps_curriculum.review import Action, transition
+from wps_curriculum.schemas import ModuleCreate, RequirementContent, RequirementCreate, TrackCreate
+from wps_curriculum.tracks import create_track
+
+from .conftest import MODULE, TRACK
+
+AUTHOR = Principal(subject="author-1", roles=frozenset({Role.ADMIN, Role.REVIEWER}))
+REVIEWER = Principal(subject="reviewer-1", roles=frozenset({Role.REVIEWER}))
 
 
 @pytest.fixture
@@ -173,3 +189,92 @@ class TestRequirements:
     async def test_an_unknown_code_is_not_found(self, service_session: AsyncSession) -> None:
         with pytest.raises(NotFound, match="no requirement"):
             await requirements.delete_requirement(service_session, code="REQ-NONE", actor="a")
+
+
+async def move(
+    session: AsyncSession,
+    action: Action,
+    *,
+    kind: Any = MODULES,
+    code: str = "WPS-101",
+    who: Principal = AUTHOR,
+    comment: str | None = None,
+) -> Any:
+    return await transition(
+        session, kind=kind, code=code, version=1, action=action, who=who, comment=comment
+    )
+
+
+async def published_module(session: AsyncSession) -> None:
+    await create_module(session, data=ModuleCreate(**MODULE), who=AUTHOR)
+    await move(session, "submit")
+    await move(session, "approve", who=REVIEWER)
+    await move(session, "publish")
+
+
+class TestReview:
+    async def test_a_module_goes_through_review_and_is_announced_once(
+        self, service_session: AsyncSession
+    ) -> None:
+        version = await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        assert (version.status, version.author) == ("draft", "author-1")
+        await move(service_session, "submit")
+        with pytest.raises(Forbidden, match="Four eyes"):
+            await move(service_session, "approve", who=AUTHOR)
+        await move(service_session, "approve", who=REVIEWER)
+        published = await move(service_session, "publish")
+        assert published.status == "published" and published.published_at is not None
+        assert (await move(service_session, "publish")).status == "published"  # a no-op
+        [event] = await outbox_events(service_session, outbox)
+        assert event.type == ModulePublished.event_type()
+        assert event.data["module"]["code"] == "WPS-101"
+        assert event.data["module"]["pass_mark"] == 70
+        assert event.data["module"]["content_hash"] == version.content_hash
+        rows = await service_session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "module").order_by(AuditEntry.id)
+        )
+        assert [(r.action, r.actor, r.to_status) for r in rows] == [
+            ("created", "author-1", "draft"),
+            ("submitted", "author-1", "in_review"),
+            ("approved", "reviewer-1", "approved"),
+            ("published", "author-1", "published"),
+        ]
+
+    async def test_a_rejection_needs_a_comment_and_goes_back_to_draft(
+        self, service_session: AsyncSession
+    ) -> None:
+        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        await move(service_session, "submit")
+        with pytest.raises(InvalidInput, match="comment"):
+            await move(service_session, "reject", who=REVIEWER, comment="  ")
+        rejected = await move(service_session, "reject", who=REVIEWER, comment="Cite 1820 too.")
+        assert rejected.status == "draft"
+        with pytest.raises(Conflict, match="is draft"):
+            await move(service_session, "publish")
+        assert await outbox_events(service_session, outbox) == []
+
+    async def test_a_track_of_published_modules_is_announced_with_them(
+        self, service_session: AsyncSession
+    ) -> None:
+        await published_module(service_session)
+        await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+        for action, who in (("submit", AUTHOR), ("approve", REVIEWER), ("publish", AUTHOR)):
+            await move(service_session, action, kind=TRACKS, code="GHR-FOUND", who=who)
+        *_, event = await outbox_events(service_session, outbox)
+        assert event.type == TrackPublished.event_type()
+        assert event.data["track"]["validity_months"] == 24
+        assert [m["code"] for m in event.data["track"]["modules"]] == ["WPS-101"]
+        with pytest.raises(Conflict, match="GHR-FOUND v1"):
+            await move(service_session, "retire")
+        assert ModuleRetired.event_type() not in [
+            e.type for e in await outbox_events(service_session, outbox)
+        ]
+
+    async def test_a_track_needs_a_published_module(self, service_session: AsyncSession) -> None:
+        with pytest.raises(InvalidInput) as missing:
+            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+        assert missing.value.extensions["errors"][0]["field"] == "modules.0"
+        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        with pytest.raises(InvalidInput, match="is draft"):
+            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+        assert await service_session.get(Track, "GHR-FOUND") is None
