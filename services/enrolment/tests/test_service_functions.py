@@ -1,6 +1,7 @@
 """Enrolment's service functions called directly, each test in a transaction rolled back
 afterwards: the compliance evaluation (rows written, one compliance.changed per transition,
-rows that no longer apply removed)."""
+rows that no longer apply removed), registering trainees, enrolling and recording results up to
+the track's completion or the enrolment's failure, and exemptions."""
 
 from __future__ import annotations
 
@@ -11,19 +12,38 @@ import pytest
 from sqlalchemy import MetaData, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.events.contracts import ComplianceChanged
+from wps_common.auth import Principal, Role
+from wps_common.errors import Conflict, InvalidInput, NotFound
+from wps_common.events.contracts import (
+    ComplianceChanged,
+    EnrolmentFailed,
+    ModuleCompleted,
+    TrackCompleted,
+    TrackPublished,
+    TraineeEnrolled,
+    TraineeProfileChanged,
+)
+from wps_common.events.envelope import CloudEvent
 from wps_common.testing import outbox_events
-from wps_enrolment import compliance
+from wps_enrolment import compliance, compliance_status, curriculum, results, trainees
+from wps_enrolment.academies import create_academy
+from wps_enrolment.cohorts import create_cohort
+from wps_enrolment.enrolments import enrol_many
 from wps_enrolment.models import (
     Academy,
+    AuditEntry,
     Base,
     CertificateRecord,
     ComplianceRecord,
+    Enrolment,
     Exemption,
     Requirement,
     Trainee,
     outbox,
 )
+from wps_enrolment.schemas import AcademyCreate, CohortCreate, ResultCreate, TraineeCreate
+
+from .conftest import TRACK
 
 # Started 1 Feb 2026 under a rule with 90 days' grace: due by 2 May 2026.
 DEADLINE = date(2026, 5, 2)
@@ -236,3 +256,207 @@ class TestEvaluateCompliance:
         ]
         assert await evaluate(service_session, date(2026, 3, 1), academy_id="academy-1") == 1
         assert await evaluate(service_session, date(2026, 3, 1), academy_id="elsewhere") == 0
+
+
+ADMIN = Principal(subject="admin-1", roles=frozenset({Role.ADMIN}))
+TODAY = date(2026, 11, 20)
+
+
+async def types(session: AsyncSession) -> list[str]:
+    return [e.type for e in await outbox_events(session, outbox)]
+
+
+async def registered(session: AsyncSession, employee_number: str = "E-1") -> Trainee:
+    academy_id = await session.scalar(select(Academy.id).where(Academy.code == "KZ-ALM"))
+    if academy_id is None:
+        data = AcademyCreate(code="KZ-ALM", name="Almaty Academy", country="KZ")
+        academy_id = (await create_academy(session, data=data, who=ADMIN)).id
+    data = TraineeCreate(
+        academy_id=academy_id,
+        employee_number=employee_number,
+        given_name="Aigerim",
+        family_name="Sadykova",
+        rank="Captain",
+        start_date=date(2026, 2, 1),
+    )
+    return await trainees.create_trainee(session, data=data, who=ADMIN, today=TODAY)
+
+
+async def enrolled(session: AsyncSession, max_attempts: int = 3) -> Enrolment:
+    """A trainee enrolled in a cohort of the published GHR-FOUND track (WPS-101 is a quiz with
+    a pass mark of 70; HR-102 is not assessed)."""
+    published = TrackPublished(track=TRACK, published_at=datetime(2026, 9, 1, tzinfo=UTC))
+    await curriculum.on_track_published(session, published, CloudEvent.of(published))
+    trainee = await registered(session)
+    cohort = await create_cohort(
+        session,
+        data=CohortCreate(
+            academy_id=trainee.academy_id,
+            track_code="GHR-FOUND",
+            title="Autumn",
+            starts_on=date(2026, 10, 1),
+            ends_on=date(2026, 11, 30),
+            capacity=10,
+        ),
+        who=ADMIN,
+        max_attempts=max_attempts,
+    )
+    [enrolment] = await enrol_many(
+        session, cohort_id=cohort.id, trainee_ids=[trainee.id], who=ADMIN
+    )
+    return enrolment
+
+
+async def result(
+    session: AsyncSession, enrolment: Enrolment, module: str, attendance: float, score: float | None
+) -> Enrolment:
+    _, after = await results.record_result(
+        session,
+        enrolment_id=enrolment.id,
+        data=ResultCreate(module_code=module, attendance_pct=attendance, score=score),
+        who=ADMIN,
+        today=TODAY,
+    )
+    return after
+
+
+class TestTrainees:
+    async def test_registering_writes_the_trainee_its_audit_and_profile_event(
+        self, service_session: AsyncSession
+    ) -> None:
+        trainee = await registered(service_session)
+        stored = await service_session.get(Trainee, trainee.id)
+        assert stored is not None and (stored.employee_number, stored.active) == ("E-1", True)
+        audit = await service_session.scalars(
+            select(AuditEntry.action).where(AuditEntry.entity_id == trainee.id)
+        )
+        assert list(audit) == ["created"]
+        [event] = await outbox_events(service_session, outbox)
+        assert event.type == TraineeProfileChanged.event_type()
+        assert (event.data["trainee_id"], event.data["academy_code"]) == (trainee.id, "KZ-ALM")
+
+    async def test_an_employee_number_is_taken_once_per_academy(
+        self, service_session: AsyncSession
+    ) -> None:
+        first = await registered(service_session)
+        with pytest.raises(Conflict, match="E-1") as taken:
+            await registered(service_session)
+        assert taken.value.extensions["trainee_id"] == first.id
+        assert len(list(await service_session.scalars(select(Trainee.id)))) == 1
+
+
+class TestResults:
+    async def test_passing_every_module_completes_the_track(
+        self, service_session: AsyncSession
+    ) -> None:
+        enrolment = await enrolled(service_session)
+        assert (await result(service_session, enrolment, "WPS-101", 90, 85)).status == "enrolled"
+        after = await result(service_session, enrolment, "HR-102", 100, None)
+        assert (after.status, after.completed_on) == ("completed", TODAY)
+        assert await types(service_session) == [
+            kind.event_type()
+            for kind in (
+                TraineeProfileChanged,
+                TraineeEnrolled,
+                ModuleCompleted,
+                ModuleCompleted,
+                TrackCompleted,
+            )
+        ]
+        *_, completed = await outbox_events(service_session, outbox)
+        assert completed.type == TrackCompleted.event_type()
+        assert completed.data["enrolment_id"] == enrolment.id
+        assert completed.data["track"]["code"] == "GHR-FOUND"
+        assert completed.data["completed_on"] == "2026-11-20"
+
+    async def test_a_fail_then_a_pass_announces_the_module_once(
+        self, service_session: AsyncSession
+    ) -> None:
+        enrolment = await enrolled(service_session)
+        await result(service_session, enrolment, "WPS-101", 90, 60)
+        await result(service_session, enrolment, "WPS-101", 90, 75)
+        with pytest.raises(Conflict, match="already passed"):
+            await result(service_session, enrolment, "WPS-101", 90, 95)
+        completed = [
+            e.data
+            for e in await outbox_events(service_session, outbox)
+            if e.type == ModuleCompleted.event_type()
+        ]
+        assert [(c["module_code"], c["score"]) for c in completed] == [("WPS-101", 75)]
+
+    async def test_failing_the_last_attempt_fails_the_enrolment(
+        self, service_session: AsyncSession
+    ) -> None:
+        enrolment = await enrolled(service_session, max_attempts=2)
+        await result(service_session, enrolment, "WPS-101", 90, 50)
+        after = await result(service_session, enrolment, "WPS-101", 50, 90)  # attendance short
+        assert (after.status, after.failed_on) == ("failed", TODAY)
+        *_, failed = await outbox_events(service_session, outbox)
+        assert failed.type == EnrolmentFailed.event_type()
+        assert (failed.data["module_code"], failed.data["attempts"]) == ("WPS-101", 2)
+        with pytest.raises(Conflict, match="failed"):
+            await result(service_session, enrolment, "HR-102", 100, None)
+
+    @pytest.mark.parametrize(
+        ("module", "score", "field"),
+        [("WPS-101", None, "score"), ("XYZ-999", 80, "module_code")],
+        ids=["assessed_without_score", "not_taught"],
+    )
+    async def test_bad_results_are_invalid_input_and_write_nothing(
+        self, service_session: AsyncSession, module: str, score: float | None, field: str
+    ) -> None:
+        enrolment = await enrolled(service_session)
+        before = await types(service_session)
+        with pytest.raises(InvalidInput) as refused:
+            await result(service_session, enrolment, module, 90, score)
+        assert refused.value.extensions["errors"][0]["field"] == field
+        assert await types(service_session) == before
+
+    async def test_enrolling_announces_each_trainee(self, service_session: AsyncSession) -> None:
+        enrolment = await enrolled(service_session)
+        [event] = [
+            e
+            for e in await outbox_events(service_session, outbox)
+            if e.type == TraineeEnrolled.event_type()
+        ]
+        assert (event.data["enrolment_id"], event.data["status"]) == (enrolment.id, "enrolled")
+
+
+class TestExemptions:
+    async def test_exempt_and_lift_recompute_compliance(
+        self, service_session: AsyncSession
+    ) -> None:
+        trainee = await registered(service_session)
+        await requirement(service_session)
+        await compliance.evaluate(service_session, today=TODAY, trainee_ids=[trainee.id])
+        scope = {"trainee_id": trainee.id, "requirement_code": "REQ-GHR", "who": ADMIN}
+        await compliance_status.exempt(
+            service_session, **scope, reason="served as a trainer", today=TODAY
+        )
+        service_session.expire_all()
+        assert [s[2] for s in await statuses(service_session)] == ["exempt"]
+        await compliance_status.lift_exemption(service_session, **scope, today=TODAY)
+        service_session.expire_all()
+        assert [s[2] for s in await statuses(service_session)] == ["overdue"]
+        assert [c[1:] for c in await changes(service_session)] == [
+            (None, "overdue"),
+            ("overdue", "exempt"),
+            ("exempt", "overdue"),
+        ]
+        with pytest.raises(NotFound):
+            await compliance_status.lift_exemption(service_session, **scope, today=TODAY)
+
+    async def test_an_unknown_requirement_cannot_be_exempted(
+        self, service_session: AsyncSession
+    ) -> None:
+        trainee = await registered(service_session)
+        with pytest.raises(NotFound, match="REQ-NONE"):
+            await compliance_status.exempt(
+                service_session,
+                trainee_id=trainee.id,
+                requirement_code="REQ-NONE",
+                reason="not needed",
+                who=ADMIN,
+                today=TODAY,
+            )
+        assert await service_session.scalar(select(Exemption.trainee_id)) is None
