@@ -1,17 +1,19 @@
-"""The audit trail every service keeps: one table shape, one writer and one history query."""
+"""The audit trail every service keeps: one table shape, one writer and one helper for the
+page a history endpoint answers with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, ColumnElement, Index, String, func, select
+from sqlalchemy import JSON, ColumnElement, Index, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from wps_common.auth import actor_name
 from wps_common.db import BigIntPK, UTCDateTime, utcnow
+from wps_common.paging import Page, page
 
 TABLE = "audit_log"
 
@@ -42,6 +44,7 @@ class AuditColumns:
 
 
 A = TypeVar("A", bound=AuditColumns)
+T = TypeVar("T")
 
 
 def entry_values(
@@ -95,23 +98,22 @@ def record(
     return entry
 
 
-async def history(
+async def history_page(
     session: AsyncSession,
     model: type[A],
     *,
     entity: str,
     entity_id: str,
+    item: Callable[[A], T],
     where: Iterable[ColumnElement[bool]] = (),
     limit: int,
     offset: int,
-) -> tuple[list[A], int]:
-    """One page of an entity's trail, oldest first, and how many entries it has in all."""
-    filters = [model.entity == entity, model.entity_id == entity_id, *where]
-    total = int(await session.scalar(select(func.count()).select_from(model).where(*filters)) or 0)
-    rows = await session.scalars(
-        select(model).where(*filters).order_by(model.id).limit(limit).offset(offset)
-    )
-    return list(rows), total
+) -> Page[T]:
+    """A history endpoint's page: an entity's trail (narrowed by `where`), oldest first, each
+    entry given out as `item` makes it."""
+    stmt = select(model).where(model.entity == entity, model.entity_id == entity_id, *where)
+    rows, total = await page(session, stmt, order=[model.id], limit=limit, offset=offset)
+    return Page(items=[item(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import RequirementChanged, Selector
+from wps_common.paging import page
 from wps_curriculum.kinds import TRACKS
 from wps_curriculum.models import Requirement, TrackVersion, outbox
 from wps_curriculum.schemas import RequirementContent, RequirementCreate
@@ -94,11 +95,8 @@ async def list_requirements(
         filters.append(Requirement.track_code == track_code)
     if not include_deleted:
         filters.append(Requirement.deleted_at.is_(None))
-    total = int(await session.scalar(select(func.count()).where(*filters)) or 0)
-    rows = await session.scalars(
-        select(Requirement).where(*filters).order_by(Requirement.code).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    stmt = select(Requirement).where(*filters)
+    return await page(session, stmt, order=[Requirement.code], limit=limit, offset=offset)
 
 
 async def _renewal_months(session: AsyncSession, data: RequirementContent) -> int | None:

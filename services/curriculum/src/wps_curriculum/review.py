@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal, Role
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, Forbidden, InvalidInput
+from wps_common.paging import Page
 from wps_curriculum.kinds import Kind, V
 from wps_curriculum.models import AuditEntry, ModuleVersion
 from wps_curriculum.modules import publish_module, retire_module
 from wps_curriculum.ownership import find_root, owned, refusal, sees_drafts
-from wps_curriculum.schemas import Status
+from wps_curriculum.schemas import AuditEntryOut, Status
 from wps_curriculum.tracks import publish_track, retire_track
 from wps_curriculum.trail import history, record
 from wps_curriculum.versions import get_version
@@ -156,7 +157,7 @@ async def review_trail(
     version: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[AuditEntry], int]:
+) -> Page[AuditEntryOut]:
     """The audit trail of a module or track with its review discussion: for those who see its
     drafts (another academy's admins do not)."""
     root = await find_root(session, kind, code)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,7 +26,6 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=40)]
 Status = Literal["draft", "in_review", "approved", "published", "retired"]
 STATUSES: tuple[Status, ...] = ("draft", "in_review", "approved", "published", "retired")
 Language = Annotated[str, Field(pattern=LANGUAGE_PATTERN, examples=["ru"])]
-T = TypeVar("T")
 
 
 def _check_languages(value: dict[str, object]) -> None:
@@ -335,13 +334,6 @@ class DiffOut(BaseModel):
     from_hash: str
     to_hash: str
     changes: list[FieldChange]
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int = Field(description="matching items in all pages")
-    limit: int
-    offset: int
 
 
 SelectorValue = list[Annotated[str, fields.SingleLine(100, min_length=1)]] | Literal["all"]

@@ -7,7 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common import audit
 from wps_common.errors import NotFound
+from wps_common.paging import Page
 from wps_curriculum.models import AuditEntry, Module, Requirement, Track
+from wps_curriculum.schemas import AuditEntryOut
 
 
 def record(
@@ -43,15 +45,22 @@ async def history(
     version: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[AuditEntry], int]:
+) -> Page[AuditEntryOut]:
     """One page of the trail of a module, track or requirement (or one version of it)."""
     where = [] if version is None else [AuditEntry.version == version]
-    rows, total = await audit.history(
-        session, AuditEntry, entity=entity, entity_id=code, where=where, limit=limit, offset=offset
+    found = await audit.history_page(
+        session,
+        AuditEntry,
+        entity=entity,
+        entity_id=code,
+        item=AuditEntryOut.model_validate,
+        where=where,
+        limit=limit,
+        offset=offset,
     )
-    if total == 0 and not await _exists(session, entity, code):
+    if found.total == 0 and not await _exists(session, entity, code):
         raise NotFound(f"There is no {entity} {code}.")
-    return rows, total
+    return found
 
 
 async def _exists(session: AsyncSession, entity: str, code: str) -> bool:

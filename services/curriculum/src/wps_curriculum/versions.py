@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
+from wps_common.paging import page
 from wps_curriculum.kinds import MODULES, Kind, V, content_hash, fill
 from wps_curriculum.models import Module, ModuleVersion, Track, TrackVersion
 from wps_curriculum.ownership import (
@@ -136,15 +137,10 @@ async def search(
         .group_by(cls.code)
         .subquery()
     )
-    total = int(await session.scalar(select(func.count()).select_from(newest)) or 0)
-    stmt = (
-        select(cls)
-        .join(newest, and_(cls.code == newest.c.code, cls.version == newest.c.version))
-        .order_by(*_order(kind, sort))
-        .limit(limit)
-        .offset(offset)
+    stmt = select(cls).join(
+        newest, and_(cls.code == newest.c.code, cls.version == newest.c.version)
     )
-    return list(await session.scalars(stmt)), total
+    return await page(session, stmt, order=_order(kind, sort), limit=limit, offset=offset)
 
 
 def _search_filters(

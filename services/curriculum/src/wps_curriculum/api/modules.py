@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
+from wps_common.paging import Page
 from wps_curriculum import modules, versions
 from wps_curriculum.api.parameters import (
     Author,
@@ -33,7 +34,6 @@ from wps_curriculum.schemas import (
     ModuleContent,
     ModuleCreate,
     ModuleVersionOut,
-    Page,
     Status,
 )
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from wps_common.app import DbSession
+from wps_common.paging import Page
 from wps_curriculum import requirements, trail
 from wps_curriculum.api.parameters import (
     Admin,
@@ -16,12 +17,10 @@ from wps_curriculum.api.parameters import (
     Reader,
     RequirementPath,
 )
-from wps_curriculum.api.review import audit_page
 from wps_curriculum.models import Requirement
 from wps_curriculum.schemas import (
     CODE_PATTERN,
     AuditEntryOut,
-    Page,
     RequirementContent,
     RequirementCreate,
     RequirementOut,
@@ -111,5 +110,4 @@ async def requirement_history(
     offset: Offset = 0,
 ) -> Page[AuditEntryOut]:
     """Who changed a rule when; `version` is the revision."""
-    rows = await trail.history(session, entity="requirement", code=code, limit=limit, offset=offset)
-    return audit_page(rows, limit, offset)
+    return await trail.history(session, entity="requirement", code=code, limit=limit, offset=offset)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from wps_common import fields
 from wps_common.app import DbSession
+from wps_common.paging import Page
 from wps_curriculum import review, versions
 from wps_curriculum.api.parameters import (
     ActionPath,
@@ -23,14 +24,7 @@ from wps_curriculum.api.parameters import (
 )
 from wps_curriculum.api.versions import Resource
 from wps_curriculum.kinds import Kind
-from wps_curriculum.models import AuditEntry
-from wps_curriculum.schemas import AuditEntryOut, CommentIn, DiffOut, Page, ReviewNote
-
-
-def audit_page(rows: tuple[list[AuditEntry], int], limit: int, offset: int) -> Page[AuditEntryOut]:
-    entries, total = rows
-    items = [AuditEntryOut.model_validate(entry) for entry in entries]
-    return Page[AuditEntryOut](items=items, total=total, limit=limit, offset=offset)
+from wps_curriculum.schemas import AuditEntryOut, CommentIn, DiffOut, ReviewNote
 
 
 def review_routes(router: APIRouter, resource: Resource[Any]) -> None:
@@ -100,10 +94,9 @@ def _history(kind: Kind[Any]) -> Callable[..., Awaitable[Any]]:
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Page[AuditEntryOut]:
-        rows = await review.review_trail(
+        return await review.review_trail(
             session, kind=kind, code=code, who=who, version=version, limit=limit, offset=offset
         )
-        return audit_page(rows, limit, offset)
 
     return history
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
+from wps_common.paging import Page
 from wps_curriculum import tracks, versions
 from wps_curriculum.api.parameters import (
     Author,
@@ -31,7 +32,6 @@ from wps_curriculum.schemas import (
     LANGUAGE_PATTERN,
     SLUG_PATTERN,
     LocalisedTrackOut,
-    Page,
     Status,
     TrackContent,
     TrackCreate,
