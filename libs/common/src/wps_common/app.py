@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -30,7 +30,6 @@ def build_app(
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
     version: str = "0.1.0",
-    on_stop: Sequence[Callable[[], None]] = (),
     lookups: Lookups | None = None,
     max_upload_bytes: int | None = None,
 ) -> FastAPI:
@@ -47,8 +46,6 @@ def build_app(
         finally:
             await runtime.stop()
             await verifier.aclose()
-            for stop in on_stop:
-                stop()
 
     # Swagger UI and ReDoc from the installed package, not a CDN: police networks are often
     # isolated from the internet.

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -60,6 +60,10 @@ class ServiceRuntime:
     # Long-running loops of the service itself (e.g. webhook delivery), supervised like the rest;
     # each returns once `draining` is set, after finishing the unit in hand.
     workers: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    # Run once the database is migrated and the loops are started (e.g. loading reference data).
+    on_start: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    # Run after the runtime has drained and closed (e.g. a process pool of the service).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
     run_relay: bool = True
     run_consumers: bool = True
 
@@ -83,6 +87,24 @@ class ServiceRuntime:
         # A registry per runtime (per app): tests build several apps in one process.
         self.metrics = ServiceMetrics(self.settings.service_name, self)
 
+    def extend(
+        self,
+        *,
+        subscriptions: Sequence[Subscription] = (),
+        jobs: Sequence[PeriodicJob] = (),
+        workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
+        on_start: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
+        on_stop: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        """The one way a service adds its parts, before the app starts. Parts that need the
+        runtime itself (its database or clock) are built after it, which is why this is a call
+        and not only constructor arguments."""
+        self.subscriptions.extend(subscriptions)
+        self.jobs.extend(jobs)
+        self.workers.extend(workers)
+        self.on_start.extend(on_start)
+        self.on_stop.extend(on_stop)
+
     @property
     def routing(self) -> EventRouting:
         return EventRouting(self.settings.subject_root, self.settings.restricted_subject_root)
@@ -100,6 +122,8 @@ class ServiceRuntime:
             self.scheduler = JobScheduler(self.db, self.job_runs, clock=lambda: self.clock())
             for job in self.jobs:
                 self._spawn(f"job {job.name}", partial(self.scheduler.loop, job))
+        for hook in self.on_start:
+            await hook(self)
 
     def request_drain(self) -> None:
         """`begin_drain` from a signal handler or another thread: the HTTP server calls this
@@ -151,6 +175,8 @@ class ServiceRuntime:
                     await self.nc.flush(timeout=2)  # the last acks reach the server
                 await self.nc.close()
         await self.db.dispose()
+        for hook in self.on_stop:
+            hook()
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         task = asyncio.create_task(self._supervise(name, factory), name=name)

@@ -37,7 +37,6 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         idempotency=idempotency_keys,
         job_runs=job_runs,
-        subscriptions=subscriptions,
     )
 
     async def scan_expiry(now: datetime) -> None:
@@ -48,12 +47,16 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
         if sent:
             log.info("expiry scan %s: %d notice(s)", now.date(), sent)
 
+    renderer = Renderer(settings.render_workers, settings.pdf_cache_entries, runtime.metrics)
     # Every replica runs the job loop; the lease in job_runs lets one of them scan per period,
     # and the notices table would refuse a second notice even if two scans overlapped.
-    runtime.jobs.append(
-        PeriodicJob(EXPIRY_SCAN, timedelta(minutes=settings.expiry_scan_minutes), scan_expiry)
+    runtime.extend(
+        subscriptions=subscriptions,
+        jobs=[
+            PeriodicJob(EXPIRY_SCAN, timedelta(minutes=settings.expiry_scan_minutes), scan_expiry)
+        ],
+        on_stop=[renderer.close],
     )
-    renderer = Renderer(settings.render_workers, settings.pdf_cache_entries, runtime.metrics)
     app = build_app(
         title="WPS Training — Certification",
         description=(
@@ -63,7 +66,6 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
         runtime=runtime,
         lookups=CertificationLookups(),
         routers=[router, well_known],
-        on_stop=[renderer.close],
     )
     app.add_exception_handler(TooManyRequests, _too_many_requests)
     app.state.renderer = renderer

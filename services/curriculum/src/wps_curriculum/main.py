@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,24 +18,21 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("wps.curriculum")
 
 
-@dataclass
-class CurriculumRuntime(ServiceRuntime):
-    """The shared runtime, plus the starter catalogue once the database is migrated."""
-
-    async def start(self) -> None:
-        await super().start()
-        settings = self.settings
-        if isinstance(settings, CurriculumSettings) and settings.load_starter_catalogue:
-            path = settings.catalogue_path or STARTER_CATALOGUE
-            report = await load_into(self.db, path)
-            log.info("catalogue %s: %s", path.name, report.summary())
+async def load_starter_catalogue(runtime: ServiceRuntime) -> None:
+    """Once the database is migrated: the starter catalogue, when the settings ask for it."""
+    settings = runtime.settings
+    if isinstance(settings, CurriculumSettings) and settings.load_starter_catalogue:
+        path = settings.catalogue_path or STARTER_CATALOGUE
+        report = await load_into(runtime.db, path)
+        log.info("catalogue %s: %s", path.name, report.summary())
 
 
 def create_app(settings: CurriculumSettings | None = None) -> FastAPI:
     settings = settings or CurriculumSettings()
-    runtime = CurriculumRuntime(
+    runtime = ServiceRuntime(
         settings=settings, outbox=outbox, migrations=MIGRATIONS, idempotency=idempotency_keys
     )
+    runtime.extend(on_start=[load_starter_catalogue])
     return build_app(
         title="WPS Training — Curriculum",
         description="Modules, tracks and mandatory-training requirements, reviewed and versioned.",

@@ -38,10 +38,13 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         await compliance.sweep(runtime.db, now.date())
 
     today = today_by(runtime)
-    runtime.subscriptions = subscriptions(today)
-    runtime.jobs = [PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)]
     imports = ImportRunner(lambda: runtime.db, today, settings.import_chunk_rows, runtime.metrics)
-    runtime.workers = [imports.recover]
+    runtime.extend(
+        subscriptions=subscriptions(today),
+        jobs=[PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)],
+        workers=[imports.recover],
+        on_stop=[imports.stop],
+    )
     app = build_app(
         title="WPS Training — Enrolment",
         description="Academies, trainees, cohorts, results, completion and compliance.",
@@ -49,7 +52,6 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         lookups=EnrolmentLookups(),
         max_upload_bytes=settings.import_max_bytes,
         routers=[router],
-        on_stop=[imports.stop],
     )
     app.state.imports = imports
     return app

@@ -24,10 +24,9 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         settings=settings,
         outbox=outbox,
         migrations=MIGRATIONS,
-        subscriptions=subscriptions,
         idempotency=idempotency_keys,
-        workers=[delivery_worker],
     )
+    runtime.extend(subscriptions=subscriptions, workers=[delivery_worker])
     app = build_app(
         title="WPS Training — Webhooks",
         description="Signed HTTP deliveries of the public events, for HR systems without NATS.",
