@@ -40,10 +40,12 @@ def lines() -> Iterator[Lines]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter("enrolment", "json"))
     logger = logging.getLogger("wps.test")
+    level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     yield Lines(stream)
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def caller(subject: str = "user-7") -> Principal:

@@ -109,6 +109,7 @@ async def test_a_request_trace_reaches_the_row_the_message_and_the_handling(
     handler_log = logging.getLogger("wps.test.handler")
     capture = logging.StreamHandler(stream)
     capture.setFormatter(formatter("testkit", "json"))
+    level = handler_log.level
     handler_log.addHandler(capture)
     handler_log.setLevel(logging.INFO)
     seen: dict[str, Any] = {}
@@ -137,6 +138,7 @@ async def test_a_request_trace_reaches_the_row_the_message_and_the_handling(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         handler_log.removeHandler(capture)
+        handler_log.setLevel(level)
     assert seen["trace_id"] == TRACE_ID
     assert seen["span_id"] not in {CALLER_SPAN, request_span, publish_span}
     assert parts(seen["follow"])[:2] == (TRACE_ID, seen["span_id"])

@@ -9,6 +9,7 @@ import httpx
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from wps_certification.handlers import subscriptions
 from wps_certification.main import MIGRATIONS, create_app
 from wps_certification.models import Certificate
 from wps_certification.settings import CertificationSettings
@@ -91,6 +92,8 @@ async def test_a_handler_crash_mid_way_leaves_no_trace_and_the_retry_issues_once
 
     handlers = dict(subscription.handlers)
     handlers[TrackCompleted] = crash_after_writing
+    # The runtime's own list: the module's `subscriptions` stay as they are for later tests.
+    assert app.state.runtime.subscriptions is not subscriptions
     app.state.runtime.subscriptions[0] = type(subscription)(handlers=handlers)
     async with running_app(app), tap_for(bus) as tap:
         await publish_event(bus, profile("t-3"))
