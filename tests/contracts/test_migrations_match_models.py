@@ -27,8 +27,11 @@ def _metadata_and_migrations(service: str) -> tuple[MetaData, Path]:
 
 def _diff(connection: Connection, metadata: MetaData) -> list[Any]:
     # The same options as the migrations' own environment (wps_common.migrations.run_env):
-    # types are compared; server defaults are not, because the models set their defaults in
-    # Python and a migration may use a server default only to fill existing rows.
+    # types are compared, each database against its own variant (the outbox id is BIGINT on
+    # PostgreSQL, INTEGER on SQLite); server defaults are not, because the models set their
+    # defaults in Python and a revision may use a server default only to fill existing rows
+    # (curriculum's search and sort columns keep theirs from that fill: harmless, and dropping
+    # them would be a schema change for no behaviour).
     context = MigrationContext.configure(
         connection,
         opts={"compare_type": True, "compare_server_default": False},

@@ -39,7 +39,8 @@ class _Comparison:
         for branch in _branches(old):
             candidates = [self.branch(branch, option, path) for option in new_branches]
             if not any(not found for found in candidates):
-                problems += min(candidates, key=lambda found: len(found))
+                closest: list[str] = min(candidates, key=len)
+                problems += closest
         return problems
 
     def branch(self, old: Schema, new: Schema, path: str) -> list[str]:
