@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from wps_common.audit import AuditColumns
 from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
@@ -243,21 +244,9 @@ class Exemption(Base):
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditEntry(Base):
-    """Who changed what, when: one row per change of a trainee, exemption or enrolment."""
-
-    __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    academy_id: Mapped[str] = mapped_column(String(36), index=True)
-    entity: Mapped[str] = mapped_column(String(20))
-    entity_id: Mapped[str] = mapped_column(String(36))
-    action: Mapped[str] = mapped_column(String(30))
-    actor: Mapped[str] = mapped_column(String(100))
-    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+class AuditEntry(AuditColumns, Base):
+    """Who changed what, when: one row per change of a trainee, exemption or enrolment (the
+    shape every service shares; enrolment's entries always name their academy)."""
 
 
 class ImportJob(Base):

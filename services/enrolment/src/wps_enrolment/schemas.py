@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -36,20 +36,9 @@ ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
 WithdrawalReason = Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
 EnrolmentStatus = Literal["enrolled", "waitlisted", "completed", "failed", "withdrawn"]
 
-T = TypeVar("T")
-
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list: `total` counts every match, `items` those from `offset`."""
-
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 def _known_zone(value: str) -> str:
