@@ -5,6 +5,7 @@ and reuse of a code), with their trail rows and events."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from .conftest import MODULE, TRACK
 
 AUTHOR = Principal(subject="author-1", roles=frozenset({Role.ADMIN, Role.REVIEWER}))
 REVIEWER = Principal(subject="reviewer-1", roles=frozenset({Role.REVIEWER}))
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def content(**changes: Any) -> dict[str, Any]:
 
 async def create(session: AsyncSession, **changes: Any) -> Any:
     data = RequirementCreate(code="REQ-GHR", **content(**changes))
-    return await requirements.create_requirement(session, data=data, actor="admin-1")
+    return await requirements.create_requirement(session, data=data, actor="admin-1", now=NOW)
 
 
 async def changed(session: AsyncSession) -> list[dict[str, Any]]:
@@ -148,12 +150,12 @@ class TestRequirements:
         await create(service_session)
         same = RequirementContent(**content())
         rule = await requirements.update_requirement(
-            service_session, code="REQ-GHR", data=same, actor="admin-2"
+            service_session, code="REQ-GHR", data=same, actor="admin-2", now=NOW
         )
         assert rule.revision == 1
         longer = RequirementContent(**content(grace_period_days=120))
         rule = await requirements.update_requirement(
-            service_session, code="REQ-GHR", data=longer, actor="admin-2"
+            service_session, code="REQ-GHR", data=longer, actor="admin-2", now=NOW
         )
         assert (rule.revision, rule.grace_period_days, rule.updated_by) == (2, 120, "admin-2")
         assert [(e["revision"], e["change"]) for e in await changed(service_session)] == [
@@ -166,7 +168,9 @@ class TestRequirements:
     ) -> None:
         await published_track(service_session)
         await create(service_session)
-        await requirements.delete_requirement(service_session, code="REQ-GHR", actor="admin-1")
+        await requirements.delete_requirement(
+            service_session, code="REQ-GHR", actor="admin-1", now=NOW
+        )
         with pytest.raises(NotFound, match="withdrawn"):
             await requirements.get_requirement(service_session, code="REQ-GHR")
         rows, total = await requirements.list_requirements(service_session)
@@ -188,7 +192,9 @@ class TestRequirements:
 
     async def test_an_unknown_code_is_not_found(self, service_session: AsyncSession) -> None:
         with pytest.raises(NotFound, match="no requirement"):
-            await requirements.delete_requirement(service_session, code="REQ-NONE", actor="a")
+            await requirements.delete_requirement(
+                service_session, code="REQ-NONE", actor="a", now=NOW
+            )
 
 
 async def move(
@@ -201,12 +207,12 @@ async def move(
     comment: str | None = None,
 ) -> Any:
     return await transition(
-        session, kind=kind, code=code, version=1, action=action, who=who, comment=comment
+        session, kind=kind, code=code, version=1, action=action, who=who, now=NOW, comment=comment
     )
 
 
 async def published_module(session: AsyncSession) -> None:
-    await create_module(session, data=ModuleCreate(**MODULE), who=AUTHOR)
+    await create_module(session, data=ModuleCreate(**MODULE), who=AUTHOR, now=NOW)
     await move(session, "submit")
     await move(session, "approve", who=REVIEWER)
     await move(session, "publish")
@@ -216,7 +222,9 @@ class TestReview:
     async def test_a_module_goes_through_review_and_is_announced_once(
         self, service_session: AsyncSession
     ) -> None:
-        version = await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        version = await create_module(
+            service_session, data=ModuleCreate(**MODULE), who=AUTHOR, now=NOW
+        )
         assert (version.status, version.author) == ("draft", "author-1")
         await move(service_session, "submit")
         with pytest.raises(Forbidden, match="Four eyes"):
@@ -243,7 +251,7 @@ class TestReview:
     async def test_a_rejection_needs_a_comment_and_goes_back_to_draft(
         self, service_session: AsyncSession
     ) -> None:
-        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR, now=NOW)
         await move(service_session, "submit")
         with pytest.raises(InvalidInput, match="comment"):
             await move(service_session, "reject", who=REVIEWER, comment="  ")
@@ -257,7 +265,7 @@ class TestReview:
         self, service_session: AsyncSession
     ) -> None:
         await published_module(service_session)
-        await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+        await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR, now=NOW)
         for action, who in (("submit", AUTHOR), ("approve", REVIEWER), ("publish", AUTHOR)):
             await move(service_session, action, kind=TRACKS, code="GHR-FOUND", who=who)
         *_, event = await outbox_events(service_session, outbox)
@@ -272,9 +280,9 @@ class TestReview:
 
     async def test_a_track_needs_a_published_module(self, service_session: AsyncSession) -> None:
         with pytest.raises(InvalidInput) as missing:
-            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR, now=NOW)
         assert missing.value.extensions["errors"][0]["field"] == "modules.0"
-        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR)
+        await create_module(service_session, data=ModuleCreate(**MODULE), who=AUTHOR, now=NOW)
         with pytest.raises(InvalidInput, match="is draft"):
-            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR)
+            await create_track(service_session, data=TrackCreate(**TRACK), who=AUTHOR, now=NOW)
         assert await service_session.get(Track, "GHR-FOUND") is None

@@ -57,7 +57,8 @@ def entry_values(
     academy_id: str | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The columns of one audit entry (also for bulk inserts). The actor's display name is
+    """The columns of one audit entry (also for bulk inserts). `at` is the caller's clock (a
+    request's `Now`); the wall clock only where none is passed. The actor's display name is
     taken from the request's token when the actor is its caller."""
     return {
         "academy_id": academy_id,
@@ -81,6 +82,7 @@ def record(
     actor: str,
     changes: dict[str, Any] | None = None,
     academy_id: str | None = None,
+    at: datetime | None = None,
     **columns: Any,
 ) -> A:
     """Add one audit entry to the caller's unit of work (never commits). `columns` fill the
@@ -91,6 +93,7 @@ def record(
         action=action,
         actor=actor,
         changes=changes,
+        at=at,
         academy_id=academy_id,
     )
     entry = model(**values, **columns)

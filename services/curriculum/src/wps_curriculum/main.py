@@ -23,7 +23,7 @@ async def load_starter_catalogue(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     if isinstance(settings, CurriculumSettings) and settings.load_starter_catalogue:
         path = settings.catalogue_path or STARTER_CATALOGUE
-        report = await load_into(runtime.db, path)
+        report = await load_into(runtime.db, path, now=runtime.clock())
         log.info("catalogue %s: %s", path.name, report.summary())
 
 

@@ -4,6 +4,7 @@ announces (module.published, module.retired). Functions never commit."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -25,7 +26,7 @@ def _module_content(data: ModuleContent) -> dict[str, Any]:
 
 
 async def create_module(
-    session: AsyncSession, *, data: ModuleCreate, who: Principal
+    session: AsyncSession, *, data: ModuleCreate, who: Principal, now: datetime
 ) -> ModuleVersion:
     """A new module, owned by the creator's academy (national when a platform admin creates
     it without naming one); its first version is a draft."""
@@ -37,13 +38,15 @@ async def create_module(
     await _check_prerequisites(
         session, code=data.code, version=1, prerequisites=data.prerequisites, who=who
     )
-    root = Module(code=data.code, owner_academy=owner, created_by=who.subject)
+    root = Module(code=data.code, owner_academy=owner, created_at=now, created_by=who.subject)
     session.add(root)
-    return await add_version(session, MODULES, root=root, number=1, content=content, by=who)
+    return await add_version(
+        session, MODULES, root=root, number=1, content=content, by=who, now=now
+    )
 
 
 async def new_module_version(
-    session: AsyncSession, *, code: str, data: ModuleContent, who: Principal
+    session: AsyncSession, *, code: str, data: ModuleContent, who: Principal, now: datetime
 ) -> ModuleVersion:
     """Start the next version of a module as a draft (published versions never change)."""
     root = await owned(session, MODULES, code=code, who=who)
@@ -53,11 +56,19 @@ async def new_module_version(
     await _check_prerequisites(
         session, code=code, version=number, prerequisites=data.prerequisites, who=who
     )
-    return await add_version(session, MODULES, root=root, number=number, content=content, by=who)
+    return await add_version(
+        session, MODULES, root=root, number=number, content=content, by=who, now=now
+    )
 
 
 async def edit_module_draft(
-    session: AsyncSession, *, code: str, version: int, data: ModuleContent, who: Principal
+    session: AsyncSession,
+    *,
+    code: str,
+    version: int,
+    data: ModuleContent,
+    who: Principal,
+    now: datetime,
 ) -> ModuleVersion:
     await owned(session, MODULES, code=code, who=who, version=version)
     found = await draft(session, MODULES, code=code, version=version)
@@ -65,7 +76,7 @@ async def edit_module_draft(
     await _check_prerequisites(
         session, code=code, version=version, prerequisites=data.prerequisites, who=who
     )
-    return edit(session, MODULES, found, content=content, by=who.subject)
+    return edit(session, MODULES, found, content=content, by=who.subject, now=now)
 
 
 async def _check_prerequisites(

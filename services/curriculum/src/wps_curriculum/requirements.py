@@ -3,12 +3,12 @@ reminders. Every change is a `requirement.changed` event with a growing revision
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.db import utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import RequirementChanged, Selector
 from wps_common.paging import page
@@ -22,14 +22,13 @@ Change = Literal["created", "updated", "deleted"]
 
 
 async def create_requirement(
-    session: AsyncSession, *, data: RequirementCreate, actor: str
+    session: AsyncSession, *, data: RequirementCreate, actor: str, now: datetime
 ) -> Requirement:
     """A new rule; a code withdrawn earlier may be used again (its revision keeps growing)."""
     existing = await session.get(Requirement, data.code, with_for_update=True)
     if existing is not None and existing.deleted_at is None:
         raise Conflict(f"A requirement with code {data.code} already exists.", code=data.code)
     renewal = await _renewal_months(session, data)
-    now = utcnow()
     if existing is None:
         requirement = Requirement(code=data.code, revision=1, created_at=now, created_by=actor)
         session.add(requirement)
@@ -40,12 +39,12 @@ async def create_requirement(
         requirement.created_at, requirement.created_by = now, actor
     _apply(requirement, data, renewal)
     requirement.updated_at, requirement.updated_by = now, actor
-    await _changed(session, requirement, "created", actor)
+    await _changed(session, requirement, "created", actor, now)
     return requirement
 
 
 async def update_requirement(
-    session: AsyncSession, *, code: str, data: RequirementContent, actor: str
+    session: AsyncSession, *, code: str, data: RequirementContent, actor: str, now: datetime
 ) -> Requirement:
     """Replace a rule; an identical body changes nothing and emits nothing."""
     requirement = await get_requirement(session, code=code, lock=True)
@@ -55,19 +54,20 @@ async def update_requirement(
     if _snapshot(requirement) == before:
         return requirement
     requirement.revision += 1
-    requirement.updated_at, requirement.updated_by = utcnow(), actor
-    await _changed(session, requirement, "updated", actor)
+    requirement.updated_at, requirement.updated_by = now, actor
+    await _changed(session, requirement, "updated", actor, now)
     return requirement
 
 
-async def delete_requirement(session: AsyncSession, *, code: str, actor: str) -> None:
+async def delete_requirement(
+    session: AsyncSession, *, code: str, actor: str, now: datetime
+) -> None:
     """Withdraw a rule (kept for the record; enrolment learns it no longer applies)."""
     requirement = await get_requirement(session, code=code, lock=True)
-    now = utcnow()
     requirement.revision += 1
     requirement.deleted_at = requirement.updated_at = now
     requirement.updated_by = actor
-    await _changed(session, requirement, "deleted", actor)
+    await _changed(session, requirement, "deleted", actor, now)
 
 
 async def get_requirement(session: AsyncSession, *, code: str, lock: bool = False) -> Requirement:
@@ -144,7 +144,7 @@ def _snapshot(requirement: Requirement) -> tuple[object, ...]:
 
 
 async def _changed(
-    session: AsyncSession, requirement: Requirement, change: Change, actor: str
+    session: AsyncSession, requirement: Requirement, change: Change, actor: str, now: datetime
 ) -> None:
     record(
         session,
@@ -153,6 +153,7 @@ async def _changed(
         version=requirement.revision,
         action=change,
         actor=actor,
+        at=now,
     )
     await session.flush()
     await outbox.add(

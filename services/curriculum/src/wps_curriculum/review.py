@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
-from wps_common.db import utcnow
 from wps_common.errors import Conflict, Forbidden, InvalidInput
 from wps_common.paging import Page
 from wps_curriculum.kinds import Kind, V
@@ -43,6 +42,7 @@ async def transition(
     version: int,
     action: Action,
     who: Principal,
+    now: datetime,
     comment: str | None = None,
     four_eyes: bool = True,
 ) -> V:
@@ -65,7 +65,7 @@ async def transition(
     comment = (comment or "").strip() or None
     if action == "reject" and comment is None:
         raise InvalidInput("Say what must change: a rejection needs a comment.", field="comment")
-    await _apply(session, kind, found, action, actor=who.subject, four_eyes=four_eyes, now=utcnow())
+    await _apply(session, kind, found, action, actor=who.subject, four_eyes=four_eyes, now=now)
     record(
         session,
         entity=kind.name,
@@ -73,6 +73,7 @@ async def transition(
         version=version,
         action=done.split()[0],
         actor=who.subject,
+        at=now,
         from_status=found.status,
         to_status=target,
         comment=comment,
@@ -177,7 +178,14 @@ async def review_trail(
 
 
 async def add_comment(
-    session: AsyncSession, *, kind: Kind[V], code: str, version: int, who: Principal, comment: str
+    session: AsyncSession,
+    *,
+    kind: Kind[V],
+    code: str,
+    version: int,
+    who: Principal,
+    comment: str,
+    now: datetime,
 ) -> AuditEntry:
     """A review comment: by a reviewer, or by someone who may change the module or track."""
     if not who.has(Role.REVIEWER):
@@ -190,6 +198,7 @@ async def add_comment(
         version=found.version,
         action="commented",
         actor=who.subject,
+        at=now,
         comment=comment.strip(),
     )
     await session.flush()

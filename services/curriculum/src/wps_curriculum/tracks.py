@@ -4,6 +4,7 @@ drafts, and what publishing or retiring a track version checks and announces
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,7 +29,9 @@ from wps_curriculum.versions import (
 )
 
 
-async def create_track(session: AsyncSession, *, data: TrackCreate, who: Principal) -> TrackVersion:
+async def create_track(
+    session: AsyncSession, *, data: TrackCreate, who: Principal, now: datetime
+) -> TrackVersion:
     """A new track of published module versions (any academy's or national), owned like a
     module; its first version is a draft."""
     given = "owner_academy" in data.model_fields_set
@@ -36,30 +39,36 @@ async def create_track(session: AsyncSession, *, data: TrackCreate, who: Princip
     if await session.get(Track, data.code) is not None:
         raise Conflict(f"A track with code {data.code} already exists.", code=data.code)
     content = await _track_content(session, data, who)
-    root = Track(code=data.code, owner_academy=owner, created_by=who.subject)
+    root = Track(code=data.code, owner_academy=owner, created_at=now, created_by=who.subject)
     session.add(root)
-    return await add_version(session, TRACKS, root=root, number=1, content=content, by=who)
+    return await add_version(session, TRACKS, root=root, number=1, content=content, by=who, now=now)
 
 
 async def new_track_version(
-    session: AsyncSession, *, code: str, data: TrackContent, who: Principal
+    session: AsyncSession, *, code: str, data: TrackContent, who: Principal, now: datetime
 ) -> TrackVersion:
     """Start the next version of a track as a draft (published versions never change)."""
     root = await owned(session, TRACKS, code=code, who=who)
     latest = await no_open_version(session, TRACKS, code=code)
     content = await _track_content(session, data, who)
     return await add_version(
-        session, TRACKS, root=root, number=latest.version + 1, content=content, by=who
+        session, TRACKS, root=root, number=latest.version + 1, content=content, by=who, now=now
     )
 
 
 async def edit_track_draft(
-    session: AsyncSession, *, code: str, version: int, data: TrackContent, who: Principal
+    session: AsyncSession,
+    *,
+    code: str,
+    version: int,
+    data: TrackContent,
+    who: Principal,
+    now: datetime,
 ) -> TrackVersion:
     await owned(session, TRACKS, code=code, who=who, version=version)
     found = await draft(session, TRACKS, code=code, version=version)
     content = await _track_content(session, data, who)
-    return edit(session, TRACKS, found, content=content, by=who.subject)
+    return edit(session, TRACKS, found, content=content, by=who.subject, now=now)
 
 
 async def _track_content(

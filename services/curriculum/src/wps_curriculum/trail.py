@@ -3,6 +3,8 @@ module, track or requirement, with the status it left and reached and any review
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common import audit
@@ -20,6 +22,7 @@ def record(
     version: int | None,
     action: str,
     actor: str,
+    at: datetime,
     from_status: str | None = None,
     to_status: str | None = None,
     comment: str | None = None,
@@ -32,6 +35,7 @@ def record(
         entity_id=code,
         action=action,
         actor=actor,
+        at=at,
         changes={key: value for key, value in said.items() if value is not None},
         version=version,
     )

@@ -5,13 +5,13 @@ numbered draft, the open-version rule, editing a draft). Functions never commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
-from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
 from wps_common.paging import page
 from wps_curriculum.kinds import MODULES, Kind, V, content_hash, fill
@@ -243,10 +243,16 @@ async def add_version(
     number: int,
     content: dict[str, Any],
     by: Principal,
+    now: datetime,
 ) -> V:
     """Version `number` of the module or track, as a draft, with its `created` entry."""
     version = kind.version(
-        code=root.code, root=root, version=number, status="draft", author=by.subject
+        code=root.code,
+        root=root,
+        version=number,
+        status="draft",
+        author=by.subject,
+        created_at=now,
     )
     fill(version, kind.name, content)
     session.add(version)
@@ -257,6 +263,7 @@ async def add_version(
         version=number,
         action="created",
         actor=by.subject,
+        at=now,
         to_status="draft",
     )
     await session.flush()
@@ -293,12 +300,20 @@ async def draft(session: AsyncSession, kind: Kind[V], *, code: str, version: int
     return found
 
 
-def edit(session: AsyncSession, kind: Kind[V], found: V, *, content: dict[str, Any], by: str) -> V:
+def edit(
+    session: AsyncSession,
+    kind: Kind[V],
+    found: V,
+    *,
+    content: dict[str, Any],
+    by: str,
+    now: datetime,
+) -> V:
     """Replace a draft's content; recorded only when it changed."""
     if content_hash(content) == found.content_hash:
         return found  # nothing changed, nothing to record
     fill(found, kind.name, content)
-    found.updated_at = utcnow()
+    found.updated_at = now
     record(
         session,
         entity=kind.name,
@@ -306,5 +321,6 @@ def edit(session: AsyncSession, kind: Kind[V], found: V, *, content: dict[str, A
         version=found.version,
         action="updated",
         actor=by,
+        at=now,
     )
     return found

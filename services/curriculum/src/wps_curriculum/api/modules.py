@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
+from wps_common.clock import Now
 from wps_common.paging import Page
 from wps_curriculum import modules, versions
 from wps_curriculum.api.parameters import (
@@ -92,24 +93,35 @@ async def list_modules(
 
 
 @router.post("/modules", status_code=201, tags=["modules"])
-async def create_module(body: ModuleCreate, session: DbSession, who: Author) -> ModuleVersionOut:
+async def create_module(
+    body: ModuleCreate, session: DbSession, who: Author, now: Now
+) -> ModuleVersionOut:
     """Create a module, owned by your academy (platform admins: national, or the academy named
     in `owner_academy`); its first version is a draft."""
-    return module_full(await modules.create_module(session, data=body, who=who))
+    return module_full(await modules.create_module(session, data=body, who=who, now=now))
 
 
 async def new_module_version(
-    code: CodePath, body: ModuleContent, session: DbSession, who: Author
+    code: CodePath, body: ModuleContent, session: DbSession, who: Author, now: Now
 ) -> ModuleVersionOut:
     """Start the next version of a module as a draft, with this content."""
-    return module_full(await modules.new_module_version(session, code=code, data=body, who=who))
+    return module_full(
+        await modules.new_module_version(session, code=code, data=body, who=who, now=now)
+    )
 
 
 async def edit_module_draft(
-    code: CodePath, version: VersionPath, body: ModuleContent, session: DbSession, who: Author
+    code: CodePath,
+    version: VersionPath,
+    body: ModuleContent,
+    session: DbSession,
+    who: Author,
+    now: Now,
 ) -> ModuleVersionOut:
     """Replace the content of a draft (published versions never change)."""
-    found = await modules.edit_module_draft(session, code=code, version=version, data=body, who=who)
+    found = await modules.edit_module_draft(
+        session, code=code, version=version, data=body, who=who, now=now
+    )
     return module_full(found)
 
 

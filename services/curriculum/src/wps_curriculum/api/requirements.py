@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from wps_common.app import DbSession
+from wps_common.clock import Now
 from wps_common.paging import Page
 from wps_curriculum import requirements, trail
 from wps_curriculum.api.parameters import (
@@ -72,10 +73,10 @@ async def list_requirements(
 
 @router.post("/requirements", status_code=201)
 async def create_requirement(
-    body: RequirementCreate, session: DbSession, who: Admin
+    body: RequirementCreate, session: DbSession, who: Admin, now: Now
 ) -> RequirementOut:
     """Create a rule (emits requirement.changed, change = created)."""
-    found = await requirements.create_requirement(session, data=body, actor=who.subject)
+    found = await requirements.create_requirement(session, data=body, actor=who.subject, now=now)
     return requirement_out(found)
 
 
@@ -87,17 +88,21 @@ async def get_requirement(code: RequirementPath, session: DbSession, who: Reader
 
 @router.put("/requirements/{code}")
 async def update_requirement(
-    code: RequirementPath, body: RequirementContent, session: DbSession, who: Admin
+    code: RequirementPath, body: RequirementContent, session: DbSession, who: Admin, now: Now
 ) -> RequirementOut:
     """Replace a rule (emits requirement.changed, change = updated, when anything changed)."""
-    found = await requirements.update_requirement(session, code=code, data=body, actor=who.subject)
+    found = await requirements.update_requirement(
+        session, code=code, data=body, actor=who.subject, now=now
+    )
     return requirement_out(found)
 
 
 @router.delete("/requirements/{code}", status_code=204)
-async def delete_requirement(code: RequirementPath, session: DbSession, who: Admin) -> Response:
+async def delete_requirement(
+    code: RequirementPath, session: DbSession, who: Admin, now: Now
+) -> Response:
     """Withdraw a rule (emits requirement.changed, change = deleted)."""
-    await requirements.delete_requirement(session, code=code, actor=who.subject)
+    await requirements.delete_requirement(session, code=code, actor=who.subject, now=now)
     return Response(status_code=204)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from wps_common import fields
 from wps_common.app import DbSession
+from wps_common.clock import Now
 from wps_common.paging import Page
 from wps_curriculum import review, versions
 from wps_curriculum.api.parameters import (
@@ -103,10 +104,15 @@ def _history(kind: Kind[Any]) -> Callable[..., Awaitable[Any]]:
 
 def _comment(kind: Kind[Any]) -> Callable[..., Awaitable[Any]]:
     async def comment(
-        code: CodePath, version: VersionPath, body: CommentIn, session: DbSession, who: Commenter
+        code: CodePath,
+        version: VersionPath,
+        body: CommentIn,
+        session: DbSession,
+        who: Commenter,
+        now: Now,
     ) -> AuditEntryOut:
         entry = await review.add_comment(
-            session, kind=kind, code=code, version=version, who=who, comment=body.comment
+            session, kind=kind, code=code, version=version, who=who, comment=body.comment, now=now
         )
         return AuditEntryOut.model_validate(entry)
 
@@ -120,6 +126,7 @@ def _act(resource: Resource[Any]) -> Callable[..., Awaitable[Any]]:
         action: ActionPath,
         session: DbSession,
         who: Commenter,
+        now: Now,
         note: ReviewNote | None = None,
     ) -> Any:
         found = await review.transition(
@@ -129,6 +136,7 @@ def _act(resource: Resource[Any]) -> Callable[..., Awaitable[Any]]:
             version=version,
             action=action,
             who=who,
+            now=now,
             comment=note.comment if note else None,
         )
         return resource.full(found)

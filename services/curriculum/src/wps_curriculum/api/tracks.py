@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
+from wps_common.clock import Now
 from wps_common.paging import Page
 from wps_curriculum import tracks, versions
 from wps_curriculum.api.parameters import (
@@ -94,24 +95,35 @@ async def list_tracks(
 
 
 @router.post("/tracks", status_code=201, tags=["tracks"])
-async def create_track(body: TrackCreate, session: DbSession, who: Author) -> TrackVersionOut:
+async def create_track(
+    body: TrackCreate, session: DbSession, who: Author, now: Now
+) -> TrackVersionOut:
     """Create a track of published module versions, owned like a module; its first version is
     a draft."""
-    return track_full(await tracks.create_track(session, data=body, who=who))
+    return track_full(await tracks.create_track(session, data=body, who=who, now=now))
 
 
 async def new_track_version(
-    code: CodePath, body: TrackContent, session: DbSession, who: Author
+    code: CodePath, body: TrackContent, session: DbSession, who: Author, now: Now
 ) -> TrackVersionOut:
     """Start the next version of a track as a draft, with this content."""
-    return track_full(await tracks.new_track_version(session, code=code, data=body, who=who))
+    return track_full(
+        await tracks.new_track_version(session, code=code, data=body, who=who, now=now)
+    )
 
 
 async def edit_track_draft(
-    code: CodePath, version: VersionPath, body: TrackContent, session: DbSession, who: Author
+    code: CodePath,
+    version: VersionPath,
+    body: TrackContent,
+    session: DbSession,
+    who: Author,
+    now: Now,
 ) -> TrackVersionOut:
     """Replace the content of a draft (published versions never change)."""
-    found = await tracks.edit_track_draft(session, code=code, version=version, data=body, who=who)
+    found = await tracks.edit_track_draft(
+        session, code=code, version=version, data=body, who=who, now=now
+    )
     return track_full(found)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
-from wps_common.db import Database
+from wps_common.db import Database, utcnow
 from wps_common.errors import ProblemError
 from wps_curriculum import requirements
 from wps_curriculum.kinds import MODULES, TRACKS, Kind
@@ -131,7 +132,9 @@ def _prerequisites_first(modules: list[ModuleCreate]) -> list[ModuleCreate]:
     return ordered
 
 
-async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadReport:
+async def load_catalogue(
+    session: AsyncSession, catalogue: Catalogue, *, now: datetime
+) -> LoadReport:
     """Publish what is missing, in the caller's transaction: all of it or, on error, none."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Replicas starting together load one after the other; the second finds it all there.
@@ -143,8 +146,8 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
             if await session.get(Module, module.code) is not None:
                 report.present["modules"].append(module.code)
                 continue
-            version = await create_module(session, data=module, who=SYSTEM)
-            await _publish(session, MODULES, module.code, version.version)
+            version = await create_module(session, data=module, who=SYSTEM, now=now)
+            await _publish(session, MODULES, module.code, version.version, now)
             report.created["modules"].append(module.code)
         for track in catalogue.tracks:
             if await session.get(Track, track.code) is not None:
@@ -156,8 +159,8 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
                     "modules": [PinnedModule(code=code) for code in track.modules],
                 }
             )
-            created = await create_track(session, data=data, who=SYSTEM)
-            await _publish(session, TRACKS, track.code, created.version)
+            created = await create_track(session, data=data, who=SYSTEM, now=now)
+            await _publish(session, TRACKS, track.code, created.version, now)
             report.created["tracks"].append(track.code)
         for rule in catalogue.requirements:
             if await session.get(Requirement, rule.code) is not None:
@@ -166,7 +169,7 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
             data_in = RequirementCreate.model_validate(
                 {**rule.model_dump(exclude={"track"}), "track_code": rule.track}
             )
-            await requirements.create_requirement(session, data=data_in, actor=actor)
+            await requirements.create_requirement(session, data=data_in, actor=actor, now=now)
             report.created["requirements"].append(rule.code)
     except ProblemError as exc:
         raise CatalogueError(f"the catalogue was not loaded: {exc.detail}") from exc
@@ -175,9 +178,13 @@ async def load_catalogue(session: AsyncSession, catalogue: Catalogue) -> LoadRep
     return report
 
 
-async def _publish(session: AsyncSession, kind: Kind[Any], code: str, version: int) -> None:
+async def _publish(
+    session: AsyncSession, kind: Kind[Any], code: str, version: int, now: datetime
+) -> None:
     who = SYSTEM
-    await transition(session, kind=kind, code=code, version=version, action="submit", who=who)
+    await transition(
+        session, kind=kind, code=code, version=version, action="submit", who=who, now=now
+    )
     await transition(
         session,
         kind=kind,
@@ -185,14 +192,20 @@ async def _publish(session: AsyncSession, kind: Kind[Any], code: str, version: i
         version=version,
         action="approve",
         who=who,
+        now=now,
         comment=APPROVAL_NOTE,
         four_eyes=False,
     )
-    await transition(session, kind=kind, code=code, version=version, action="publish", who=who)
+    await transition(
+        session, kind=kind, code=code, version=version, action="publish", who=who, now=now
+    )
 
 
-async def load_into(db: Database, path: Path = STARTER_CATALOGUE) -> LoadReport:
-    """Read the file and load it in one transaction of its own."""
+async def load_into(
+    db: Database, path: Path = STARTER_CATALOGUE, *, now: datetime | None = None
+) -> LoadReport:
+    """Read the file and load it in one transaction of its own, written `now` (by default the
+    time it is loaded: at start-up or from the command line)."""
     catalogue = await asyncio.to_thread(read_catalogue, path)
     async with db.session() as session:
-        return await load_catalogue(session, catalogue)
+        return await load_catalogue(session, catalogue, now=now or utcnow())
