@@ -4,7 +4,7 @@ page's size, and the query helper every list goes through."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
@@ -29,7 +29,7 @@ class Page(BaseModel, Generic[T]):
 
 
 Order = Sequence[ColumnElement[Any] | Any]
-AnySelect = Select[Unpack[tuple[Any, ...]]]
+AnySelect = Select[*tuple[Any, ...]]
 
 
 async def _count(session: AsyncSession, stmt: AnySelect) -> int:

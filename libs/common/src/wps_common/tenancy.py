@@ -4,7 +4,7 @@ not exist for an academy-scoped caller: 404, never 403 (`Principal.check_academy
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, false
 
@@ -13,7 +13,7 @@ from wps_common.auth import Principal
 __all__ = ["academy_scope", "in_academy", "scoped"]
 
 # Any select, of one entity or of several columns.
-S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 def academy_scope(who: Principal, academy_id: str | None = None) -> str | None:
