@@ -33,7 +33,7 @@ import nats
 import uvicorn
 from sqlalchemy import func, select
 
-from wps_certification import service
+from wps_certification import documents
 from wps_certification.main import create_app
 from wps_certification.models import Certificate, Holder
 from wps_certification.pdf import render_certificate
@@ -271,7 +271,7 @@ async def main(args: argparse.Namespace) -> None:
             ids = [c.id for c in sample]
             today = datetime.now(UTC).date()
             docs = [
-                service.document(
+                documents.document(
                     c, language=c.language, base_url=settings.public_base_url, today=today
                 )
                 for c in sample

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_certification import service
+from wps_certification import certificates, expiry, holders, issuance, revocation, verification
 from wps_certification.models import Base, Certificate, CertificateNotice, outbox
 from wps_common.auth import Principal, Role
 from wps_common.errors import Conflict, NotFound
@@ -40,12 +40,12 @@ def service_metadata() -> MetaData:
 
 
 async def with_holder(session: AsyncSession, trainee_id: str = "trainee-1", **changes: Any) -> None:
-    await service.remember_holder(session, profile(trainee_id, **changes))
+    await holders.remember_holder(session, profile(trainee_id, **changes))
     await session.flush()
 
 
 async def issued(session: AsyncSession, trainee_id: str = "trainee-1", **kw: Any) -> Certificate:
-    certificate = await service.issue_certificate(session, completion(trainee_id, **kw))
+    certificate = await issuance.issue_certificate(session, completion(trainee_id, **kw))
     assert certificate is not None
     return certificate
 
@@ -83,8 +83,8 @@ class TestIssueCertificate:
     ) -> None:
         await with_holder(service_session)
         done = completion("trainee-1")
-        assert await service.issue_certificate(service_session, done) is not None
-        assert await service.issue_certificate(service_session, done) is None
+        assert await issuance.issue_certificate(service_session, done) is not None
+        assert await issuance.issue_certificate(service_session, done) is None
         assert await count(service_session, Certificate) == 1
         assert len(await events(service_session, CertificateIssued)) == 1
 
@@ -92,7 +92,7 @@ class TestIssueCertificate:
         self, service_session: AsyncSession
     ) -> None:
         with pytest.raises(TransientError):
-            await service.issue_certificate(service_session, completion("nobody"))
+            await issuance.issue_certificate(service_session, completion("nobody"))
         assert await count(service_session, Certificate) == 0
         assert await outbox_events(service_session, outbox) == []
 
@@ -146,7 +146,7 @@ class TestIssueCertificate:
             completed_on=COMPLETED_ON,
             module=module,
         )
-        certificate = await service.issue_module_certificate(service_session, done)
+        certificate = await issuance.issue_module_certificate(service_session, done)
         assert (certificate.awarded_for if certificate else None) == awarded
         assert [e["award"] for e in await events(service_session, CertificateIssued)] == (
             ["module"] if grants else []
@@ -161,7 +161,7 @@ class TestRevokeAndReissue:
     ) -> None:
         await with_holder(service_session)
         certificate = await issued(service_session)
-        revoked = await service.revoke_certificate(
+        revoked = await revocation.revoke_certificate(
             service_session,
             certificate_id=certificate.id,
             who=ADMIN,
@@ -179,9 +179,9 @@ class TestRevokeAndReissue:
         await with_holder(service_session)
         certificate = await issued(service_session)
         revoke = {"certificate_id": certificate.id, "who": ADMIN, "reason": "x"}
-        await service.revoke_certificate(service_session, **revoke, today=date(2026, 12, 1))
+        await revocation.revoke_certificate(service_session, **revoke, today=date(2026, 12, 1))
         with pytest.raises(Conflict, match="already revoked"):
-            await service.revoke_certificate(service_session, **revoke, today=date(2026, 12, 2))
+            await revocation.revoke_certificate(service_session, **revoke, today=date(2026, 12, 2))
         assert len(await events(service_session, CertificateRevoked)) == 1
 
     @pytest.mark.parametrize("certificate_id", ["other-academy", "missing"])
@@ -192,7 +192,7 @@ class TestRevokeAndReissue:
         certificate = await issued(service_session)
         target = certificate.id if certificate_id == "other-academy" else "no-such-id"
         with pytest.raises(NotFound):
-            await service.revoke_certificate(
+            await revocation.revoke_certificate(
                 service_session,
                 certificate_id=target,
                 who=OTHER_ACADEMY,
@@ -206,7 +206,7 @@ class TestRevokeAndReissue:
         await with_holder(service_session)
         certificate = await issued(service_session)
         with pytest.raises(Conflict, match="unchanged"):
-            await service.reissue_certificate(
+            await revocation.reissue_certificate(
                 service_session, certificate_id=certificate.id, who=ADMIN, today=date(2026, 12, 1)
             )
         assert await count(service_session, Certificate) == 1
@@ -217,7 +217,7 @@ class TestRevokeAndReissue:
         await with_holder(service_session)
         old = await issued(service_session)
         await with_holder(service_session, family_name="Шевченко")
-        new = await service.reissue_certificate(
+        new = await revocation.reissue_certificate(
             service_session, certificate_id=old.id, who=ADMIN, today=date(2026, 12, 1)
         )
         assert (new.edition, new.supersedes_id, new.holder_name) == (2, old.id, "Олена Шевченко")
@@ -236,14 +236,14 @@ class TestVerification:
         await with_holder(service_session)
         certificate = await issued(service_session)
         typed = certificate.verification_code.lower().replace("-", " ")
-        assert (await service.find_by_code(service_session, typed)).id == certificate.id
+        assert (await verification.find_by_code(service_session, typed)).id == certificate.id
 
     @pytest.mark.parametrize("typed", ["", "not a code", "0000-0000-0000-0000"])
     async def test_an_unknown_code_is_not_found(
         self, service_session: AsyncSession, typed: str
     ) -> None:
         with pytest.raises(NotFound):
-            await service.find_by_code(service_session, typed)
+            await verification.find_by_code(service_session, typed)
 
     @pytest.mark.parametrize(
         ("status", "expires_on", "today", "shown"),
@@ -261,7 +261,7 @@ class TestVerification:
         self, status: str, expires_on: date | None, today: date, shown: str
     ) -> None:
         certificate = Certificate(status=status, expires_on=expires_on)
-        assert service.current_status(certificate, today) == shown
+        assert certificates.current_status(certificate, today) == shown
 
 
 class TestScanExpiry:
@@ -271,7 +271,7 @@ class TestScanExpiry:
 
     async def scan(self, session: AsyncSession, today: date) -> list[str]:
         before = len(await outbox_events(session, outbox))
-        await service.scan_expiry(session, today=today, lead_days=self.LEADS)
+        await expiry.scan_expiry(session, today=today, lead_days=self.LEADS)
         return [
             f"{e.type.split('.')[-2]}:{e.data.get('lead_days', e.data.get('expired_on'))}"
             for e in (await outbox_events(session, outbox))[before:]

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from wps_certification import service
+from wps_certification import certificates, documents, revocation, verification
 from wps_certification.credential import MEDIA_TYPE_JWT, open_badge, sign_credential
 from wps_certification.models import Certificate
 from wps_certification.ratelimit import RateLimiter
@@ -56,9 +56,9 @@ def _out(certificate: Certificate, who: Principal, today: date) -> CertificateOu
     out = CertificateOut.model_validate(certificate)
     return out.model_copy(
         update={
-            "status": service.current_status(certificate, today),
+            "status": certificates.current_status(certificate, today),
             "revocation_reason": (
-                certificate.revocation_reason if service.may_see_reason(who) else None
+                certificate.revocation_reason if certificates.may_see_reason(who) else None
             ),
         }
     )
@@ -77,7 +77,7 @@ async def list_certificates(
     offset: Offset = 0,
 ) -> Page[CertificateOut]:
     """Certificates the caller may see, newest first (trainees: their own; staff: their academy)."""
-    rows, total = await service.list_certificates(
+    rows, total = await certificates.list_certificates(
         session,
         who=who,
         today=today,
@@ -110,8 +110,10 @@ async def certificate_pdf(
     # A transaction of its own that ends before rendering: holding it for the render would keep
     # a connection (and SQLite's write lock, which every transaction takes) for ~40 ms each.
     async with runtime_of(request).db.session() as session:
-        certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
-        doc = service.document(
+        certificate = await certificates.get_certificate(
+            session, certificate_id=certificate_id, who=who
+        )
+        doc = documents.document(
             certificate,
             language=lang or certificate.language,
             base_url=_settings(request).public_base_url,
@@ -141,8 +143,10 @@ async def certificate_credential(
 ) -> CredentialOut | Response:
     """The Open Badges 3.0 credential as VC-JWT: JSON with the JWT and the decoded credential,
     or the bare JWT when `Accept: application/vc+jwt`."""
-    certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
-    status = service.current_status(certificate, today)
+    certificate = await certificates.get_certificate(
+        session, certificate_id=certificate_id, who=who
+    )
+    status = certificates.current_status(certificate, today)
     if status in ("revoked", "superseded"):
         raise Conflict(
             f"This certificate is {status}; its credential is no longer issued "
@@ -165,7 +169,9 @@ async def get_certificate(
     certificate_id: Id, session: DbSession, who: Reader, today: Today
 ) -> CertificateOut:
     """One certificate's record."""
-    certificate = await service.get_certificate(session, certificate_id=certificate_id, who=who)
+    certificate = await certificates.get_certificate(
+        session, certificate_id=certificate_id, who=who
+    )
     return _out(certificate, who, today)
 
 
@@ -174,7 +180,7 @@ async def revoke_certificate(
     certificate_id: Id, body: Revocation, session: DbSession, who: Revoker, today: Today
 ) -> CertificateOut:
     """Revoke a certificate (academy admin of its academy, or admin); emits certificate.revoked."""
-    certificate = await service.revoke_certificate(
+    certificate = await revocation.revoke_certificate(
         session, certificate_id=certificate_id, who=who, reason=body.reason, today=today
     )
     return _out(certificate, who, today)
@@ -185,7 +191,7 @@ async def reissue_certificate(
     certificate_id: Id, session: DbSession, who: Revoker, today: Today
 ) -> CertificateOut:
     """Correct a certificate after the holder's details were fixed: a new one supersedes it."""
-    certificate = await service.reissue_certificate(
+    certificate = await revocation.reissue_certificate(
         session, certificate_id=certificate_id, who=who, today=today
     )
     return _out(certificate, who, today)
@@ -221,21 +227,7 @@ async def verify(
         )
     limiter: RateLimiter = request.app.state.verify_limiter
     limiter.take(_client(request))
-    certificate = await service.find_by_code(session, code)
-    status = service.current_status(certificate, today)
-    superseded = status == "superseded"
-    result = Verification(
-        status=status,
-        holder_name=None if superseded else certificate.holder_name,
-        track_title=certificate.track["certificate_title"],
-        track_code=certificate.track_code,
-        academy_name=certificate.academy_name,
-        number=certificate.number,
-        issued_on=certificate.issued_on,
-        expires_on=certificate.expires_on,
-        revoked_on=certificate.revoked_on if status == "revoked" else None,
-        superseded_on=certificate.revoked_on if superseded else None,
-    )
+    result = await verification.verify(session, code=code, today=today)
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_verification_page(result))
     return result

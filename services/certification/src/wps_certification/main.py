@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from wps_certification import service
+from wps_certification import expiry
 from wps_certification.api import router, well_known
 from wps_certification.handlers import subscriptions
 from wps_certification.identity import CertificationLookups
@@ -41,7 +41,7 @@ def create_app(settings: CertificationSettings | None = None) -> FastAPI:
 
     async def scan_expiry(now: datetime) -> None:
         async with runtime.db.session() as session:
-            sent = await service.scan_expiry(
+            sent = await expiry.scan_expiry(
                 session, today=now.date(), lead_days=settings.expiry_lead_days
             )
         if sent:

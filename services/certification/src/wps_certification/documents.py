@@ -1,0 +1,44 @@
+"""What a certificate's PDF shows, in the language asked for."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from wps_certification.certificates import current_status
+from wps_certification.holders import LANGUAGES
+from wps_certification.models import Certificate
+from wps_certification.pdf import CertificateDocument, CertificateModule
+
+
+def verification_url(certificate: Certificate, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/v1/verify/{certificate.verification_code}"
+
+
+def document(
+    certificate: Certificate, *, language: str, base_url: str, today: date
+) -> CertificateDocument:
+    """What the PDF shows, in `language` (falling back to English for missing texts)."""
+    language = language if language in LANGUAGES else "en"
+    track = certificate.track
+
+    def pick(texts: dict[str, str]) -> str:
+        return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+
+    return CertificateDocument(
+        language=language,
+        holder_name=certificate.holder_name,
+        employee_number=certificate.employee_number,
+        academy_name=certificate.academy_name,
+        track_title=pick(track["certificate_title"]),
+        modules=tuple(
+            CertificateModule(code=m["code"], title=pick(m["title"]), hours=m["duration_hours"])
+            for m in track["modules"]
+        ),
+        issued_on=certificate.issued_on,
+        expires_on=certificate.expires_on,
+        number=certificate.number,
+        verification_code=certificate.verification_code,
+        verification_url=verification_url(certificate, base_url),
+        status=current_status(certificate, today),
+        template_version=certificate.template_version,
+    )
