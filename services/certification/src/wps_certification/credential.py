@@ -39,18 +39,40 @@ def valid_window(certificate: Certificate) -> tuple[datetime, datetime | None]:
 def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
     """The credential document. It names the exact curriculum it attests: the track (or
     module) version and content hash, and every module's version, hash and hours."""
-    base = base_url.rstrip("/")
+    title = _pick(certificate.track["certificate_title"], certificate.language)
+    hours = sum(float(m["duration_hours"]) for m in certificate.track["modules"])
+    valid_from, valid_until = valid_window(certificate)
+    credential: dict[str, Any] = {
+        "@context": [VC_CONTEXT, OB_CONTEXT],
+        "id": f"urn:uuid:{certificate.id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": f"{title} — {certificate.number}",
+        "issuer": {
+            "id": f"urn:wps-training:academy:{certificate.academy_id}",
+            "type": ["Profile"],
+            "name": certificate.academy_name,
+        },
+        "validFrom": _z(valid_from),
+        "awardedDate": _z(valid_from),
+        "credentialSubject": _subject(certificate, _achievement(certificate, title, hours), hours),
+        # Revocation and expiry are answered live by the public verification endpoint.
+        "evidence": [_evidence(certificate, base_url)],
+    }
+    if valid_until is not None:
+        credential["validUntil"] = _z(valid_until)
+    return credential
+
+
+def _achievement(certificate: Certificate, title: str, hours: float) -> dict[str, Any]:
+    """What was achieved: the track or module, at the version and content hash completed."""
     track = certificate.track
     language = certificate.language
-    hours = sum(float(m["duration_hours"]) for m in track["modules"])
-    title = _pick(track["certificate_title"], language)
     kind = "module" if certificate.module_code else "track"
     modules = "; ".join(
         f"{m['code']} v{m['version']} ({_pick(m['title'], language)}, {m['duration_hours']:g} h)"
         for m in track["modules"]
     )
-    valid_from, valid_until = valid_window(certificate)
-    achievement: dict[str, Any] = {
+    return {
         "id": f"urn:wps-training:{kind}:{track['code']}:v{track['version']}",
         "type": ["Achievement"],
         "achievementType": "Certificate",
@@ -74,56 +96,44 @@ def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
             }
         ],
         # Not an Open Badges term (extensions are allowed): the modules exactly as completed.
-        "modules": [
-            {
-                "code": m["code"],
-                "version": m["version"],
-                "contentHash": f"sha256:{m['content_hash']}",
-                "hours": m["duration_hours"],
-                "name": _pick(m["title"], language),
-            }
-            for m in track["modules"]
-        ],
+        "modules": [_module(m, language) for m in track["modules"]],
     }
-    credential: dict[str, Any] = {
-        "@context": [VC_CONTEXT, OB_CONTEXT],
-        "id": f"urn:uuid:{certificate.id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"{title} — {certificate.number}",
-        "issuer": {
-            "id": f"urn:wps-training:academy:{certificate.academy_id}",
-            "type": ["Profile"],
-            "name": certificate.academy_name,
-        },
-        "validFrom": _z(valid_from),
-        "awardedDate": _z(valid_from),
-        "credentialSubject": {
-            "id": f"urn:wps-training:trainee:{certificate.trainee_id}",
-            "type": ["AchievementSubject"],
-            "identifier": [
-                {
-                    "type": "IdentityObject",
-                    "hashed": False,
-                    "identityHash": certificate.holder_name,
-                    "identityType": "name",
-                }
-            ],
-            "creditsEarned": hours,
-            "achievement": achievement,
-        },
-        # Revocation and expiry are answered live by the public verification endpoint.
-        "evidence": [
+
+
+def _module(module: dict[str, Any], language: str) -> dict[str, Any]:
+    return {
+        "code": module["code"],
+        "version": module["version"],
+        "contentHash": f"sha256:{module['content_hash']}",
+        "hours": module["duration_hours"],
+        "name": _pick(module["title"], language),
+    }
+
+
+def _subject(certificate: Certificate, achievement: dict[str, Any], hours: float) -> dict[str, Any]:
+    return {
+        "id": f"urn:wps-training:trainee:{certificate.trainee_id}",
+        "type": ["AchievementSubject"],
+        "identifier": [
             {
-                "id": f"{base}/v1/verify/{certificate.verification_code}",
-                "type": ["Evidence"],
-                "name": f"Certificate {certificate.number}",
-                "description": "Public verification of this certificate's current status.",
+                "type": "IdentityObject",
+                "hashed": False,
+                "identityHash": certificate.holder_name,
+                "identityType": "name",
             }
         ],
+        "creditsEarned": hours,
+        "achievement": achievement,
     }
-    if valid_until is not None:
-        credential["validUntil"] = _z(valid_until)
-    return credential
+
+
+def _evidence(certificate: Certificate, base_url: str) -> dict[str, Any]:
+    return {
+        "id": f"{base_url.rstrip('/')}/v1/verify/{certificate.verification_code}",
+        "type": ["Evidence"],
+        "name": f"Certificate {certificate.number}",
+        "description": "Public verification of this certificate's current status.",
+    }
 
 
 def sign_credential(
