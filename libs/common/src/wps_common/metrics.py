@@ -52,6 +52,13 @@ REFRESH_TIMEOUT_SECONDS = 2.0
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RENDER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 IMPORT_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+# The `wps_consumer_events` outcome label, and the consumer tally each one counts.
+CONSUMER_OUTCOMES = {
+    "handled": "handled",
+    "duplicate": "duplicates",
+    "ignored": "ignored",
+    "retried": "retried",
+}
 
 
 def status_class(status: int | None) -> str:
@@ -211,7 +218,15 @@ class BusCollector(Collector):
         return iter(self._families())
 
     def _families(self) -> list[Metric]:
-        service = self.service
+        return [
+            *self._backlog_families(),
+            *self._relay_families(),
+            *self._consumer_families(),
+            *self._lag_families(),
+        ]
+
+    def _backlog_families(self) -> list[Metric]:
+        """The outbox backlog, as last read from the database."""
         unsent = GaugeMetricFamily(
             "wps_outbox_unsent_events",
             "Outbox rows not yet published to JetStream (read from the database at scrape).",
@@ -223,8 +238,13 @@ class BusCollector(Collector):
             labels=["service"],
         )
         if self.backlog is not None:
-            unsent.add_metric([service], self.backlog.unsent)
-            oldest.add_metric([service], self.backlog.oldest_age_seconds)
+            unsent.add_metric([self.service], self.backlog.unsent)
+            oldest.add_metric([self.service], self.backlog.oldest_age_seconds)
+        return [unsent, oldest]
+
+    def _relay_families(self) -> list[Metric]:
+        """This replica's relay: events published by type, and failed passes."""
+        service = self.service
         published = CounterMetricFamily(
             "wps_events_published",
             "Events the outbox relay of this replica published, by event "
@@ -236,6 +256,27 @@ class BusCollector(Collector):
             "Relay passes that failed (NATS unreachable, publish timeouts) on this replica.",
             labels=["service"],
         )
+        relay = self.runtime.relay if self.runtime is not None else None
+        if relay is not None:
+            relay_failures.add_metric([service], relay.failures)
+            # Every event type of this service from the start, at zero until published: an
+            # alert on increase() then sees the first one too.
+            counts = dict.fromkeys(
+                (
+                    c.subject_suffix()
+                    for c in EventPayload.registry.values()
+                    if c.service == service
+                ),
+                0,
+            )
+            counts.update(relay.published_by_subject)
+            for event, count in sorted(counts.items()):
+                published.add_metric([service, event], count)
+        return [published, relay_failures]
+
+    def _consumer_families(self) -> list[Metric]:
+        """This replica's durable consumers: events settled by outcome, redeliveries and dead
+        letters."""
         consumed = CounterMetricFamily(
             "wps_consumer_events",
             "Events a durable consumer settled on this replica, by outcome: handled, "
@@ -252,6 +293,27 @@ class BusCollector(Collector):
             "Messages a durable consumer gave up on and published as dead letters.",
             labels=["service", "durable", "stream"],
         )
+        for (durable, stream), tally in sorted(self._consumer_tallies().items()):
+            labels = [self.service, durable, stream]
+            for outcome, key in CONSUMER_OUTCOMES.items():
+                consumed.add_metric([*labels, outcome], tally[key])
+            redeliveries.add_metric(labels, tally["redelivered"])
+            dead_letters.add_metric(labels, tally["dead_lettered"])
+        return [consumed, redeliveries, dead_letters]
+
+    def _consumer_tallies(self) -> dict[tuple[str, str], dict[str, int]]:
+        """The consumers' counts by durable and stream. A supervisor may have started a
+        consumer loop anew: its loops are added up."""
+        tallies: dict[tuple[str, str], dict[str, int]] = {}
+        for consumer in self.runtime.consumers if self.runtime is not None else []:
+            tally = tallies.setdefault((consumer.name, consumer.stream), {})
+            for key, value in vars(consumer.stats).items():
+                if isinstance(value, int):
+                    tally[key] = tally.get(key, 0) + value
+        return tallies
+
+    def _lag_families(self) -> list[Metric]:
+        """The consumers' lag, as last read from JetStream."""
         pending = GaugeMetricFamily(
             "wps_consumer_pending_messages",
             "Messages of the stream not yet delivered to the durable consumer (its lag).",
@@ -262,56 +324,10 @@ class BusCollector(Collector):
             "Messages delivered to the durable consumer and not yet acknowledged.",
             labels=["service", "durable", "stream"],
         )
-        runtime = self.runtime
-        relay = runtime.relay if runtime is not None else None
-        if relay is not None:
-            relay_failures.add_metric([service], relay.failures)
-            # Every event type of this service from the start, at zero until published: an
-            # alert on increase() then sees the first one too.
-            counts = dict.fromkeys(
-                (
-                    c.subject_suffix()
-                    for c in EventPayload.registry.values()
-                    if c.service == service
-                ),
-                0,
-            )
-            counts.update(relay.published_by_subject)
-            for event, count in sorted(counts.items()):
-                published.add_metric([service, event], count)
-        # A supervisor may have started a consumer loop anew: add up per durable and stream.
-        tallies: dict[tuple[str, str], dict[str, int]] = {}
-        for consumer in runtime.consumers if runtime is not None else []:
-            tally = tallies.setdefault((consumer.name, consumer.stream), {})
-            for key, value in vars(consumer.stats).items():
-                if isinstance(value, int):
-                    tally[key] = tally.get(key, 0) + value
-        outcomes = {
-            "handled": "handled",
-            "duplicate": "duplicates",
-            "ignored": "ignored",
-            "retried": "retried",
-        }
-        for (durable, stream), tally in sorted(tallies.items()):
-            labels = [service, durable, stream]
-            for outcome, key in outcomes.items():
-                consumed.add_metric([*labels, outcome], tally[key])
-            redeliveries.add_metric(labels, tally["redelivered"])
-            dead_letters.add_metric(labels, tally["dead_lettered"])
         for (durable, stream), lag in sorted(self.lag.items()):
-            pending.add_metric([service, durable, stream], lag.pending)
-            ack_pending.add_metric([service, durable, stream], lag.ack_pending)
-        return [
-            unsent,
-            oldest,
-            published,
-            relay_failures,
-            consumed,
-            redeliveries,
-            dead_letters,
-            pending,
-            ack_pending,
-        ]
+            pending.add_metric([self.service, durable, stream], lag.pending)
+            ack_pending.add_metric([self.service, durable, stream], lag.ack_pending)
+        return [pending, ack_pending]
 
 
 class HttpMetrics:
