@@ -10,8 +10,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from wps_certification import certificates, documents, revocation, verification
-from wps_certification.credential import MEDIA_TYPE_JWT, open_badge, sign_credential
+from wps_certification import certificates, credential, documents, revocation, verification
+from wps_certification.credential import MEDIA_TYPE_JWT
 from wps_certification.models import Certificate
 from wps_certification.ratelimit import RateLimiter
 from wps_certification.rendering import Renderer
@@ -27,7 +27,6 @@ from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.clock import Today
-from wps_common.errors import Conflict
 from wps_common.fields import Code, Id, Limit, Offset, printable
 from wps_common.paging import Page
 
@@ -110,12 +109,11 @@ async def certificate_pdf(
     # A transaction of its own that ends before rendering: holding it for the render would keep
     # a connection (and SQLite's write lock, which every transaction takes) for ~40 ms each.
     async with runtime_of(request).db.session() as session:
-        certificate = await certificates.get_certificate(
-            session, certificate_id=certificate_id, who=who
-        )
-        doc = documents.document(
-            certificate,
-            language=lang or certificate.language,
+        doc = await documents.certificate_document(
+            session,
+            certificate_id=certificate_id,
+            who=who,
+            language=lang,
             base_url=_settings(request).public_base_url,
             today=today,
         )
@@ -143,25 +141,21 @@ async def certificate_credential(
 ) -> CredentialOut | Response:
     """The Open Badges 3.0 credential as VC-JWT: JSON with the JWT and the decoded credential,
     or the bare JWT when `Accept: application/vc+jwt`."""
-    certificate = await certificates.get_certificate(
-        session, certificate_id=certificate_id, who=who
-    )
-    status = certificates.current_status(certificate, today)
-    if status in ("revoked", "superseded"):
-        raise Conflict(
-            f"This certificate is {status}; its credential is no longer issued "
-            "(credentials issued before still verify as such at /v1/verify)."
-        )
-    settings = _settings(request)
     keyring: Keyring = request.app.state.keyring
-    credential = open_badge(certificate, base_url=settings.public_base_url)
-    token = sign_credential(
-        credential, certificate, keyring=keyring, issuer=settings.public_base_url
+    signed = await credential.current_credential(
+        session,
+        certificate_id=certificate_id,
+        who=who,
+        today=today,
+        keyring=keyring,
+        base_url=_settings(request).public_base_url,
     )
     accept = request.headers.get("accept", "")
     if MEDIA_TYPE_JWT in accept or "application/jwt" in accept:
-        return Response(token, media_type=MEDIA_TYPE_JWT)
-    return CredentialOut(kid=keyring.kid, jwt=token, credential=credential, status=status)
+        return Response(signed.jwt, media_type=MEDIA_TYPE_JWT)
+    return CredentialOut(
+        kid=keyring.kid, jwt=signed.jwt, credential=signed.credential, status=signed.status
+    )
 
 
 @router.get("/certificates/{certificate_id}", tags=["certificates"])

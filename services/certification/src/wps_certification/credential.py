@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_certification.certificates import current_status, get_certificate
 from wps_certification.models import Certificate
 from wps_certification.signing import Keyring
+from wps_common.auth import Principal
+from wps_common.errors import Conflict
 
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -153,3 +159,33 @@ def sign_credential(
     if valid_until is not None:
         claims["exp"] = int(valid_until.timestamp())
     return keyring.sign(claims)
+
+
+@dataclass(frozen=True)
+class SignedCredential:
+    credential: dict[str, Any]
+    jwt: str
+    status: str
+
+
+async def current_credential(
+    session: AsyncSession,
+    *,
+    certificate_id: str,
+    who: Principal,
+    today: date,
+    keyring: Keyring,
+    base_url: str,
+) -> SignedCredential:
+    """The signed credential of a certificate `who` may see; none once it is revoked or
+    superseded (409)."""
+    certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
+    status = current_status(certificate, today)
+    if status in ("revoked", "superseded"):
+        raise Conflict(
+            f"This certificate is {status}; its credential is no longer issued "
+            "(credentials issued before still verify as such at /v1/verify)."
+        )
+    credential = open_badge(certificate, base_url=base_url)
+    token = sign_credential(credential, certificate, keyring=keyring, issuer=base_url)
+    return SignedCredential(credential=credential, jwt=token, status=status)

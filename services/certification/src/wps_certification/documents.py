@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from wps_certification.certificates import current_status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wps_certification.certificates import current_status, get_certificate
 from wps_certification.holders import LANGUAGES
 from wps_certification.models import Certificate
 from wps_certification.pdf import CertificateDocument, CertificateModule
+from wps_common.auth import Principal
 
 
 def verification_url(certificate: Certificate, base_url: str) -> str:
@@ -41,4 +44,20 @@ def document(
         verification_url=verification_url(certificate, base_url),
         status=current_status(certificate, today),
         template_version=certificate.template_version,
+    )
+
+
+async def certificate_document(
+    session: AsyncSession,
+    *,
+    certificate_id: str,
+    who: Principal,
+    language: str | None,
+    base_url: str,
+    today: date,
+) -> CertificateDocument:
+    """What the PDF of a certificate `who` may see shows, in `language` or else the holder's."""
+    certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
+    return document(
+        certificate, language=language or certificate.language, base_url=base_url, today=today
     )
