@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-# Certification renders certificates in these languages (service.LANGUAGES) and any other in
+# Certification renders certificates in these languages (holders.LANGUAGES) and any other in
 # English; for another page language the portal asks for that language's fallback instead.
 PDF_LANGUAGES = ("en", "ru")
 # Most urgent first: what a trainee must act on comes before what is settled.
