@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Row, Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.audit import entry_values
@@ -174,53 +174,58 @@ async def _upsert(
     actor: str,
     today: date,
 ) -> dict[str, int]:
-    """Insert new employee numbers, update changed ones: one statement of each per chunk."""
+    """Insert new employee numbers, update changed ones: one statement of each per chunk.
+    Core statements on the tables, every row with every column: one multi-row INSERT per
+    batch (the ORM's bulk insert splits rows into a statement per pattern of NULLs), and the
+    events are built from the rows in hand, not read back."""
     numbers = [values["employee_number"] for _, values in rows]
-    stmt = select(Trainee).where(Trainee.employee_number.in_(numbers))
+    # Plain rows, not ORM objects: nothing stale stays in the identity map after the UPDATEs
+    # below, so compliance (and anyone later in this session) reads the new values.
+    stmt = select(*_TRAINEES.c).where(_TRAINEES.c.employee_number.in_(numbers))
     existing = {
         t.employee_number: t
-        for t in (await session.scalars(in_academy(stmt, Trainee.academy_id, academy.id))).all()
+        for t in (await session.execute(in_academy(stmt, _TRAINEES.c.academy_id, academy.id)))
     }
     plan = _Plan()
     now = utcnow()
     for _, values in rows:
         plan.add(academy.id, existing.get(values["employee_number"]), values, columns, actor, now)
     if plan.inserts:
-        await session.execute(insert(Trainee), plan.inserts)
+        await session.execute(insert(_TRAINEES), plan.inserts)
     for change in _same_keys(plan.updates):
         await session.execute(update(Trainee), change)
     if plan.audits:
-        await session.execute(insert(AuditEntry), plan.audits)
-    changed_ids = [r["id"] for r in plan.inserts] + [u["id"] for u in plan.updates]
-    if changed_ids:
-        # populate_existing: the bulk updates above went around the identity map.
-        touched = list(
-            (
-                await session.scalars(
-                    select(Trainee)
-                    .where(Trainee.id.in_(changed_ids))
-                    .execution_options(populate_existing=True)
-                )
-            ).all()
+        await session.execute(insert(_AUDIT), plan.audits)
+    if plan.profiles:
+        await outbox.add_many(
+            session, [profile_event(Trainee(**p), academy) for p in plan.profiles]
         )
-        await outbox.add_many(session, [profile_event(t, academy) for t in touched])
+        changed_ids = [p["id"] for p in plan.profiles]
         await compliance.evaluate(session, today=today, trainee_ids=changed_ids)
     return {"created": len(plan.inserts), "updated": len(plan.updates), "unchanged": plan.unchanged}
 
 
+_TRAINEES = cast(Table, Trainee.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
+# What a trainee.profile_changed event is built from.
+_PROFILE = ("id", "employee_number", "given_name", "family_name", "preferred_language", "active")
+
+
 @dataclass
 class _Plan:
-    """The statements one chunk needs: rows to insert, to update, and their audit entries."""
+    """The statements one chunk needs: rows to insert, to update, their audit entries, and
+    each changed trainee's profile as it now is (for its event)."""
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    profiles: list[dict[str, Any]] = field(default_factory=list)
     unchanged: int = 0
 
     def add(
         self,
         academy_id: str,
-        current: Trainee | None,
+        current: Row[Any] | None,
         values: dict[str, Any],
         columns: list[str],
         actor: str,
@@ -238,6 +243,7 @@ class _Plan:
             }
             self.inserts.append(record)
             self.audits.append(_audit(academy_id, record["id"], "created", actor, values, now))
+            self.profiles.append({k: record[k] for k in _PROFILE})
             return
         changes = {c: values[c] for c in columns if values[c] != getattr(current, c)}
         if not changes:
@@ -245,6 +251,7 @@ class _Plan:
             return
         self.updates.append({"id": current.id, "updated_at": now, **changes})
         self.audits.append(_audit(academy_id, current.id, "imported", actor, changes, now))
+        self.profiles.append({k: changes.get(k, getattr(current, k)) for k in _PROFILE})
 
 
 class ImportRunner:
