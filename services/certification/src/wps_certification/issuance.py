@@ -1,18 +1,23 @@
 """Issuance: a certificate for a completed track, or for a module that grants its own; its
-number, and the `certificate.issued` event."""
+number, and the `certificate.issued` event. A batch of completions is issued set-wise: one
+query each for what exists, the holders and the previous certificates, one statement per batch
+for the numbers, and one insert each for the certificates and their events."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification.codes import new_verification_code
 from wps_certification.holders import holder_snapshot
 from wps_certification.models import TRACK_AWARD, Certificate, CertificateCounter, Holder, outbox
 from wps_certification.pdf import TEMPLATE_VERSION
-from wps_common.db import new_id
+from wps_common.db import new_id, utcnow
 from wps_common.events.consumer import TransientError
 from wps_common.events.contracts import (
     CertificateIssued,
@@ -23,10 +28,36 @@ from wps_common.events.contracts import (
 from wps_common.validity import add_months
 
 
+@dataclass(frozen=True)
+class Award:
+    """What a completion earns: a certificate for an enrolment's track or one of its modules."""
+
+    enrolment_id: str
+    trainee_id: str
+    academy_id: str
+    awarded_for: str
+    track: TrackFacts
+    completed_on: date
+
+
 async def issue_certificate(session: AsyncSession, completed: TrackCompleted) -> Certificate | None:
     """Issue the enrolment's track certificate; None when it exists already (a redelivery)."""
-    return await _issue(
-        session,
+    [certificate] = await issue_many(session, [completed])
+    return certificate
+
+
+async def issue_many(
+    session: AsyncSession, completions: Sequence[TrackCompleted]
+) -> list[Certificate | None]:
+    """`issue_certificate` for each completion, in order, as if one after the other: the same
+    rows, numbers and events; None where the certificate exists already (issued before, or
+    earlier in the batch). A holder not known yet raises TransientError before anything is
+    written, so that the caller retries the completions one at a time."""
+    return await issue_awards(session, [track_award(completed) for completed in completions])
+
+
+def track_award(completed: TrackCompleted) -> Award:
+    return Award(
         enrolment_id=completed.enrolment_id,
         trainee_id=completed.trainee_id,
         academy_id=completed.academy_id,
@@ -53,8 +84,7 @@ async def issue_module_certificate(
         validity_months=None,
         modules=[module],
     )
-    return await _issue(
-        session,
+    award = Award(
         enrolment_id=completed.enrolment_id,
         trainee_id=completed.trainee_id,
         academy_id=completed.academy_id,
@@ -62,95 +92,178 @@ async def issue_module_certificate(
         track=as_track,
         completed_on=completed.completed_on,
     )
-
-
-async def _issue(
-    session: AsyncSession,
-    *,
-    enrolment_id: str,
-    trainee_id: str,
-    academy_id: str,
-    awarded_for: str,
-    track: TrackFacts,
-    completed_on: date,
-) -> Certificate | None:
-    if await session.scalar(
-        select(Certificate.id).where(
-            Certificate.enrolment_id == enrolment_id, Certificate.awarded_for == awarded_for
-        )
-    ):
-        return None
-    holder = await session.get(Holder, trainee_id)
-    if holder is None:
-        # The profile travels on the restricted stream and may arrive a moment later.
-        raise TransientError(f"holder {trainee_id} not known yet")
-    previous = await _previous_certificate(
-        session,
-        trainee_id=trainee_id,
-        awarded_for=awarded_for,
-        track_code=track.code,
-        enrolment_id=enrolment_id,
-    )
-    certificate = Certificate(
-        id=new_id(),
-        enrolment_id=enrolment_id,
-        awarded_for=awarded_for,
-        edition=1,
-        number=await next_number(session, holder, completed_on.year),
-        verification_code=new_verification_code(),
-        trainee_id=trainee_id,
-        academy_id=academy_id,
-        track_code=track.code,
-        track_version=track.version,
-        track=track.model_dump(mode="json"),
-        template_version=TEMPLATE_VERSION,
-        issued_on=completed_on,
-        expires_on=(
-            add_months(completed_on, track.validity_months) if track.validity_months else None
-        ),
-        status="valid",
-        previous_certificate_id=previous,
-        **holder_snapshot(holder),
-    )
-    session.add(certificate)
-    await session.flush()
-    await outbox.add(session, issued_event(certificate))
+    [certificate] = await issue_awards(session, [award])
     return certificate
 
 
-async def _previous_certificate(
-    session: AsyncSession, *, trainee_id: str, awarded_for: str, track_code: str, enrolment_id: str
-) -> str | None:
-    """Passing the same track again is a recertification: the new certificate names the last
-    one."""
-    previous: str | None = await session.scalar(
-        select(Certificate.id)
+async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[Certificate | None]:
+    """Issue `awards` in order (see `issue_many`)."""
+    if not awards:
+        return []
+    issued = await _issued_before(session, awards)
+    new: list[Award] = []
+    for award in awards:
+        key = (award.enrolment_id, award.awarded_for)
+        if key not in issued:
+            issued.add(key)  # the same award again later in the batch is a redelivery
+            new.append(award)
+    if not new:
+        return [None] * len(awards)
+    holders = await _holders(session, {award.trainee_id for award in new})
+    unknown = sorted({award.trainee_id for award in new} - holders.keys())
+    if unknown:
+        # The profile travels on the restricted stream and may arrive a moment later.
+        raise TransientError(f"holder {', '.join(unknown)} not known yet")
+    latest = await _latest_certificates(session, new)
+    numbers = await _numbers(
+        session, [(holders[award.trainee_id], award.completed_on.year) for award in new]
+    )
+    by_award: dict[tuple[str, str], Certificate] = {}
+    for award, number in zip(new, numbers, strict=True):
+        holder = holders[award.trainee_id]
+        track = award.track
+        # Passing the same track again is a recertification: the new certificate names the
+        # last one (its latest certificate from another enrolment that is not superseded).
+        lineage = (award.trainee_id, award.awarded_for, track.code)
+        previous = next(
+            (c for c in latest.get(lineage, []) if c.enrolment_id != award.enrolment_id), None
+        )
+        certificate = Certificate(
+            id=new_id(),
+            enrolment_id=award.enrolment_id,
+            awarded_for=award.awarded_for,
+            edition=1,
+            number=number,
+            verification_code=new_verification_code(),
+            trainee_id=award.trainee_id,
+            academy_id=award.academy_id,
+            track_code=track.code,
+            track_version=track.version,
+            track=track.model_dump(mode="json"),
+            template_version=TEMPLATE_VERSION,
+            issued_on=award.completed_on,
+            expires_on=(
+                add_months(award.completed_on, track.validity_months)
+                if track.validity_months
+                else None
+            ),
+            status="valid",
+            previous_certificate_id=previous.id if previous else None,
+            created_at=utcnow(),
+            **holder_snapshot(holder),
+        )
+        # Latest first, as the query orders them: by date, then the newest (this one) first.
+        known = latest.setdefault(lineage, [])
+        at = next((i for i, c in enumerate(known) if c.issued_on <= award.completed_on), len(known))
+        known.insert(
+            at,
+            _Issued(
+                id=certificate.id, enrolment_id=award.enrolment_id, issued_on=award.completed_on
+            ),
+        )
+        by_award[(award.enrolment_id, award.awarded_for)] = certificate
+    certificates = list(by_award.values())
+    session.add_all(certificates)
+    await session.flush()
+    await outbox.add_many(session, [issued_event(c) for c in certificates])
+    # Each award's certificate at its first occurrence; a repeat of it gets None.
+    results: list[Certificate | None] = []
+    for award in awards:
+        results.append(by_award.pop((award.enrolment_id, award.awarded_for), None))
+    return results
+
+
+async def _issued_before(session: AsyncSession, awards: Sequence[Award]) -> set[tuple[str, str]]:
+    rows = await session.execute(
+        select(Certificate.enrolment_id, Certificate.awarded_for).where(
+            Certificate.enrolment_id.in_({award.enrolment_id for award in awards})
+        )
+    )
+    return {(enrolment_id, awarded_for) for enrolment_id, awarded_for in rows}
+
+
+async def _holders(session: AsyncSession, trainee_ids: set[str]) -> dict[str, Holder]:
+    found = await session.scalars(select(Holder).where(Holder.trainee_id.in_(trainee_ids)))
+    return {holder.trainee_id: holder for holder in found}
+
+
+@dataclass(frozen=True)
+class _Issued:
+    id: str
+    enrolment_id: str
+    issued_on: date
+
+
+async def _latest_certificates(
+    session: AsyncSession, awards: Sequence[Award]
+) -> dict[tuple[str, str, str], list[_Issued]]:
+    """The holders' certificates that are not superseded, per (trainee, award, track), latest
+    first: what a recertification names as its previous certificate."""
+    rows = await session.execute(
+        select(
+            Certificate.id,
+            Certificate.enrolment_id,
+            Certificate.issued_on,
+            Certificate.trainee_id,
+            Certificate.awarded_for,
+            Certificate.track_code,
+        )
         .where(
-            Certificate.trainee_id == trainee_id,
-            Certificate.awarded_for == awarded_for,
-            Certificate.track_code == track_code,
+            Certificate.trainee_id.in_({award.trainee_id for award in awards}),
+            Certificate.awarded_for.in_({award.awarded_for for award in awards}),
             Certificate.status != "superseded",
-            Certificate.enrolment_id != enrolment_id,
         )
         .order_by(Certificate.issued_on.desc(), Certificate.created_at.desc())
-        .limit(1)
     )
-    return previous
+    latest: dict[tuple[str, str, str], list[_Issued]] = {}
+    for certificate_id, enrolment_id, issued_on, trainee_id, awarded_for, track_code in rows:
+        latest.setdefault((trainee_id, awarded_for, track_code), []).append(
+            _Issued(id=certificate_id, enrolment_id=enrolment_id, issued_on=issued_on)
+        )
+    return latest
 
 
 async def next_number(session: AsyncSession, holder: Holder, year: int) -> str:
     """The academy's next certificate number of `year` (the counter row is locked until the
     caller's transaction ends)."""
-    counter = await session.scalar(
-        select(CertificateCounter)
-        .where(CertificateCounter.academy_id == holder.academy_id, CertificateCounter.year == year)
-        .with_for_update()
+    [number] = await _numbers(session, [(holder, year)])
+    return number
+
+
+async def _numbers(session: AsyncSession, wanted: Sequence[tuple[Holder, int]]) -> list[str]:
+    """The next numbers for `wanted` (holder, year) pairs, in order, taken in one statement.
+
+    Gap-free and unique across replicas: each academy and year's counter row is inserted or
+    advanced by the count needed, and stays locked until the caller's transaction ends (a
+    concurrent transaction waits, then sees the new value; a rollback returns the numbers).
+    Rows are taken in key order, so two transactions cannot lock them crosswise.
+    """
+    needed: dict[tuple[str, int], int] = {}
+    for holder, year in wanted:
+        needed[(holder.academy_id, year)] = needed.get((holder.academy_id, year), 0) + 1
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = insert(CertificateCounter).values(
+        [
+            {"academy_id": academy_id, "year": year, "last_value": count}
+            for (academy_id, year), count in sorted(needed.items())
+        ]
     )
-    if counter is None:
-        counter = CertificateCounter(academy_id=holder.academy_id, year=year, last_value=0)
-        session.add(counter)
-    counter.last_value += 1
-    return f"{holder.academy_code}-{year}-{counter.last_value:06d}"
+    stmt = values.on_conflict_do_update(
+        index_elements=[CertificateCounter.academy_id, CertificateCounter.year],
+        set_={"last_value": CertificateCounter.last_value + values.excluded.last_value},
+    ).returning(
+        CertificateCounter.academy_id, CertificateCounter.year, CertificateCounter.last_value
+    )
+    last = {(academy_id, year): value for academy_id, year, value in await session.execute(stmt)}
+    # The first number each key hands out in this batch; then counted up in order.
+    following = {key: last[key] - count + 1 for key, count in needed.items()}
+    numbers: list[str] = []
+    for holder, year in wanted:
+        key = (holder.academy_id, year)
+        numbers.append(f"{holder.academy_code}-{year}-{following[key]:06d}")
+        following[key] += 1
+    return numbers
 
 
 def issued_event(certificate: Certificate) -> CertificateIssued:
