@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from wps_common.db import Database
-from wps_common.events.consumer import EventConsumer, Handler
+from wps_common.events.consumer import BatchHandler, EventConsumer, Handler
 from wps_common.events.envelope import EventPayload
 from wps_common.events.outbox import EventRouting, Outbox
 from wps_common.events.relay import OutboxRelay
@@ -26,14 +27,21 @@ from wps_common.jobs import Clock, JobRuns, JobScheduler, PeriodicJob, system_cl
 from wps_common.metrics import ServiceMetrics
 from wps_common.migrations import migrate
 from wps_common.natsauth import connect_options
+from wps_common.retention import EventRetention
 from wps_common.settings import ServiceSettings
 
 log = logging.getLogger("wps.runtime")
 
+__all__ = ["BatchHandler", "ServiceRuntime", "Subscription"]
+
 
 @dataclass(frozen=True)
 class Subscription:
-    """Handlers for one stream; `restricted` picks the restricted stream."""
+    """Handlers for one stream; `restricted` picks the restricted stream.
+
+    A handler is called once per event; a `BatchHandler(function)` (events/consumer.py) once
+    per event type per fetched batch, with all its new events, for the hot paths.
+    """
 
     handlers: Mapping[type[EventPayload], Handler]
     restricted: bool = False
@@ -82,10 +90,18 @@ class ServiceRuntime:
     _events: asyncio.Task[None] | None = field(init=False, default=None)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     metrics: ServiceMetrics = field(init=False)
+    retention: EventRetention = field(init=False)
 
     def __post_init__(self) -> None:
         # A registry per runtime (per app): tests build several apps in one process.
         self.metrics = ServiceMetrics(self.settings.service_name, self)
+        # Every service with a job_runs table prunes its outbox and inbox (docs/adr/0024).
+        self.retention = EventRetention(
+            db=lambda: self.db,
+            outbox=self.outbox,
+            retention=timedelta(days=self.settings.event_retention_days),
+            on_pruned=self.metrics.events_pruned,
+        )
 
     def extend(
         self,
@@ -117,10 +133,10 @@ class ServiceRuntime:
         self._events = self._spawn("events", self._run_events)
         for worker in self.workers:
             self._spawn(getattr(worker, "__name__", "worker"), partial(worker, self))
-        if self.jobs and self.run_jobs:
+        if self.run_jobs and (self.jobs or self.job_runs is not None):
             assert self.job_runs is not None, "periodic jobs need the job_runs table"
             self.scheduler = JobScheduler(self.db, self.job_runs, clock=lambda: self.clock())
-            for job in self.jobs:
+            for job in (*self.jobs, self.retention.job()):
                 self._spawn(f"job {job.name}", partial(self.scheduler.loop, job))
         for hook in self.on_start:
             await hook(self)

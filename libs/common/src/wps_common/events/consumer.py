@@ -29,6 +29,41 @@ log = logging.getLogger("wps.consumer")
 
 # Handlers take the concrete payload class they are registered for.
 Handler = Callable[[AsyncSession, Any, CloudEvent], Awaitable[None]]
+BatchFunction = Callable[[AsyncSession, list[tuple[Any, CloudEvent]]], Awaitable[None]]
+
+
+class BatchHandler:
+    """A handler that takes all events of its type in a fetched batch at once.
+
+    Register it where a per-event handler goes, in `Subscription.handlers`::
+
+        async def completed(session, items: list[tuple[TrackCompleted, CloudEvent]]) -> None:
+            ...  # one query for what exists, one bulk insert for what is new
+
+        Subscription(handlers={TrackCompleted: BatchHandler(completed)})
+
+    The consumer calls `function` once per event type per batch, in the batch's transaction,
+    with the newly claimed (payload, event) pairs in stream order (duplicates already left
+    out by the inbox), at the position of the first of them among the batch's other events.
+    If it raises, the whole batch is applied again one message at a time, and then the
+    function gets a list of one: it must not depend on seeing several events together.
+    Its span continues the first event's trace; to log or emit per event under that event's
+    own trace, wrap the work in `tracing.within(tracing.context_of(event.trace_carrier()))`.
+
+    It is also a plain `Handler` (a call with one payload and event), which is how the dead
+    letter redrive and the one-at-a-time fallback use it.
+    """
+
+    def __init__(self, function: BatchFunction) -> None:
+        self.handle = function
+        self.__name__ = getattr(function, "__name__", "batch_handler")
+
+    async def __call__(self, session: AsyncSession, payload: Any, event: CloudEvent) -> None:
+        await self.handle(session, [(payload, event)])
+
+
+# A decoded message: the message, its event, the event's payload and its handler.
+_Work = tuple[Msg, CloudEvent, EventPayload, Handler]
 
 
 def raise_if_cancelled() -> None:
@@ -61,8 +96,9 @@ class ConsumerStats:
 class EventConsumer:
     """Reads one stream through a durable pull consumer and applies handlers exactly once.
 
-    Each message is handled in one database transaction that also records its event id in the
-    inbox: a redelivery or a duplicate finds the id and has no second effect, and is acked.
+    A fetched batch is handled in one database transaction that also records its event ids in
+    the inbox: a redelivery or a duplicate finds the id and has no second effect, and is acked.
+    When the batch fails, each message is handled in a transaction of its own.
     Failures are nak'ed with growing delays; after `max_deliver` attempts (or a PermanentError,
     or a message that is not a valid event) it is terminated and a dead letter is published.
     """
@@ -196,55 +232,109 @@ class EventConsumer:
             raise
 
     async def _apply_batch(self, messages: list[Msg]) -> None:
-        """Apply a fetched batch in one transaction, each message in a savepoint of its own.
+        """Apply a fetched batch set-wise in one transaction, falling back to one at a time.
 
-        One commit per batch instead of one per message; a failing message rolls back only its
-        savepoint and is retried alone. If the commit itself fails, nothing of the batch
-        happened and every message is retried. Acks go out only after the commit.
+        One statement claims the batch's event ids in the inbox; the handlers run for the
+        newly claimed events only (per-event handlers one by one, a `BatchHandler` once per
+        event type), and one commit covers it all; acks go out after it. Should anything in
+        the batch fail (a handler, the commit), nothing of it happened, and each message is
+        then applied in a transaction of its own: a poison message is isolated, retried with
+        its delays and dead-lettered alone, while the others are applied.
         """
-        work: list[tuple[Msg, CloudEvent, EventPayload, Handler]] = []
+        work: list[_Work] = []
         for message in messages:
             item = await self._decode(message)
             if item is not None:
                 work.append(item)
         if not work:
             return
-        failures: dict[int, Exception] = {}
-        handled = duplicates = 0
         try:
-            async with self.db.session() as session:
-                for index, (_, event, payload, handler) in enumerate(work):
-                    try:
-                        # The event's trace continues here: log lines and the events the
-                        # handler emits carry it.
-                        with tracing.span(
-                            f"handle {event.type}",
-                            kind=SpanKind.CONSUMER,
-                            parent=tracing.context_of(event.trace_carrier()),
-                            attributes={"messaging.message.id": event.id},
-                        ):
-                            async with session.begin_nested():
-                                if await self.outbox.remember(session, event, self.name):
-                                    await handler(session, payload, event)
-                                    handled += 1
-                                else:
-                                    duplicates += 1
-                    except Exception as exc:
-                        failures[index] = exc
-        except Exception as exc:  # the commit failed: the whole batch is undone
-            failures = dict.fromkeys(range(len(work)), exc)
-            handled = duplicates = 0
+            handled, duplicates = await self._apply_together(work)
+        except Exception as exc:
+            if len(work) == 1:
+                message, event, _, _ = work[0]
+                with tracing.within(tracing.context_of(event.trace_carrier())):
+                    await self._failed(message, event, exc)
+                return
+            log.info(
+                "consumer %s: batch of %d failed (%r); applying one at a time",
+                self.name,
+                len(work),
+                exc,
+            )
+            for item in work:
+                await self._apply_alone(item)
+            return
         self.stats.handled += handled
         self.stats.duplicates += duplicates
-        for index, (message, event, _, _) in enumerate(work):
-            failure = failures.get(index)
-            if failure is None:
-                await message.ack()
-            else:
-                with tracing.within(tracing.context_of(event.trace_carrier())):
-                    await self._failed(message, event, failure)
+        for message, _, _, _ in work:
+            await message.ack()
 
-    async def _decode(self, message: Msg) -> tuple[Msg, CloudEvent, EventPayload, Handler] | None:
+    async def _apply_together(self, work: list[_Work]) -> tuple[int, int]:
+        """The batch's unit of work: inbox claim, handlers, one commit. (handled, duplicates)"""
+        async with self.db.session() as session:
+            claimed = await self.outbox.claim(
+                session, [event for _, event, _, _ in work], self.name
+            )
+            fresh: list[_Work] = []
+            for item in work:
+                event_id = item[1].id
+                if event_id in claimed:
+                    claimed.discard(event_id)  # the same event twice in one batch: once
+                    fresh.append(item)
+            # A batch handler runs once, with all of its events, where its first one stands.
+            batches: dict[int, list[_Work]] = {}
+            for item in fresh:
+                handler = item[3]
+                if isinstance(handler, BatchHandler):
+                    batches.setdefault(id(handler), []).append(item)
+            for item in fresh:
+                _, event, payload, handler = item
+                if not isinstance(handler, BatchHandler):
+                    with self._handling(event):
+                        await handler(session, payload, event)
+                    continue
+                together = batches.pop(id(handler), None)
+                if together is not None:
+                    with self._handling(event, count=len(together)):
+                        await handler.handle(session, [(p, e) for _, e, p, _ in together])
+        return len(fresh), len(work) - len(fresh)
+
+    async def _apply_alone(self, item: _Work) -> None:
+        """One message in its own transaction (inbox row and effects), then its ack or retry."""
+        message, event, payload, handler = item
+        try:
+            async with self.db.session() as session:
+                fresh = await self.outbox.remember(session, event, self.name)
+                if fresh:
+                    with self._handling(event):
+                        await handler(session, payload, event)
+        except Exception as exc:
+            with tracing.within(tracing.context_of(event.trace_carrier())):
+                await self._failed(message, event, exc)
+            return
+        if fresh:
+            self.stats.handled += 1
+        else:
+            self.stats.duplicates += 1
+        await message.ack()
+
+    def _handling(
+        self, event: CloudEvent, count: int = 1
+    ) -> contextlib.AbstractContextManager[Any]:
+        """The event's trace continues here: log lines and the events the handler emits carry
+        it. A batch handler's span continues the trace of the first event of its batch."""
+        attributes: dict[str, Any] = {"messaging.message.id": event.id}
+        if count > 1:
+            attributes["messaging.batch.message_count"] = count
+        return tracing.span(
+            f"handle {event.type}",
+            kind=SpanKind.CONSUMER,
+            parent=tracing.context_of(event.trace_carrier()),
+            attributes=attributes,
+        )
+
+    async def _decode(self, message: Msg) -> _Work | None:
         """The message as an event for a handler; None when it was settled here already."""
         if message.metadata.num_delivered > 1:
             self.stats.redelivered += 1

@@ -65,6 +65,8 @@ class Outbox:
             Column("event_type", String(200), nullable=False),
             Column("consumer", String(100), nullable=False),
             Column("processed_at", UTCDateTime, nullable=False),
+            # Event retention deletes ids by age (wps_common.retention).
+            Index("ix_inbox_processed_at", "processed_at"),
         )
 
     async def add(self, session: AsyncSession, payload: EventPayload) -> CloudEvent:
@@ -103,12 +105,30 @@ class Outbox:
 
     async def remember(self, session: AsyncSession, event: CloudEvent, consumer: str) -> bool:
         """Record an event as handled; False when it was handled before (a duplicate)."""
-        values = {
-            "event_id": event.id,
-            "event_type": event.type,
-            "consumer": consumer,
-            "processed_at": utcnow(),
-        }
+        return event.id in await self.claim(session, [event], consumer)
+
+    async def claim(
+        self, session: AsyncSession, events: Sequence[CloudEvent], consumer: str
+    ) -> set[str]:
+        """Record events as handled in one statement; the ids of those not handled before.
+
+        `INSERT … ON CONFLICT DO NOTHING RETURNING event_id` (SQLite ≥ 3.35, PostgreSQL):
+        an id already in the inbox, or twice in `events`, is claimed at most once.
+        """
+        rows: dict[str, dict[str, object]] = {}
+        now = utcnow()
+        for event in events:
+            rows.setdefault(
+                event.id,
+                {
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "consumer": consumer,
+                    "processed_at": now,
+                },
+            )
+        if not rows:
+            return set()
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         stmt = (
             (
@@ -116,8 +136,9 @@ class Outbox:
                 if dialect == "postgresql"
                 else sqlite.insert(self.inbox)
             )
-            .values(**values)
+            .values(list(rows.values()))
             .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(self.inbox.c.event_id)
         )
         result = await session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return set(result.scalars())
