@@ -155,6 +155,103 @@ class TestIssueCertificate:
             assert certificate.expires_on is None
 
 
+class TestIssueMany:
+    """A batch of completions gives what issuing them one after the other gives."""
+
+    async def test_several_academies_and_years_numbered_in_batch_order(
+        self, service_session: AsyncSession
+    ) -> None:
+        await with_holder(service_session, "trainee-1")
+        await with_holder(service_session, "trainee-2", employee_number="UA-9")
+        await with_holder(
+            service_session, "trainee-3", academy_id="academy-2", academy_code="MD-CHI"
+        )
+        first = await issued(service_session, "trainee-2")  # numbers go on from the counter
+        batch = [
+            completion("trainee-1"),
+            completion("trainee-3", academy_id="academy-2"),
+            completion("trainee-2", completed_on=date(2027, 1, 5)),
+            completion("trainee-3", academy_id="academy-2"),
+            completion("trainee-1"),
+        ]
+        certificates = await issuance.issue_many(service_session, batch)
+        assert first.number == "UA-KYIV-2026-000001"
+        assert [c.number if c else None for c in certificates] == [
+            "UA-KYIV-2026-000002",
+            "MD-CHI-2026-000001",
+            "UA-KYIV-2027-000001",
+            "MD-CHI-2026-000002",
+            "UA-KYIV-2026-000003",
+        ]
+        assert [c.enrolment_id if c else None for c in certificates] == [
+            done.enrolment_id for done in batch
+        ]
+        assert await count(service_session, Certificate) == 6
+        announced = await events(service_session, CertificateIssued)
+        assert [e["number"] for e in announced[1:]] == [c.number for c in certificates if c]
+        assert [e["certificate_id"] for e in announced[1:]] == [c.id for c in certificates if c]
+        # The same trainee and track twice in one batch: the second names the first.
+        assert certificates[4] and certificates[0]
+        assert certificates[4].previous_certificate_id == certificates[0].id
+        assert certificates[0].previous_certificate_id is None
+        assert certificates[2] and certificates[2].previous_certificate_id == first.id
+
+    async def test_a_duplicate_in_the_batch_and_a_redelivered_batch_issue_nothing_more(
+        self, service_session: AsyncSession
+    ) -> None:
+        await with_holder(service_session)
+        done, other = completion("trainee-1"), completion("trainee-1")
+        certificates = await issuance.issue_many(service_session, [done, other, done])
+        assert certificates[0] and certificates[1] and certificates[2] is None
+        assert [c.number for c in (certificates[0], certificates[1])] == [
+            "UA-KYIV-2026-000001",
+            "UA-KYIV-2026-000002",
+        ]
+        assert await issuance.issue_many(service_session, [other, done]) == [None, None]
+        assert await count(service_session, Certificate) == 2
+        assert len(await events(service_session, CertificateIssued)) == 2
+        assert (
+            await issuance.issue_certificate(service_session, completion("trainee-1")) is not None
+        )
+        numbers = sorted((await service_session.scalars(select(Certificate.number))).all())
+        assert numbers[-1] == "UA-KYIV-2026-000003"  # no number used by the repeats
+
+    async def test_an_unknown_holder_in_the_batch_is_transient_and_writes_nothing(
+        self, service_session: AsyncSession
+    ) -> None:
+        await with_holder(service_session)
+        batch = [completion("trainee-1"), completion("nobody"), completion("trainee-1")]
+        with pytest.raises(TransientError, match="nobody"):
+            await issuance.issue_many(service_session, batch)
+        assert await count(service_session, Certificate) == 0
+        assert await outbox_events(service_session, outbox) == []
+        # One at a time (the consumer's fallback), the known holders' certificates are issued
+        # with the numbers the batch did not use.
+        first = await issuance.issue_certificate(service_session, batch[0])
+        assert first and first.number == "UA-KYIV-2026-000001"
+
+    async def test_a_later_batch_names_an_earlier_certificate_by_completion_date(
+        self, service_session: AsyncSession
+    ) -> None:
+        await with_holder(service_session)
+        later = await issued(service_session, completed_on=date(2028, 10, 1))
+        # Completed before the one already issued: the previous certificate is still the
+        # latest by date, as one at a time would name it.
+        [earlier, again] = await issuance.issue_many(
+            service_session,
+            [
+                completion("trainee-1", completed_on=date(2027, 3, 1)),
+                completion("trainee-1", completed_on=date(2027, 4, 1)),
+            ],
+        )
+        assert earlier and earlier.previous_certificate_id == later.id
+        assert again and again.previous_certificate_id == later.id
+
+    async def test_an_empty_batch_does_nothing(self, service_session: AsyncSession) -> None:
+        assert await issuance.issue_many(service_session, []) == []
+        assert await count(service_session, Certificate) == 0
+
+
 class TestRevokeAndReissue:
     async def test_revocation_is_recorded_and_announced_without_the_reason(
         self, service_session: AsyncSession
