@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification.holders import remember_holder
-from wps_certification.issuance import issue_certificate, issue_module_certificate
+from wps_certification.issuance import issue_many, issue_module_certificate
+from wps_common.events.consumer import BatchHandler
 from wps_common.events.contracts import ModuleCompleted, TrackCompleted, TraineeProfileChanged
 from wps_common.events.envelope import CloudEvent
 from wps_common.runtime import Subscription
@@ -18,10 +19,11 @@ async def on_profile_changed(
     await remember_holder(session, payload)
 
 
-async def on_track_completed(
-    session: AsyncSession, payload: TrackCompleted, event: CloudEvent
+async def on_tracks_completed(
+    session: AsyncSession, completed: list[tuple[TrackCompleted, CloudEvent]]
 ) -> None:
-    await issue_certificate(session, payload)
+    """A fetched batch's completions issued together (one at a time when the batch fails)."""
+    await issue_many(session, [payload for payload, _ in completed])
 
 
 async def on_module_completed(
@@ -32,7 +34,10 @@ async def on_module_completed(
 
 subscriptions = [
     Subscription(
-        handlers={TrackCompleted: on_track_completed, ModuleCompleted: on_module_completed}
+        handlers={
+            TrackCompleted: BatchHandler(on_tracks_completed),
+            ModuleCompleted: on_module_completed,
+        }
     ),
     Subscription(handlers={TraineeProfileChanged: on_profile_changed}, restricted=True),
 ]
