@@ -119,6 +119,15 @@ class ServiceMetrics:
             ["service", "outcome", "status_class"],
             registry=self.registry,
         )
+        self.pruned_rows = Counter(
+            "wps_events_pruned_rows",
+            "Rows deleted by event retention, by table: sent outbox rows and inbox ids older "
+            "than WPS_EVENT_RETENTION_DAYS.",
+            ["service", "table"],
+            registry=self.registry,
+        )
+        for table in ("outbox", "inbox"):
+            self.pruned_rows.labels(service, table)
         self.bus = BusCollector(service, runtime)
         self.registry.register(self.bus)
 
@@ -147,6 +156,9 @@ class ServiceMetrics:
 
     def webhook_attempted(self, outcome: str, status: int | None) -> None:
         self.webhook_deliveries.labels(self.service, outcome, status_class(status)).inc()
+
+    def events_pruned(self, table: str, rows: int) -> None:
+        self.pruned_rows.labels(self.service, table).inc(rows)
 
     async def refresh(self) -> None:
         """Read the figures that live elsewhere (database, JetStream) just before a scrape."""

@@ -142,6 +142,17 @@ def drop_inbox() -> None:
     op.drop_table("inbox")
 
 
+def add_inbox_processed_at_index() -> None:
+    """Event retention deletes inbox ids by age (wps_common.retention)."""
+    with op.batch_alter_table("inbox") as batch:
+        batch.create_index("ix_inbox_processed_at", ["processed_at"], unique=False)
+
+
+def drop_inbox_processed_at_index() -> None:
+    with op.batch_alter_table("inbox") as batch:
+        batch.drop_index("ix_inbox_processed_at")
+
+
 def create_idempotency_keys() -> None:
     op.create_table(
         "idempotency_keys",

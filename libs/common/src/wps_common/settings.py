@@ -62,6 +62,17 @@ class ServiceSettings(BaseSettings):
         3600.0,
         "JetStream dedupe window; must exceed the relay's retry horizon",
     )
+    event_retention_days: float = shared(  # type: ignore[assignment]
+        "WPS_EVENT_RETENTION_DAYS",
+        30.0,
+        "sent outbox rows and inbox ids older than this are pruned; must exceed the dedupe "
+        "window and WPS_REPLAY_WINDOW_DAYS (docs/adr/0024-event-retention.md)",
+    )
+    replay_window_days: float = shared(  # type: ignore[assignment]
+        "WPS_REPLAY_WINDOW_DAYS",
+        7.0,
+        "furthest back `wps-<service> replay --since` is expected to reach",
+    )
     jwt_secret: str = shared(  # type: ignore[assignment]
         "JWT_SECRET", DEV_JWT_SECRET, "HS256 key of development tokens (development only)"
     )
@@ -191,6 +202,19 @@ class ServiceSettings(BaseSettings):
                 "WPS_DUPLICATE_WINDOW_SECONDS must exceed twice the relay's retry horizon "
                 f"({2 * horizon:.0f}s), or a retried publish could be stored twice"
             )
+        retention = self.event_retention_days * 86400
+        if retention <= max(self.duplicate_window_seconds, self.redelivery_horizon_seconds):
+            raise ValueError(
+                "WPS_EVENT_RETENTION_DAYS must exceed the dedupe window "
+                "(WPS_DUPLICATE_WINDOW_SECONDS) and the consumers' redelivery horizon, or a "
+                "redelivered event could find its inbox id pruned and be handled twice"
+            )
+        if self.event_retention_days <= self.replay_window_days:
+            raise ValueError(
+                f"WPS_EVENT_RETENTION_DAYS ({self.event_retention_days:g}) must exceed "
+                f"WPS_REPLAY_WINDOW_DAYS ({self.replay_window_days:g}), or a replay could "
+                "publish again events whose inbox ids are already pruned"
+            )
         return self
 
     @property
@@ -204,6 +228,13 @@ class ServiceSettings(BaseSettings):
     @property
     def accepts_development_tokens(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def redelivery_horizon_seconds(self) -> float:
+        """Longest time a consumer may still be handed a message it was first given: every
+        delivery waits at most ack_wait plus the longest nak delay."""
+        longest_delay = max(self.consumer_nak_delays, default=0.0)
+        return self.consumer_max_deliver * (self.consumer_ack_wait_seconds + longest_delay)
 
     @property
     def is_sqlite(self) -> bool:

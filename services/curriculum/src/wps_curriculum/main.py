@@ -11,7 +11,7 @@ from wps_common.app import build_app
 from wps_common.runtime import ServiceRuntime
 from wps_curriculum.api import router
 from wps_curriculum.catalogue import STARTER_CATALOGUE, load_into
-from wps_curriculum.models import idempotency_keys, outbox
+from wps_curriculum.models import idempotency_keys, job_runs, outbox
 from wps_curriculum.settings import CurriculumSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,7 +30,11 @@ async def load_starter_catalogue(runtime: ServiceRuntime) -> None:
 def create_app(settings: CurriculumSettings | None = None) -> FastAPI:
     settings = settings or CurriculumSettings()
     runtime = ServiceRuntime(
-        settings=settings, outbox=outbox, migrations=MIGRATIONS, idempotency=idempotency_keys
+        settings=settings,
+        outbox=outbox,
+        migrations=MIGRATIONS,
+        idempotency=idempotency_keys,
+        job_runs=job_runs,
     )
     runtime.extend(on_start=[load_starter_catalogue])
     return build_app(

@@ -13,6 +13,7 @@ from wps_common.audit import AuditColumns
 from wps_common.db import UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
+from wps_common.jobs import JobRuns
 
 
 class Base(DeclarativeBase):
@@ -21,6 +22,7 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 idempotency_keys = IdempotencyKeys(Base.metadata)
+job_runs = JobRuns(Base.metadata)  # event retention (wps_common.retention)
 
 
 class VersionColumns:

@@ -12,7 +12,7 @@ from wps_webhooks.api import router
 from wps_webhooks.delivery import delivery_worker
 from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.handlers import subscriptions
-from wps_webhooks.models import idempotency_keys, outbox
+from wps_webhooks.models import idempotency_keys, job_runs, outbox
 from wps_webhooks.settings import WebhooksSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,6 +25,7 @@ def create_app(settings: WebhooksSettings | None = None) -> FastAPI:
         outbox=outbox,
         migrations=MIGRATIONS,
         idempotency=idempotency_keys,
+        job_runs=job_runs,
     )
     runtime.extend(subscriptions=subscriptions, workers=[delivery_worker])
     app = build_app(

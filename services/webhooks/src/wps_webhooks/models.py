@@ -11,6 +11,7 @@ from wps_common import tracing
 from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
+from wps_common.jobs import JobRuns
 
 
 class Base(DeclarativeBase):
@@ -19,6 +20,7 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 idempotency_keys = IdempotencyKeys(Base.metadata)
+job_runs = JobRuns(Base.metadata)  # event retention (wps_common.retention)
 
 
 class Subscription(Base):
