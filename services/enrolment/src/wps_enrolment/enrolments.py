@@ -4,20 +4,34 @@ withdrawal and promotion from the waitlist, and finding enrolments."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from wps_common.auth import Principal
-from wps_common.db import utcnow
+from wps_common.db import new_id, utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
-from wps_common.events.contracts import EnrolmentWithdrawn, ModuleFacts, TraineeEnrolled
+from wps_common.events.contracts import (
+    EnrolmentWithdrawn,
+    ModuleFacts,
+    TrackFacts,
+    TraineeEnrolled,
+)
 from wps_common.paging import page
 from wps_common.tenancy import in_academy
 from wps_enrolment.audit import audit
 from wps_enrolment.cohorts import SEATED, cohort_counts, get_cohort, seats_taken
-from wps_enrolment.curriculum import cohort_modules
-from wps_enrolment.models import Cohort, Enrolment, ModuleResult, Trainee, outbox
+from wps_enrolment.models import (
+    Cohort,
+    CurriculumModule,
+    CurriculumTrack,
+    Enrolment,
+    ModuleResult,
+    Trainee,
+    outbox,
+)
 from wps_enrolment.trainees import get_trainee
 
 
@@ -54,13 +68,79 @@ def _prerequisites(modules: list[ModuleFacts]) -> set[str]:
     return {code for m in modules for code in m.prerequisites} - taught
 
 
-async def _enrollable(
-    session: AsyncSession, cohort: Cohort, trainee_ids: Sequence[str]
-) -> dict[str, Trainee]:
-    """The trainees, each known in the cohort's academy and active."""
-    stmt = select(Trainee).where(Trainee.id.in_(list(trainee_ids)))
-    found = (await session.scalars(in_academy(stmt, Trainee.academy_id, cohort.academy_id))).all()
-    trainees = {t.id: t for t in found}
+async def _locked_cohort(
+    session: AsyncSession, *, cohort_id: str, who: Principal
+) -> tuple[Cohort, list[ModuleFacts]]:
+    """The cohort under its row lock, with the modules it teaches (as pinned when it was
+    opened), in one statement."""
+    stmt = (
+        select(Cohort, CurriculumTrack.facts, CurriculumModule.facts)
+        .outerjoin(
+            CurriculumTrack,
+            and_(
+                CurriculumTrack.code == Cohort.track_code,
+                CurriculumTrack.version == Cohort.track_version,
+            ),
+        )
+        .outerjoin(
+            CurriculumModule,
+            and_(
+                CurriculumModule.code == Cohort.module_code,
+                CurriculumModule.version == Cohort.module_version,
+            ),
+        )
+        .where(Cohort.id == cohort_id)
+        .with_for_update(of=Cohort)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        raise NotFound("No such cohort.")
+    cohort, track_facts, module_facts = row
+    who.check_academy(cohort.academy_id, "cohort")
+    if cohort.track_code is not None:
+        assert track_facts is not None  # a cohort is only opened for a known track version
+        return cohort, list(TrackFacts.model_validate(track_facts).modules)
+    assert module_facts is not None
+    return cohort, [ModuleFacts.model_validate(module_facts)]
+
+
+@dataclass
+class _Standing:
+    """What enrolling these trainees in the cohort depends on, read in one statement."""
+
+    trainees: dict[str, Trainee]
+    earlier: dict[str, Enrolment]  # their earlier enrolments in the cohort
+    seats_taken: int
+
+
+async def _standing(session: AsyncSession, cohort: Cohort, trainee_ids: Sequence[str]) -> _Standing:
+    # Read after the cohort's lock is held, so the seat count is current (PostgreSQL takes a
+    # statement's snapshot when the statement starts).
+    seated = aliased(Enrolment)
+    taken = (
+        select(func.count())
+        .where(seated.cohort_id == cohort.id, seated.status.in_(SEATED))
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Trainee, Enrolment, taken)
+        .outerjoin(
+            Enrolment, and_(Enrolment.trainee_id == Trainee.id, Enrolment.cohort_id == cohort.id)
+        )
+        .where(Trainee.id.in_(list(trainee_ids)))
+    )
+    rows = (await session.execute(in_academy(stmt, Trainee.academy_id, cohort.academy_id))).all()
+    return _Standing(
+        trainees={t.id: t for t, _, _ in rows},
+        earlier={e.trainee_id: e for _, e, _ in rows if e is not None},
+        seats_taken=int(rows[0][2]) if rows else 0,
+    )
+
+
+def _check_enrollable(standing: _Standing, trainee_ids: Sequence[str]) -> None:
+    """Each trainee known in the cohort's academy, active, and not in the cohort already (only
+    a withdrawn enrolment may be renewed)."""
+    trainees = standing.trainees
     unknown = [t for t in trainee_ids if t not in trainees]
     if unknown:
         raise InvalidInput(
@@ -73,24 +153,7 @@ async def _enrollable(
             "Deactivated trainees cannot be enrolled: " + ", ".join(inactive) + ".",
             trainee_ids=inactive,
         )
-    return trainees
-
-
-async def _withdrawn_before(
-    session: AsyncSession, cohort: Cohort, trainee_ids: Sequence[str]
-) -> dict[str, Enrolment]:
-    """Earlier enrolments of these trainees in the cohort; only withdrawn ones may be renewed."""
-    existing = {
-        e.trainee_id: e
-        for e in (
-            await session.scalars(
-                select(Enrolment).where(
-                    Enrolment.cohort_id == cohort.id, Enrolment.trainee_id.in_(list(trainee_ids))
-                )
-            )
-        ).all()
-    }
-    again = [e for e in existing.values() if e.status != "withdrawn"]
+    again = [e for e in standing.earlier.values() if e.status != "withdrawn"]
     if again:
         raise Conflict(
             "The trainee is already enrolled in this cohort."
@@ -99,13 +162,11 @@ async def _withdrawn_before(
             enrolment_id=again[0].id,
             trainee_ids=[e.trainee_id for e in again],
         )
-    return existing
 
 
 async def _check_prerequisites(
-    session: AsyncSession, cohort: Cohort, trainee_ids: Sequence[str]
+    session: AsyncSession, modules: list[ModuleFacts], trainee_ids: Sequence[str]
 ) -> None:
-    _, modules = await cohort_modules(session, cohort)
     needed = _prerequisites(modules)
     if not needed:
         return
@@ -124,25 +185,30 @@ async def enrol_many(
     session: AsyncSession, *, cohort_id: str, trainee_ids: Sequence[str], who: Principal
 ) -> list[Enrolment]:
     """Enrol trainees in order: seats first, then the waitlist. All or nothing: any unknown,
-    inactive, duplicate or unqualified trainee refuses the whole request."""
+    inactive, duplicate or unqualified trainee refuses the whole request. Two reads (the
+    locked cohort with its curriculum; the trainees with their standing and the seat count),
+    a third only when the cohort has prerequisites, then one INSERT per table."""
     if len(set(trainee_ids)) != len(trainee_ids):
         raise InvalidInput("A trainee is listed twice.", field="trainee_ids")
     # The cohort row lock (PostgreSQL) or the write lock (SQLite) serialises enrolments of one
     # cohort, so the seat count below cannot be raced past the capacity.
-    cohort = await get_cohort(session, cohort_id=cohort_id, who=who, lock=True)
-    trainees = await _enrollable(session, cohort, trainee_ids)
-    existing = await _withdrawn_before(session, cohort, trainee_ids)
-    await _check_prerequisites(session, cohort, trainee_ids)
-    free = cohort.capacity - seats_taken(await cohort_counts(session, cohort.id))
+    cohort, modules = await _locked_cohort(session, cohort_id=cohort_id, who=who)
+    standing = await _standing(session, cohort, trainee_ids)
+    _check_enrollable(standing, trainee_ids)
+    await _check_prerequisites(session, modules, trainee_ids)
+    free = cohort.capacity - standing.seats_taken
     now = utcnow()
     enrolments = []
     for trainee_id in trainee_ids:
         status = "enrolled" if free > 0 else "waitlisted"
         free -= status == "enrolled"
-        enrolment = existing.get(trainee_id)
+        enrolment = standing.earlier.get(trainee_id)
         if enrolment is None:
             enrolment = Enrolment(
-                cohort_id=cohort.id, trainee_id=trainee_id, academy_id=cohort.academy_id
+                id=new_id(),
+                cohort_id=cohort.id,
+                trainee_id=trainee_id,
+                academy_id=cohort.academy_id,
             )
             session.add(enrolment)
         enrolment.status = status
@@ -151,6 +217,7 @@ async def enrol_many(
         enrolment.withdrawn_at = enrolment.withdrawal_reason = enrolment.withdrawal_note = None
         enrolments.append(enrolment)
     await session.flush()
+    trainees = standing.trainees
     await outbox.add_many(
         session, [enrolled_event(e, cohort, trainees[e.trainee_id]) for e in enrolments]
     )

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.audit import entry_values
 from wps_common.db import Database, new_id, utcnow
 from wps_common.errors import InvalidInput
+from wps_common.events.contracts import TraineeProfileChanged
 from wps_common.metrics import ServiceMetrics
 from wps_common.runtime import ServiceRuntime
 from wps_common.tenancy import in_academy
 from wps_enrolment import compliance
-from wps_enrolment.models import Academy, AuditEntry, ImportJob, Trainee, outbox
-from wps_enrolment.profiles import profile_event
+from wps_enrolment.models import Academy, AuditEntry, ImportJob, Requirement, Trainee, outbox
 from wps_enrolment.trainee_csv import COLUMNS, Parsed, parse
 
 log = logging.getLogger("wps.enrolment.imports")
@@ -197,11 +197,12 @@ async def _upsert(
     if plan.audits:
         await session.execute(insert(_AUDIT), plan.audits)
     if plan.profiles:
-        await outbox.add_many(
-            session, [profile_event(Trainee(**p), academy) for p in plan.profiles]
-        )
-        changed_ids = [p["id"] for p in plan.profiles]
-        await compliance.evaluate(session, today=today, trainee_ids=changed_ids)
+        await outbox.add_many(session, [_profile_event(p, academy) for p in plan.profiles])
+        # Without a requirement there is nothing to evaluate (evaluate would read the chunk's
+        # trainees back to find that out).
+        if await session.scalar(select(Requirement.code).limit(1)) is not None:
+            changed_ids = [p["id"] for p in plan.profiles]
+            await compliance.evaluate(session, today=today, trainee_ids=changed_ids)
     return {"created": len(plan.inserts), "updated": len(plan.updates), "unchanged": plan.unchanged}
 
 
@@ -209,6 +210,22 @@ _TRAINEES = cast(Table, Trainee.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 # What a trainee.profile_changed event is built from.
 _PROFILE = ("id", "employee_number", "given_name", "family_name", "preferred_language", "active")
+
+
+def _profile_event(profile: dict[str, Any], academy: Academy) -> TraineeProfileChanged:
+    # The event profiles.profile_event builds from a Trainee, built from the row in hand.
+    return TraineeProfileChanged(
+        trainee_id=profile["id"],
+        academy_id=academy.id,
+        academy_code=academy.code,
+        academy_name=academy.name,
+        employee_number=profile["employee_number"],
+        given_name=profile["given_name"],
+        family_name=profile["family_name"],
+        preferred_language=profile["preferred_language"],
+        active=profile["active"],
+        changed_at=utcnow(),
+    )
 
 
 @dataclass
