@@ -293,11 +293,15 @@ class EventConsumer:
                 if not isinstance(handler, BatchHandler):
                     with self._handling(event):
                         await handler(session, payload, event)
+                        # ORM objects are written under the event's trace (a column default
+                        # may read it); a no-op when the handler left nothing pending.
+                        await session.flush()
                     continue
                 together = batches.pop(id(handler), None)
                 if together is not None:
                     with self._handling(event, count=len(together)):
                         await handler.handle(session, [(p, e) for _, e, p, _ in together])
+                        await session.flush()
         return len(fresh), len(work) - len(fresh)
 
     async def _apply_alone(self, item: _Work) -> None:
@@ -309,6 +313,7 @@ class EventConsumer:
                 if fresh:
                     with self._handling(event):
                         await handler(session, payload, event)
+                        await session.flush()
         except Exception as exc:
             with tracing.within(tracing.context_of(event.trace_carrier())):
                 await self._failed(message, event, exc)
