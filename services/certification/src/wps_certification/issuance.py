@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,17 +43,18 @@ class Award:
 
 async def issue_certificate(session: AsyncSession, completed: TrackCompleted) -> Certificate | None:
     """Issue the enrolment's track certificate; None when it exists already (a redelivery)."""
-    [certificate] = await issue_many(session, [completed])
-    return certificate
+    [certificate_id] = await issue_many(session, [completed])
+    return await session.get(Certificate, certificate_id) if certificate_id else None
 
 
 async def issue_many(
     session: AsyncSession, completions: Sequence[TrackCompleted]
-) -> list[Certificate | None]:
+) -> list[str | None]:
     """`issue_certificate` for each completion, in order, as if one after the other: the same
-    rows, numbers and events; None where the certificate exists already (issued before, or
-    earlier in the batch). A holder not known yet raises TransientError before anything is
-    written, so that the caller retries the completions one at a time."""
+    rows, numbers and events. The new certificates' ids; None where the certificate exists
+    already (issued before, or earlier in the batch). A holder not known yet raises
+    TransientError before anything is written, so that the caller retries the completions one
+    at a time."""
     return await issue_awards(session, [track_award(completed) for completed in completions])
 
 
@@ -92,12 +94,14 @@ async def issue_module_certificate(
         track=as_track,
         completed_on=completed.completed_on,
     )
-    [certificate] = await issue_awards(session, [award])
-    return certificate
+    [certificate_id] = await issue_awards(session, [award])
+    return await session.get(Certificate, certificate_id) if certificate_id else None
 
 
-async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[Certificate | None]:
-    """Issue `awards` in order (see `issue_many`)."""
+async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[str | None]:
+    """Issue `awards` in order (see `issue_many`); the new certificates' ids.
+
+    Rows, not ORM objects: a batch is built and inserted as plain values, one statement."""
     if not awards:
         return []
     issued = await _issued_before(session, awards)
@@ -118,7 +122,7 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[C
     numbers = await _numbers(
         session, [(holders[award.trainee_id], award.completed_on.year) for award in new]
     )
-    by_award: dict[tuple[str, str], Certificate] = {}
+    by_award: dict[tuple[str, str], dict[str, Any]] = {}
     for award, number in zip(new, numbers, strict=True):
         holder = holders[award.trainee_id]
         track = award.track
@@ -128,7 +132,7 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[C
         previous = next(
             (c for c in latest.get(lineage, []) if c.enrolment_id != award.enrolment_id), None
         )
-        certificate = Certificate(
+        certificate: dict[str, Any] = dict(
             id=new_id(),
             enrolment_id=award.enrolment_id,
             awarded_for=award.awarded_for,
@@ -149,6 +153,7 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[C
             ),
             status="valid",
             previous_certificate_id=previous.id if previous else None,
+            supersedes_id=None,
             created_at=utcnow(),
             **holder_snapshot(holder),
         )
@@ -158,18 +163,20 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[C
         known.insert(
             at,
             _Issued(
-                id=certificate.id, enrolment_id=award.enrolment_id, issued_on=award.completed_on
+                id=certificate["id"],
+                enrolment_id=award.enrolment_id,
+                issued_on=award.completed_on,
             ),
         )
         by_award[(award.enrolment_id, award.awarded_for)] = certificate
     certificates = list(by_award.values())
-    session.add_all(certificates)
-    await session.flush()
-    await outbox.add_many(session, [issued_event(c) for c in certificates])
+    await session.execute(insert(Certificate), certificates)
+    await outbox.add_many(session, [_issued_event(row) for row in certificates])
     # Each award's certificate at its first occurrence; a repeat of it gets None.
-    results: list[Certificate | None] = []
+    results: list[str | None] = []
     for award in awards:
-        results.append(by_award.pop((award.enrolment_id, award.awarded_for), None))
+        row = by_award.pop((award.enrolment_id, award.awarded_for), None)
+        results.append(row["id"] if row else None)
     return results
 
 
@@ -199,21 +206,37 @@ async def _latest_certificates(
 ) -> dict[tuple[str, str, str], list[_Issued]]:
     """The holders' certificates that are not superseded, per (trainee, award, track), latest
     first: what a recertification names as its previous certificate."""
-    rows = await session.execute(
+    lineage = (Certificate.trainee_id, Certificate.awarded_for, Certificate.track_code)
+    ranked = (
         select(
             Certificate.id,
             Certificate.enrolment_id,
             Certificate.issued_on,
-            Certificate.trainee_id,
-            Certificate.awarded_for,
-            Certificate.track_code,
+            *lineage,
+            func.row_number()
+            .over(
+                partition_by=lineage,
+                order_by=(Certificate.issued_on.desc(), Certificate.created_at.desc()),
+            )
+            .label("rank"),
         )
         .where(
             Certificate.trainee_id.in_({award.trainee_id for award in awards}),
             Certificate.awarded_for.in_({award.awarded_for for award in awards}),
             Certificate.status != "superseded",
         )
-        .order_by(Certificate.issued_on.desc(), Certificate.created_at.desc())
+        .subquery()
+    )
+    # The latest of each lineage only: its earlier ones are never named again.
+    rows = await session.execute(
+        select(
+            ranked.c.id,
+            ranked.c.enrolment_id,
+            ranked.c.issued_on,
+            ranked.c.trainee_id,
+            ranked.c.awarded_for,
+            ranked.c.track_code,
+        ).where(ranked.c.rank == 1)
     )
     latest: dict[tuple[str, str, str], list[_Issued]] = {}
     for certificate_id, enrolment_id, issued_on, trainee_id, awarded_for, track_code in rows:
@@ -264,6 +287,25 @@ async def _numbers(session: AsyncSession, wanted: Sequence[tuple[Holder, int]]) 
         numbers.append(f"{holder.academy_code}-{year}-{following[key]:06d}")
         following[key] += 1
     return numbers
+
+
+def _issued_event(row: dict[str, Any]) -> CertificateIssued:
+    """`issued_event` of a first edition inserted as plain values."""
+    return CertificateIssued(
+        certificate_id=row["id"],
+        number=row["number"],
+        enrolment_id=row["enrolment_id"],
+        trainee_id=row["trainee_id"],
+        employee_number=row["employee_number"],
+        academy_id=row["academy_id"],
+        track_code=row["track_code"],
+        track_version=row["track_version"],
+        issued_on=row["issued_on"],
+        expires_on=row["expires_on"],
+        supersedes=None,
+        award="track" if row["awarded_for"] == TRACK_AWARD else "module",
+        previous_certificate_id=row["previous_certificate_id"],
+    )
 
 
 def issued_event(certificate: Certificate) -> CertificateIssued:
