@@ -39,7 +39,7 @@ import httpx
 import uvicorn
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
-from sqlalchemy import Date, Engine, String, Table, UniqueConstraint, event, insert, select
+from sqlalchemy import Date, Engine, String, Table, UniqueConstraint, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -48,7 +48,7 @@ from wps_common.events.contracts import ModuleFacts, TrackFacts, TrackPublished
 from wps_common.natsserver import NatsServer
 from wps_common.testing import auth, bus_settings, publish_event
 from wps_enrolment.main import create_app
-from wps_enrolment.models import CurriculumTrack
+from wps_enrolment.models import CurriculumTrack, outbox
 from wps_enrolment.settings import EnrolmentSettings
 
 ADMIN = auth("admin")
@@ -270,9 +270,25 @@ def hr_csv(rows: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+async def outbox_drained(url: str) -> None:
+    db = Database(url)
+    table = outbox.table
+    try:
+        while True:
+            async with db.reading() as s:
+                unsent = await s.scalar(
+                    select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
+                )
+            if not unsent:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await db.dispose()
+
+
 async def fresh_database(server_url: str) -> tuple[str, str]:
     """A throwaway database on the server `server_url` names: its URL and its name."""
-    name = f"wps_bench_{new_id().replace('-', '')[:10]}"
+    name = f"wps_bench_enrol_{new_id().replace('-', '')[:10]}"
     admin = await asyncpg.connect(server_url.replace("+asyncpg", ""))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -352,7 +368,9 @@ async def main(args: argparse.Namespace) -> None:
                     f"{import_rps:,.0f} rows/s (created {job['created_count']:,})"
                 )
 
-                # 2. enrolment requests
+                # 2. enrolment requests, once the relay has sent the import's events: its
+                # backlog would otherwise compete with the requests for the CPU and the database.
+                await outbox_drained(url)
                 trainees = (
                     await client.get(
                         f"/v1/trainees?academy_id={academy['id']}&limit=500&sort=employee_number",
