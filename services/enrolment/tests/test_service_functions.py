@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, delete, select
+from sqlalchemy import MetaData, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
@@ -460,3 +460,45 @@ class TestExemptions:
                 today=TODAY,
             )
         assert await service_session.scalar(select(Exemption.trainee_id)) is None
+
+
+class TestEnrolStatements:
+    async def test_enrolling_one_trainee_reads_twice_and_inserts_once_per_table(
+        self, service_session: AsyncSession
+    ) -> None:
+        # The locked cohort with its curriculum; the trainee with its standing and the seat
+        # count; then the enrolment, its event and its audit entry: a number to keep, not a
+        # timing.
+        published = TrackPublished(track=TRACK, published_at=datetime(2026, 9, 1, tzinfo=UTC))
+        await curriculum.on_track_published(service_session, published, CloudEvent.of(published))
+        trainee = await registered(service_session)
+        cohort = await create_cohort(
+            service_session,
+            data=CohortCreate(
+                academy_id=trainee.academy_id,
+                track_code="GHR-FOUND",
+                title="Autumn",
+                starts_on=date(2026, 10, 1),
+                ends_on=date(2026, 11, 30),
+                capacity=10,
+            ),
+            who=ADMIN,
+            max_attempts=3,
+        )
+        await service_session.flush()
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement.split()[0].upper())
+
+        engine = service_session.bind.sync_engine  # type: ignore[union-attr]
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            [enrolment] = await enrol_many(
+                service_session, cohort_id=cohort.id, trainee_ids=[trainee.id], who=ADMIN
+            )
+            await service_session.flush()
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert enrolment.status == "enrolled"
+        assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT"]
