@@ -1,31 +1,78 @@
 """Pagination, once for every service: the page model a list answers with, the one cap on a
-page's size, and the query helper every list goes through."""
+page's size, and the query helpers every list goes through (offset pages, and keyset pages that
+continue after a cursor)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, TypeDecorator, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
-__all__ = ["MAX_LIMIT", "Page", "page", "page_rows"]
+from wps_common.errors import InvalidInput
+
+__all__ = [
+    "MAX_LIMIT",
+    "TOTAL_CAP",
+    "Cursor",
+    "Listing",
+    "Page",
+    "cursor_after",
+    "keyset_page",
+    "page",
+    "page_rows",
+]
 
 MAX_LIMIT = 500
 """The most items one page may hold (`wps_common.fields.Limit` enforces it on every list)."""
+
+TOTAL_CAP = 10_000
+"""A keyset list counts its matches up to this many: beyond it, `total` stops at the cap and
+`total_exact` is false, so a page costs the same at a million rows as at ten thousand."""
 
 T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
-    """One page of a list: `total` counts every match, `items` those from `offset`."""
+    """One page of a list: `items` from `offset` (or after the request's `cursor`), `total` the
+    matches (exact unless `total_exact` is false: then at least that many), `next_cursor` the
+    cursor of the page after this one (none on the last page)."""
 
     items: list[T]
     total: int
     limit: int
     offset: int
+    total_exact: bool = True
+    next_cursor: str | None = None
+
+
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=1024,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="continue after the page that returned this `next_cursor` (ignores offset)",
+    ),
+]
+"""The query parameter of a keyset list: an opaque `next_cursor` from the previous page."""
+
+
+class Listing(NamedTuple):
+    """What a keyset list returns to its route."""
+
+    items: list[Any]
+    total: int
+    total_exact: bool
+    next_cursor: str | None
 
 
 Order = Sequence[ColumnElement[Any] | Any]
@@ -39,7 +86,7 @@ async def _count(session: AsyncSession, stmt: AnySelect) -> int:
 
 def _ordered(stmt: AnySelect, order: Order, limit: int, offset: int) -> AnySelect:
     # The helper, not the caller, applies the order: a keyset page (after the last row's values
-    # of these columns) can then replace the offset without touching the lists.
+    # of these columns) replaces the offset without touching the lists.
     if not order:
         raise ValueError("A page needs an order that ends in a unique column.")
     return stmt.order_by(None).order_by(*order).limit(limit).offset(offset)
@@ -62,3 +109,118 @@ async def page_rows(
     total = await _count(session, stmt)
     rows = (await session.execute(_ordered(stmt, order, limit, offset))).all()
     return [tuple(row) for row in rows], total
+
+
+# Keyset pages ------------------------------------------------------------------------------
+
+
+def _keys(order: Order) -> list[tuple[Any, bool]]:
+    """Each order column with whether it descends."""
+    keys = []
+    for term in order:
+        if isinstance(term, UnaryExpression) and term.modifier in (
+            operators.desc_op,
+            operators.asc_op,
+        ):
+            keys.append((term.element, term.modifier is operators.desc_op))
+        else:
+            keys.append((term, False))
+    return keys
+
+
+def _encode(columns: list[Any], row: Any) -> str:
+    values = []
+    for column in columns:
+        value = getattr(row, column.key)
+        values.append(value.isoformat() if isinstance(value, date | datetime) else value)
+    raw = json.dumps({"k": [c.key for c in columns], "v": values}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_after(order: Order, row: Any) -> str:
+    """The cursor of the page that follows `row` in `order` (what `next_cursor` carries)."""
+    return _encode([column for column, _ in _keys(order)], row)
+
+
+def _python_type(column: Any) -> type:
+    kind = column.type
+    while isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    try:
+        return kind.python_type
+    except NotImplementedError:
+        return str
+
+
+def _decode(cursor: str, columns: list[Any]) -> list[Any]:
+    invalid = InvalidInput("The cursor is not one this list returned.", field="cursor")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        if data["k"] != [c.key for c in columns] or len(data["v"]) != len(columns):
+            raise invalid
+        values: list[Any] = []
+        for column, value in zip(columns, data["v"], strict=True):
+            kind = _python_type(column)
+            if value is None:
+                raise invalid
+            if kind is datetime:
+                values.append(datetime.fromisoformat(value))
+            elif kind is date:
+                values.append(date.fromisoformat(value))
+            elif kind is int and not isinstance(value, bool):
+                values.append(int(value))
+            elif kind is bool:
+                values.append(bool(value))
+            else:
+                values.append(str(value))
+        return values
+    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise invalid from exc
+
+
+def _after(keys: list[tuple[Any, bool]], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the order. One direction throughout: a row-value
+    comparison, which both databases answer with an index range scan."""
+    # Bound with each column's type, so a UTC datetime is compared as one on both databases.
+    bound_values = [
+        literal(value, column.type) for (column, _), value in zip(keys, values, strict=True)
+    ]
+    if len({descending for _, descending in keys}) == 1:
+        columns = tuple_(*(column for column, _ in keys))
+        bound = tuple_(*bound_values)
+        return columns < bound if keys[0][1] else columns > bound
+    terms = []
+    for i, (column, descending) in enumerate(keys):
+        equal = [keys[j][0] == bound_values[j] for j in range(i)]
+        beyond = column < bound_values[i] if descending else column > bound_values[i]
+        terms.append(and_(*equal, beyond))
+    return or_(*terms)
+
+
+async def keyset_page(
+    session: AsyncSession,
+    stmt: AnySelect,
+    *,
+    order: Order,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+) -> Listing:
+    """A page of a one-entity select in `order` (non-null columns, the last one unique): after
+    `cursor` when given (then `offset` is ignored), else from `offset`; the total counted up to
+    `TOTAL_CAP`. The cost of a cursor page does not grow with the rows before it."""
+    if not order:
+        raise ValueError("A page needs an order that ends in a unique column.")
+    keys = _keys(order)
+    columns = [column for column, _ in keys]
+    counted = await session.scalar(
+        select(func.count()).select_from(stmt.order_by(None).limit(TOTAL_CAP + 1).subquery())
+    )
+    total = min(int(counted or 0), TOTAL_CAP)
+    if cursor is not None:
+        stmt = stmt.where(_after(keys, _decode(cursor, columns)))
+        offset = 0
+    rows = list((await session.scalars(_ordered(stmt, order, limit + 1, offset))).all())
+    following = _encode(columns, rows[limit - 1]) if len(rows) > limit else None
+    return Listing(rows[:limit], total, int(counted or 0) <= TOTAL_CAP, following)

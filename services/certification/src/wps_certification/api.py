@@ -28,7 +28,7 @@ from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.clock import Today
 from wps_common.fields import Code, Id, Limit, Offset, printable
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 
 router = APIRouter(prefix="/v1")
 well_known = APIRouter(tags=["verification"])
@@ -74,9 +74,10 @@ async def list_certificates(
     academy_id: Id | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[CertificateOut]:
     """Certificates the caller may see, newest first (trainees: their own; staff: their academy)."""
-    rows, total = await certificates.list_certificates(
+    listing = await certificates.list_certificates(
         session,
         who=who,
         today=today,
@@ -86,8 +87,16 @@ async def list_certificates(
         academy_id=academy_id,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
-    return Page(items=[_out(c, who, today) for c in rows], total=total, limit=limit, offset=offset)
+    return Page(
+        items=[_out(c, who, today) for c in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(

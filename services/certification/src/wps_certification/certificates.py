@@ -3,16 +3,16 @@ certificate's current status on a given day."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification.models import Certificate
 from wps_common.auth import Principal, Role
 from wps_common.errors import NotFound
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import scoped
 
 STATUSES = ("valid", "expired", "revoked", "superseded")
@@ -50,7 +50,8 @@ async def list_certificates(
     academy_id: str | None = None,
     limit: int,
     offset: int,
-) -> tuple[Sequence[Certificate], int]:
+    cursor: str | None = None,
+) -> Listing:
     stmt = select(Certificate)
     if who.is_trainee_only():
         stmt = stmt.where(Certificate.trainee_id == (who.trainee_id or ""))
@@ -65,13 +66,14 @@ async def list_certificates(
     if academy_id:
         # A filter within the caller's scope: naming another academy lists nothing.
         stmt = stmt.where(Certificate.academy_id == academy_id)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = await session.scalars(
-        stmt.order_by(Certificate.created_at.desc(), Certificate.id.desc())
-        .limit(limit)
-        .offset(offset)
+    return await keyset_page(
+        session,
+        stmt,
+        order=(Certificate.created_at.desc(), Certificate.id.desc()),
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    return rows.all(), total or 0
 
 
 def _status_filter(stmt: Select[Any], status: str, today: date) -> Select[Any]:

@@ -50,6 +50,9 @@ class Certificate(Base):
         # too: two concurrent corrections of one certificate cannot both succeed.
         UniqueConstraint("enrolment_id", "awarded_for", "edition", name="uq_certificates_award"),
         Index("ix_certificates_trainee_track", "trainee_id", "track_code"),
+        # The list's order (newest first), for everyone and within an academy.
+        Index("ix_certificates_created", "created_at", "id"),
+        Index("ix_certificates_academy_created", "academy_id", "created_at", "id"),
         # What the expiry scanner reads: live certificates that have an expiry date.
         Index(
             "ix_certificates_expiry_scan",

@@ -51,7 +51,12 @@ class Trainee(Base):
     __tablename__ = "trainees"
     __table_args__ = (
         UniqueConstraint("academy_id", "employee_number"),
-        Index("ix_trainees_academy_family_name", "academy_id", "family_name"),
+        # One index per sort of the trainee list, with and without the academy it is scoped to.
+        Index("ix_trainees_academy_name", "academy_id", "family_name", "given_name", "id"),
+        Index("ix_trainees_academy_created", "academy_id", "created_at", "id"),
+        Index("ix_trainees_name", "family_name", "given_name", "id"),
+        Index("ix_trainees_employee_number", "employee_number", "id"),
+        Index("ix_trainees_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

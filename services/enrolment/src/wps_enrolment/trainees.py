@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import in_academy, scoped
 from wps_enrolment import audit, compliance
 from wps_enrolment.academies import academy_for_write
@@ -121,7 +121,8 @@ async def list_trainees(
     sort: str,
     limit: int,
     offset: int,
-) -> tuple[list[Trainee], int]:
+    cursor: str | None = None,
+) -> Listing:
     stmt = scoped(select(Trainee), Trainee.academy_id, who, academy_id)
     if q:
         # SQLite folds case for ASCII only: also try the usual spellings of the word.
@@ -146,7 +147,9 @@ async def list_trainees(
             stmt = stmt.where(column == value)
     if active is not None:
         stmt = stmt.where(Trainee.active.is_(active))
-    return await page(session, stmt, order=TRAINEE_SORTS[sort], limit=limit, offset=offset)
+    return await keyset_page(
+        session, stmt, order=TRAINEE_SORTS[sort], limit=limit, offset=offset, cursor=cursor
+    )
 
 
 async def trainee_history(

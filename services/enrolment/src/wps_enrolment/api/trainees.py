@@ -11,7 +11,7 @@ from wps_common.app import DbSession
 from wps_common.clock import Today
 from wps_common.errors import NotFound
 from wps_common.fields import Id, Limit, Offset, SingleLine
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_enrolment import enrolments, trainees
 from wps_enrolment.api.deps import OTHER_ACADEMY, Filter, Overseeing, Reader, Staff
 from wps_enrolment.schemas import (
@@ -53,9 +53,10 @@ async def list_trainees(
     sort: Literal["family_name", "employee_number", "created_at"] = "family_name",
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[TraineeOut]:
-    """Search and filter trainees; stable order, offset pages with the total."""
-    items, total = await trainees.list_trainees(
+    """Search and filter trainees; stable order, pages by offset or by cursor."""
+    listing = await trainees.list_trainees(
         session,
         who=who,
         academy_id=academy_id,
@@ -69,9 +70,15 @@ async def list_trainees(
         sort=sort,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     return Page(
-        items=[TraineeOut.model_validate(t) for t in items], total=total, limit=limit, offset=offset
+        items=[TraineeOut.model_validate(t) for t in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
     )
 
 

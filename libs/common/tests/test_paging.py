@@ -1,0 +1,94 @@
+"""Keyset pages: walking a list by cursor gives every row once, in order, whatever the order's
+directions; a cursor from another order is refused; the total stops at the cap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import String, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from wps_common import paging
+from wps_common.db import UTCDateTime
+from wps_common.errors import InvalidInput
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Row(Base):
+    __tablename__ = "rows"
+    id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # stored as text on SQLite
+
+
+@pytest.fixture
+async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'paging.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    async with async_sessionmaker(engine)() as session:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        # Repeated names and times, so the unique last column decides ties.
+        session.add_all(
+            Row(id=f"r{i:03d}", name=f"n{i % 7}", at=start + timedelta(minutes=i % 5))
+            for i in range(60)
+        )
+        await session.commit()
+        yield session
+    await engine.dispose()
+
+
+ORDERS = {
+    "ascending": (Row.name, Row.id),
+    "descending": (Row.at.desc(), Row.id.desc()),
+    "mixed": (Row.name, Row.at.desc(), Row.id),
+}
+
+
+@pytest.mark.parametrize("order_name", ORDERS)
+async def test_walking_by_cursor_gives_every_row_once_in_order(
+    session: AsyncSession, order_name: str
+) -> None:
+    order = ORDERS[order_name]
+    expected = [r.id for r in (await session.scalars(select(Row).order_by(*order))).all()]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        listing = await paging.keyset_page(
+            session, select(Row), order=order, limit=7, offset=0, cursor=cursor
+        )
+        seen += [r.id for r in listing.items]
+        assert listing.total == 60 and listing.total_exact
+        if listing.next_cursor is None:
+            break
+        cursor = listing.next_cursor
+    assert seen == expected
+
+
+async def test_a_cursor_from_another_order_or_garbage_is_refused(session: AsyncSession) -> None:
+    first = await paging.keyset_page(
+        session, select(Row), order=ORDERS["ascending"], limit=5, offset=0, cursor=None
+    )
+    assert first.next_cursor is not None
+    for cursor in (first.next_cursor, "bm90LWpzb24", "A"):
+        with pytest.raises(InvalidInput):
+            await paging.keyset_page(
+                session, select(Row), order=ORDERS["descending"], limit=5, offset=0, cursor=cursor
+            )
+
+
+async def test_the_total_stops_at_the_cap(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging, "TOTAL_CAP", 10)
+    listing = await paging.keyset_page(
+        session, select(Row), order=ORDERS["ascending"], limit=5, offset=0, cursor=None
+    )
+    assert (listing.total, listing.total_exact) == (10, False)
