@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wps_common.db import utcnow
 from wps_common.events.envelope import EventPayload
+from wps_common.routes import route_template
 
 if TYPE_CHECKING:
     from wps_common.runtime import ServiceRuntime
@@ -350,7 +350,6 @@ class HttpMetrics:
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app, self.metrics = app, metrics
-        self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -374,28 +373,7 @@ class HttpMetrics:
                 self.metrics.observe_request(method, route, status, time.perf_counter() - started)
 
     def route_template(self, scope: Scope) -> str:
-        path = getattr(scope.get("route"), "path", None)
-        if isinstance(path, str) and path:
-            return path
-        if self._templates is None:
-            self._templates = _templates(scope.get("app"))
-        target = scope.get("path", "")
-        for pattern, template in self._templates:
-            if pattern.fullmatch(target):
-                return template
-        return UNMATCHED_ROUTE
-
-
-def _templates(app: Any) -> list[tuple[re.Pattern[str], str]]:
-    try:
-        paths = app.openapi()["paths"]
-    except Exception:  # no OpenAPI document: every unrouted request is unmatched
-        return []
-    found = []
-    for template in paths:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        found.append((re.compile(pattern), template))
-    return found
+        return route_template(scope) or UNMATCHED_ROUTE
 
 
 async def metrics_endpoint(request: Request) -> Response:

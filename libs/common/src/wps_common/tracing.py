@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wps_common.access_log import redact
 from wps_common.logs import bind_request
+from wps_common.routes import route_template
 
 log = logging.getLogger("wps.tracing")
 
@@ -195,7 +196,7 @@ class TraceContextMiddleware:
             finally:
                 if server.is_recording():
                     # The route's template, not the path: ids and codes stay out of span names.
-                    route = getattr(scope.get("route"), "path", None)
+                    route = route_template(scope)
                     if route:
                         server.set_attribute("http.route", route)
                     server.update_name(f"{method} {route}" if route else method)
