@@ -214,8 +214,10 @@ async def keyset_page(
         raise ValueError("A page needs an order that ends in a unique column.")
     keys = _keys(order)
     columns = [column for column, _ in keys]
+    # Counted over a constant, not the entity's columns, so an index can answer it alone.
+    matches = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
     counted = await session.scalar(
-        select(func.count()).select_from(stmt.order_by(None).limit(TOTAL_CAP + 1).subquery())
+        select(func.count()).select_from(matches.limit(TOTAL_CAP + 1).subquery())
     )
     total = min(int(counted or 0), TOTAL_CAP)
     if cursor is not None:
