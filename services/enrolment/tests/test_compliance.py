@@ -16,6 +16,7 @@ from wps_common.events.contracts import (
 from wps_common.jobs import JobScheduler
 from wps_common.testing import EventTap, publish_event, wait_until
 from wps_common.validity import add_months
+from wps_enrolment.main import COMPLIANCE_SWEEP
 from wps_enrolment.models import job_runs
 
 from .conftest import Academy, open_academy
@@ -86,7 +87,7 @@ async def test_compliance_follows_events_time_and_exemptions(academy: Academy) -
     runtime = academy.app.state.runtime
     runtime.clock = clock
     sweeper = JobScheduler(runtime.db, job_runs, clock=clock)
-    [sweep] = runtime.jobs
+    [sweep] = [job for job in runtime.jobs if job.name == COMPLIANCE_SWEEP]
     officer = await academy.trainee("O-1", rank="Lieutenant", start_date="2026-01-01")
     cadet = await academy.trainee("C-1", rank="Cadet", start_date="2026-01-01")
     bus = academy.bus

@@ -102,6 +102,8 @@ class ServiceRuntime:
             retention=timedelta(days=self.settings.event_retention_days),
             on_pruned=self.metrics.events_pruned,
         )
+        if self.job_runs is not None:
+            self.jobs = [*self.jobs, self.retention.job()]
 
     def extend(
         self,
@@ -133,10 +135,10 @@ class ServiceRuntime:
         self._events = self._spawn("events", self._run_events)
         for worker in self.workers:
             self._spawn(getattr(worker, "__name__", "worker"), partial(worker, self))
-        if self.run_jobs and (self.jobs or self.job_runs is not None):
+        if self.run_jobs and self.jobs:
             assert self.job_runs is not None, "periodic jobs need the job_runs table"
             self.scheduler = JobScheduler(self.db, self.job_runs, clock=lambda: self.clock())
-            for job in (*self.jobs, self.retention.job()):
+            for job in self.jobs:
                 self._spawn(f"job {job.name}", partial(self.scheduler.loop, job))
         for hook in self.on_start:
             await hook(self)
