@@ -253,3 +253,46 @@ async def test_an_import_abandoned_by_a_dead_process_is_taken_up_again(academy: 
         assert await runner.abandoned() == []
     finally:
         await db.dispose()
+
+
+async def test_stopping_waits_for_a_cancelled_job_to_let_go_of_the_database(
+    academy: Academy,
+) -> None:
+    """A service stopping mid-import cancels the job and waits for it before the database
+    closes: the job is left `running` under its lease for `recover`, and no database call is
+    left in flight when the event loop ends."""
+    from datetime import timedelta
+
+    from wps_common.db import utcnow
+    from wps_enrolment.imports import ImportRunner
+    from wps_enrolment.models import ImportJob
+
+    rows = "".join(
+        f"S-{i:05d},Family{i},Given{i},F,Major,HQ,2020-01-01,ru\n" for i in range(20_000)
+    )
+    db = Database(academy.database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                ImportJob(
+                    id="stopped-job",
+                    academy_id=academy.academy_id,
+                    mode="partial",
+                    status="queued",
+                    content=HEADER + rows,
+                    errors=[],
+                    created_by="hr-1",
+                    lease_until=utcnow() + timedelta(minutes=1),
+                )
+            )
+        runner = ImportRunner(lambda: db, lambda: utcnow().date(), chunk_rows=100)
+        await runner.start("stopped-job")
+        [task] = runner.tasks
+        await runner.stop()
+        assert task.done()
+        assert runner.tasks == set()
+        async with db.session() as session:
+            job = await session.get(ImportJob, "stopped-job")
+            assert job is not None and job.status in {"queued", "running"}
+    finally:
+        await db.dispose()

@@ -70,8 +70,9 @@ class ServiceRuntime:
     workers: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     # Run once the database is migrated and the loops are started (e.g. loading reference data).
     on_start: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
-    # Run after the runtime has drained and closed (e.g. a process pool of the service).
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Run once the runtime has drained, before the database closes: the service's own parts stop
+    # (e.g. a process pool, background jobs it started); a hook may be a coroutine function.
+    on_stop: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
     run_relay: bool = True
     run_consumers: bool = True
 
@@ -112,7 +113,7 @@ class ServiceRuntime:
         jobs: Sequence[PeriodicJob] = (),
         workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
         on_start: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
-        on_stop: Sequence[Callable[[], None]] = (),
+        on_stop: Sequence[Callable[[], Awaitable[None] | None]] = (),
     ) -> None:
         """The one way a service adds its parts, before the app starts. Parts that need the
         runtime itself (its database or clock) are built after it, which is why this is a call
@@ -192,9 +193,11 @@ class ServiceRuntime:
                 if self.nc.is_connected:
                     await self.nc.flush(timeout=2)  # the last acks reach the server
                 await self.nc.close()
-        await self.db.dispose()
         for hook in self.on_stop:
-            hook()
+            stopping = hook()
+            if stopping is not None:
+                await stopping
+        await self.db.dispose()
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         task = asyncio.create_task(self._supervise(name, factory), name=name)

@@ -33,6 +33,7 @@ log = logging.getLogger("wps.enrolment.imports")
 MAX_REPORTED_ERRORS = 1000
 LEASE = timedelta(minutes=2)  # renewed with every chunk
 RECOVERY_SECONDS = 30.0
+STOP_SECONDS = 10.0  # for a cancelled job to roll back its chunk
 
 
 async def _claim(db: Database, job_id: str) -> tuple[str, str, str, str] | None:
@@ -292,10 +293,15 @@ class ImportRunner:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def stop(self) -> None:
-        # An interrupted job keeps its file and its lapsing lease: `recover` takes it up again.
-        for task in self.tasks:
+    async def stop(self) -> None:
+        """Cancel the jobs under way and wait until they have let go of the database, which
+        closes next. An interrupted job keeps its file and its lapsing lease: `recover` takes it
+        up again."""
+        tasks = list(self.tasks)
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_SECONDS)
 
     async def recover(self, runtime: ServiceRuntime | None = None) -> None:
         """Worker loop: run jobs left queued or abandoned (their runner's lease lapsed), e.g.
