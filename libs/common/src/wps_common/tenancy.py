@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, false
+from sqlalchemy import BindParameter, Select, false
 
 from wps_common.auth import Principal
 
@@ -40,8 +40,9 @@ def scoped(stmt: S, column: Any, who: Principal, academy_id: str | None = None) 
     return in_academy(stmt, column, who.academy_id)
 
 
-def in_academy(stmt: S, column: Any, academy_id: str) -> S:
+def in_academy(stmt: S, column: Any, academy_id: str | BindParameter[str]) -> S:
     """`stmt` limited to one academy already checked against the caller (e.g. the academy of a
-    cohort the caller has loaded)."""
+    cohort the caller has loaded); a bound parameter for a statement built once and run with
+    that academy's id."""
     limited: S = stmt.where(column == academy_id)
     return limited

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, Table, and_, bindparam, case, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import make_transient_to_detached
 
+from wps_common.audit import entry_values
 from wps_common.auth import Principal
 from wps_common.db import new_id, utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +26,7 @@ from wps_common.tenancy import in_academy
 from wps_enrolment.audit import audit
 from wps_enrolment.cohorts import SEATED, cohort_counts, get_cohort, seats_taken
 from wps_enrolment.models import (
+    AuditEntry,
     Cohort,
     CurriculumModule,
     CurriculumTrack,
@@ -68,79 +71,137 @@ def _prerequisites(modules: list[ModuleFacts]) -> set[str]:
     return {code for m in modules for code in m.prerequisites} - taught
 
 
-async def _locked_cohort(
-    session: AsyncSession, *, cohort_id: str, who: Principal
-) -> tuple[Cohort, list[ModuleFacts]]:
-    """The cohort under its row lock, with the modules it teaches (as pinned when it was
-    opened), in one statement."""
-    stmt = (
-        select(Cohort, CurriculumTrack.facts, CurriculumModule.facts)
-        .outerjoin(
-            CurriculumTrack,
-            and_(
-                CurriculumTrack.code == Cohort.track_code,
-                CurriculumTrack.version == Cohort.track_version,
-            ),
-        )
-        .outerjoin(
-            CurriculumModule,
-            and_(
-                CurriculumModule.code == Cohort.module_code,
-                CurriculumModule.version == Cohort.module_version,
-            ),
-        )
-        .where(Cohort.id == cohort_id)
-        .with_for_update(of=Cohort)
+# The enrol path runs on every request of an academy's busiest day, so its statements are built
+# once (SQLAlchemy memoises a statement's cache key, so each call only binds its values) and
+# read plain rows rather than ORM entities.
+_cohorts, _trainees = cast(Table, Cohort.__table__), cast(Table, Trainee.__table__)
+_enrolments, _audit = cast(Table, Enrolment.__table__), cast(Table, AuditEntry.__table__)
+_tracks, _modules = cast(Table, CurriculumTrack.__table__), cast(Table, CurriculumModule.__table__)
+_seated = _enrolments.alias("seated")
+
+# The cohort under its row lock, with the curriculum it teaches as pinned when it was opened.
+_LOCKED_COHORT = (
+    select(
+        _cohorts.c.id,
+        _cohorts.c.academy_id,
+        _cohorts.c.capacity,
+        _cohorts.c.track_code,
+        _cohorts.c.track_version,
+        _cohorts.c.module_code,
+        _cohorts.c.module_version,
+        _tracks.c.facts.label("track_facts"),
+        _modules.c.facts.label("module_facts"),
     )
-    row = (await session.execute(stmt)).one_or_none()
+    .outerjoin(
+        _tracks,
+        and_(
+            _tracks.c.code == _cohorts.c.track_code,
+            _tracks.c.version == _cohorts.c.track_version,
+        ),
+    )
+    .outerjoin(
+        _modules,
+        and_(
+            _modules.c.code == _cohorts.c.module_code,
+            _modules.c.version == _cohorts.c.module_version,
+        ),
+    )
+    .where(_cohorts.c.id == bindparam("cohort_id"))
+    .with_for_update(of=_cohorts)
+)
+
+# The trainees (of the cohort's academy only) with their earlier enrolment in the cohort and
+# the cohort's seats taken. Run after the cohort's lock is held, so the seat count is current
+# (PostgreSQL takes a statement's snapshot when the statement starts).
+_STANDING = in_academy(
+    select(
+        _trainees.c.id,
+        _trainees.c.employee_number,
+        _trainees.c.active,
+        _enrolments.c.id.label("enrolment_id"),
+        _enrolments.c.status,
+        select(func.count())
+        .where(_seated.c.cohort_id == bindparam("cohort_id"), _seated.c.status.in_(SEATED))
+        .scalar_subquery()
+        .label("seats_taken"),
+    )
+    .outerjoin(
+        _enrolments,
+        and_(
+            _enrolments.c.trainee_id == _trainees.c.id,
+            _enrolments.c.cohort_id == bindparam("cohort_id"),
+        ),
+    )
+    .where(_trainees.c.id.in_(bindparam("trainee_ids", expanding=True))),
+    _trainees.c.academy_id,
+    bindparam("academy_id", type_=String),
+)
+_INSERT_ENROLMENTS = insert(_enrolments)
+_INSERT_AUDIT = insert(_audit)
+
+
+@dataclass(frozen=True)
+class _LockedCohort:
+    """What enrolling depends on of a cohort: its academy, its seats and its curriculum."""
+
+    id: str
+    academy_id: str
+    capacity: int
+    track_code: str | None
+    curriculum_code: str
+    curriculum_version: int
+    modules: list[ModuleFacts]
+
+
+class _CohortFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def academy_id(self) -> str: ...
+    @property
+    def track_code(self) -> str | None: ...
+    @property
+    def curriculum_code(self) -> str: ...
+    @property
+    def curriculum_version(self) -> int: ...
+
+
+class _TraineeFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def employee_number(self) -> str: ...
+
+
+async def _locked_cohort(session: AsyncSession, *, cohort_id: str, who: Principal) -> _LockedCohort:
+    """The cohort under its row lock, with the modules it teaches, in one statement."""
+    row = (await session.execute(_LOCKED_COHORT, {"cohort_id": cohort_id})).one_or_none()
     if row is None:
         raise NotFound("No such cohort.")
-    cohort, track_facts, module_facts = row
-    who.check_academy(cohort.academy_id, "cohort")
-    if cohort.track_code is not None:
-        assert track_facts is not None  # a cohort is only opened for a known track version
-        return cohort, list(TrackFacts.model_validate(track_facts).modules)
-    assert module_facts is not None
-    return cohort, [ModuleFacts.model_validate(module_facts)]
-
-
-@dataclass
-class _Standing:
-    """What enrolling these trainees in the cohort depends on, read in one statement."""
-
-    trainees: dict[str, Trainee]
-    earlier: dict[str, Enrolment]  # their earlier enrolments in the cohort
-    seats_taken: int
-
-
-async def _standing(session: AsyncSession, cohort: Cohort, trainee_ids: Sequence[str]) -> _Standing:
-    # Read after the cohort's lock is held, so the seat count is current (PostgreSQL takes a
-    # statement's snapshot when the statement starts).
-    seated = aliased(Enrolment)
-    taken = (
-        select(func.count())
-        .where(seated.cohort_id == cohort.id, seated.status.in_(SEATED))
-        .scalar_subquery()
-    )
-    stmt = (
-        select(Trainee, Enrolment, taken)
-        .outerjoin(
-            Enrolment, and_(Enrolment.trainee_id == Trainee.id, Enrolment.cohort_id == cohort.id)
-        )
-        .where(Trainee.id.in_(list(trainee_ids)))
-    )
-    rows = (await session.execute(in_academy(stmt, Trainee.academy_id, cohort.academy_id))).all()
-    return _Standing(
-        trainees={t.id: t for t, _, _ in rows},
-        earlier={e.trainee_id: e for _, e, _ in rows if e is not None},
-        seats_taken=int(rows[0][2]) if rows else 0,
+    who.check_academy(row.academy_id, "cohort")
+    if row.track_code is not None:
+        assert row.track_facts is not None  # a cohort is only opened for a known track version
+        modules = list(TrackFacts.model_validate(row.track_facts).modules)
+        code, version = row.track_code, row.track_version
+    else:
+        assert row.module_facts is not None
+        modules = [ModuleFacts.model_validate(row.module_facts)]
+        code, version = row.module_code, row.module_version
+    return _LockedCohort(
+        id=row.id,
+        academy_id=row.academy_id,
+        capacity=row.capacity,
+        track_code=row.track_code,
+        curriculum_code=code,
+        curriculum_version=version,
+        modules=modules,
     )
 
 
-def _check_enrollable(standing: _Standing, trainee_ids: Sequence[str]) -> None:
+def _check_enrollable(rows: Sequence[Any], trainee_ids: Sequence[str]) -> None:
     """Each trainee known in the cohort's academy, active, and not in the cohort already (only
     a withdrawn enrolment may be renewed)."""
-    trainees = standing.trainees
+    trainees = {row.id: row for row in rows}
     unknown = [t for t in trainee_ids if t not in trainees]
     if unknown:
         raise InvalidInput(
@@ -153,14 +214,14 @@ def _check_enrollable(standing: _Standing, trainee_ids: Sequence[str]) -> None:
             "Deactivated trainees cannot be enrolled: " + ", ".join(inactive) + ".",
             trainee_ids=inactive,
         )
-    again = [e for e in standing.earlier.values() if e.status != "withdrawn"]
+    again = [row for row in rows if row.enrolment_id is not None and row.status != "withdrawn"]
     if again:
         raise Conflict(
             "The trainee is already enrolled in this cohort."
             if len(trainee_ids) == 1
-            else "Already in this cohort: " + ", ".join(e.trainee_id for e in again) + ".",
-            enrolment_id=again[0].id,
-            trainee_ids=[e.trainee_id for e in again],
+            else "Already in this cohort: " + ", ".join(row.id for row in again) + ".",
+            enrolment_id=again[0].enrolment_id,
+            trainee_ids=[row.id for row in again],
         )
 
 
@@ -190,51 +251,89 @@ async def enrol_many(
     a third only when the cohort has prerequisites, then one INSERT per table."""
     if len(set(trainee_ids)) != len(trainee_ids):
         raise InvalidInput("A trainee is listed twice.", field="trainee_ids")
+    # The reads below are plain statements, which do not flush the caller's pending objects.
+    await session.flush()
     # The cohort row lock (PostgreSQL) or the write lock (SQLite) serialises enrolments of one
     # cohort, so the seat count below cannot be raced past the capacity.
-    cohort, modules = await _locked_cohort(session, cohort_id=cohort_id, who=who)
-    standing = await _standing(session, cohort, trainee_ids)
+    cohort = await _locked_cohort(session, cohort_id=cohort_id, who=who)
+    standing = (
+        await session.execute(
+            _STANDING,
+            {
+                "cohort_id": cohort.id,
+                "trainee_ids": list(trainee_ids),
+                "academy_id": cohort.academy_id,
+            },
+        )
+    ).all()
     _check_enrollable(standing, trainee_ids)
-    await _check_prerequisites(session, modules, trainee_ids)
-    free = cohort.capacity - standing.seats_taken
+    await _check_prerequisites(session, cohort.modules, trainee_ids)
+    trainees = {row.id: row for row in standing}
+    free = cohort.capacity - (int(standing[0].seats_taken) if standing else 0)
     now = utcnow()
-    enrolments = []
+    enrolments: list[Enrolment] = []
+    new: list[dict[str, Any]] = []
     for trainee_id in trainee_ids:
         status = "enrolled" if free > 0 else "waitlisted"
         free -= status == "enrolled"
-        enrolment = standing.earlier.get(trainee_id)
-        if enrolment is None:
-            enrolment = Enrolment(
-                id=new_id(),
-                cohort_id=cohort.id,
-                trainee_id=trainee_id,
-                academy_id=cohort.academy_id,
-            )
-            session.add(enrolment)
-        enrolment.status = status
-        enrolment.enrolled_at = now
-        enrolment.requested_at = now
-        enrolment.withdrawn_at = enrolment.withdrawal_reason = enrolment.withdrawal_note = None
+        earlier = trainees[trainee_id].enrolment_id
+        if earlier is not None:
+            # A withdrawn enrolment renewed (rare): through the ORM, as any other change.
+            enrolment = await session.get_one(Enrolment, earlier)
+            enrolment.status = status
+            enrolment.enrolled_at = enrolment.requested_at = now
+            enrolment.withdrawn_at = enrolment.withdrawal_reason = None
+            enrolment.withdrawal_note = None
+        else:
+            values: dict[str, Any] = {
+                "id": new_id(),
+                "cohort_id": cohort.id,
+                "trainee_id": trainee_id,
+                "academy_id": cohort.academy_id,
+                "status": status,
+                "enrolled_at": now,
+                "requested_at": now,
+                "completed_on": None,
+                "failed_on": None,
+                "withdrawn_at": None,
+                "withdrawal_reason": None,
+                "withdrawal_note": None,
+            }
+            new.append(values)
+            enrolment = Enrolment(**values)
         enrolments.append(enrolment)
-    await session.flush()
-    trainees = standing.trainees
+    if new:
+        # Inserted as plain rows (no unit-of-work flush), then made part of the session as the
+        # rows they are, so that a later read in this transaction finds these same objects.
+        await session.execute(_INSERT_ENROLMENTS, new)
+        for enrolment in enrolments:
+            if inspect(enrolment).transient:
+                make_transient_to_detached(enrolment)
+                session.add(enrolment)
     await outbox.add_many(
         session, [enrolled_event(e, cohort, trainees[e.trainee_id]) for e in enrolments]
     )
-    for enrolment in enrolments:
-        audit(
-            session,
-            academy_id=cohort.academy_id,
-            entity="enrolment",
-            entity_id=enrolment.id,
-            action=enrolment.status,
-            actor=who.subject,
-            changes={"cohort_id": cohort.id, "trainee_id": enrolment.trainee_id},
-        )
+    await session.execute(
+        _INSERT_AUDIT,
+        [
+            entry_values(
+                academy_id=cohort.academy_id,
+                entity="enrolment",
+                entity_id=enrolment.id,
+                action=enrolment.status,
+                actor=who.subject,
+                changes={"cohort_id": cohort.id, "trainee_id": enrolment.trainee_id},
+                at=now,
+            )
+            for enrolment in enrolments
+        ],
+    )
     return enrolments
 
 
-def enrolled_event(enrolment: Enrolment, cohort: Cohort, trainee: Trainee) -> TraineeEnrolled:
+def enrolled_event(
+    enrolment: Enrolment, cohort: _CohortFacts, trainee: _TraineeFacts
+) -> TraineeEnrolled:
     return TraineeEnrolled(
         enrolment_id=enrolment.id,
         cohort_id=cohort.id,
