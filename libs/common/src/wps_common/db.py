@@ -114,6 +114,13 @@ class Database:
         """Call `callback(session)` after every successful commit of this database's sessions."""
         event.listen(self._session_class, "after_commit", callback)
 
+    def on_rollback(self, callback: Callable[[Session], None]) -> None:
+        """Call `callback(session)` after every rollback of this database's sessions, a
+        savepoint's included."""
+        event.listen(
+            self._session_class, "after_soft_rollback", lambda session, _previous: callback(session)
+        )
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A transaction: committed when the block ends normally, rolled back on any error."""

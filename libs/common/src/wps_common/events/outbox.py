@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +15,23 @@ from wps_common.db import BigIntPK, UTCDateTime, utcnow
 from wps_common.events.envelope import CloudEvent, EventPayload, subject_for
 
 PENDING_FLAG = "wps_outbox_pending"
+# session.info: the rows this transaction wrote, for the relay of this process to publish right
+# after the commit without reading them back (`HANDED_ROWS`), or a flag that it must read them
+# (`HANDED_NOT`): rows written in a savepoint, or more than `HANDED_MAX` (bulk writes).
+HANDED_ROWS = "wps_outbox_handed"
+HANDED_NOT = "wps_outbox_not_handed"
+HANDED_MAX = 100
+
+
+@dataclass(frozen=True)
+class HandedRow:
+    """An outbox row as written, handed to the relay after its transaction committed."""
+
+    event_id: str
+    subject: str
+    restricted: bool
+    body: str
+    traceparent: str | None
 
 
 @dataclass(frozen=True)
@@ -84,24 +102,44 @@ class Outbox:
         trace = tracing.carrier_or_new_trace(f"emit {payloads[0].event_type()}")
         events = [CloudEvent.of(payload, trace=trace) for payload in payloads]
         now = utcnow()
-        await session.execute(
-            insert(self.table),
-            [
-                {
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "subject": payload.subject_suffix(),
-                    "restricted": payload.restricted,
-                    "body": event.to_json().decode(),
-                    "created_at": now,
-                    "attempts": 0,
-                    "traceparent": event.traceparent,
-                }
-                for payload, event in zip(payloads, events, strict=True)
-            ],
-        )
+        rows = [
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "subject": payload.subject_suffix(),
+                "restricted": payload.restricted,
+                "body": event.to_json().decode(),
+                "created_at": now,
+                "attempts": 0,
+                "traceparent": event.traceparent,
+            }
+            for payload, event in zip(payloads, events, strict=True)
+        ]
+        await session.execute(insert(self.table), rows)
         session.info[PENDING_FLAG] = True
+        self._hand_over(session, rows)
         return events
+
+    def _hand_over(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Keep the rows for the relay to publish after the commit (see `HANDED_ROWS`). A
+        savepoint may still be rolled back without the transaction, so its rows are not kept:
+        the relay then reads what committed."""
+        info = session.info
+        handed = info.setdefault(HANDED_ROWS, [])
+        if (
+            info.get(HANDED_NOT)
+            or session.in_nested_transaction()
+            or len(handed) + len(rows) > HANDED_MAX
+        ):
+            info[HANDED_NOT] = True
+            handed.clear()
+            return
+        handed.extend(
+            HandedRow(
+                row["event_id"], row["subject"], row["restricted"], row["body"], row["traceparent"]
+            )
+            for row in rows
+        )
 
     async def remember(self, session: AsyncSession, event: CloudEvent, consumer: str) -> bool:
         """Record an event as handled; False when it was handled before (a duplicate)."""

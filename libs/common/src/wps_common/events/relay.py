@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common import tracing
 from wps_common.db import Database, utcnow
 from wps_common.events.consumer import raise_if_cancelled
-from wps_common.events.outbox import PENDING_FLAG, EventRouting, Outbox
+from wps_common.events.outbox import (
+    HANDED_NOT,
+    HANDED_ROWS,
+    PENDING_FLAG,
+    EventRouting,
+    HandedRow,
+    Outbox,
+)
 
 log = logging.getLogger("wps.relay")
 
@@ -29,6 +37,12 @@ class OutboxRelay:
     copy. On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so replicas never publish
     the same row at the same time; on SQLite (one process) the read and the marking are two
     short transactions so the write lock is never held across network I/O.
+
+    Rows committed in this process are handed over by the committing session (`HANDED_ROWS`)
+    and published at once, without reading them back; their marks are written together a
+    moment later (`mark_delay_seconds`), off the path from commit to consumer. The poll stays
+    for rows of other processes and whatever a hand-over could not carry: a backlog, a failed
+    publish, rows from a savepoint or a bulk write are read from the table in id order.
     """
 
     def __init__(
@@ -42,6 +56,7 @@ class OutboxRelay:
         poll_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         publish_timeout_seconds: float = 5.0,
+        mark_delay_seconds: float = 0.05,
         heal: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db, self.outbox, self.js, self.routing = db, outbox, js, routing
@@ -49,19 +64,46 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.publish_timeout_seconds = publish_timeout_seconds
+        self.mark_delay_seconds = mark_delay_seconds
         self.heal = heal
         self.published = 0
         self.published_by_subject: Counter[str] = Counter()  # for the metrics
         self.failures = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        # Rows committed here, in commit order, waiting to be published without a read; only
+        # used while the relay has nothing older pending (`_caught_up`), so none overtakes.
+        self._handed: list[HandedRow] = []
+        self._caught_up = False
+        # Event ids published from a hand-over and not yet marked sent, and since when.
+        self._unmarked: list[str] = []
+        self._unmarked_since = 0.0
         db.on_commit(self._after_commit)
+        db.on_rollback(self._after_rollback)
 
     def _after_commit(self, session: Any) -> None:
-        if session.info.pop(PENDING_FLAG, False):
-            self._wake.set()
+        if not session.info.pop(PENDING_FLAG, False):
+            return
+        rows = session.info.pop(HANDED_ROWS, None)
+        if session.info.pop(HANDED_NOT, False) or not rows:
+            self._caught_up = False  # read from the table, in id order
+        elif len(self._handed) + len(rows) > self.batch_size:
+            self._caught_up = False  # nobody is publishing them (or a burst): read instead
+        if self._caught_up:
+            self._handed.extend(rows)
+        else:
+            self._handed.clear()
+        self._wake.set()
+
+    @staticmethod
+    def _after_rollback(session: Any) -> None:
+        # Rows of a rolled-back transaction (or savepoint) must never be handed over.
+        if session.info.pop(HANDED_ROWS, None):
+            session.info[HANDED_NOT] = True
 
     def wake(self) -> None:
+        """Read the table now (rows of another process, say), not only what was handed over."""
+        self._caught_up = False
         self._wake.set()
 
     def stop(self) -> None:
@@ -71,14 +113,30 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._unmarked and self._stopping.is_set():
+                with contextlib.suppress(Exception):  # left pending: the next relay re-sends
+                    await self.mark_published()
+
+    async def _run(self) -> None:
         backoff = 0.2
+        read = True  # the first round, like every poll, reads the table
         while not self._stopping.is_set():
+            # Cleared before the work, so a commit during it is not missed.
+            self._wake.clear()
             try:
-                sent = await self.publish_pending()
+                if read or not self._caught_up:
+                    sent = await self.publish_pending()
+                    self._caught_up = sent < self.batch_size
+                else:
+                    sent = await self.publish_handed()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # NATS down, timeouts, database hiccups: retry later
                 raise_if_cancelled()
+                self._caught_up = False
                 self.failures += 1
                 log.warning("outbox relay: publish failed (%s); retrying in %.1fs", exc, backoff)
                 if self.heal is not None and self.failures % 5 == 0:
@@ -87,36 +145,100 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
+                read = True
                 continue
             backoff = 0.2
-            if sent >= self.batch_size or self._stopping.is_set():
-                continue  # more are waiting, or the loop ends here
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            read = not self._caught_up or await self._idle()
+
+    async def _idle(self) -> bool:
+        """Wait for a commit (False: publish what it handed over) or the poll (True: read the
+        table); meanwhile, write the marks that are due."""
+        deadline = time.monotonic() + self.poll_seconds
+        while not self._wake.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return True
+            timeout = deadline - now
+            if self._unmarked:
+                due = self._unmarked_since + self.mark_delay_seconds - now
+                if due <= 0:
+                    try:
+                        await self.mark_published()
+                    except Exception as exc:  # they stay pending: a later read re-sends them
+                        raise_if_cancelled()
+                        log.warning("outbox relay: marking sent rows failed (%s)", exc)
+                        return True
+                    continue
+                timeout = min(timeout, due)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        return self._stopping.is_set() or not self._handed
+
+    async def publish_handed(self) -> int:
+        """Publish the rows committed in this process since the last round, as handed over;
+        their marks wait for `mark_published` (a moment later, or the next claim)."""
+        rows, self._handed = self._handed, []
+        sent, errors = await self._publish(rows)
+        if sent and not self._unmarked:
+            self._unmarked_since = time.monotonic()
+        self._unmarked.extend(sent)
+        self._count(rows, sent)
+        if errors:
+            # Left pending: the next round reads them from the table and records the errors.
+            first = next(iter(errors.values()))
+            raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
+        return len(sent)
+
+    async def mark_published(self) -> None:
+        """Mark the handed-over rows published so far as sent, in one statement."""
+        if not self._unmarked:
+            return
+        async with self.db.session() as session:
+            await self._mark_unmarked(session)
+
+    async def _mark_unmarked(self, session: AsyncSession) -> None:
+        unmarked, self._unmarked = self._unmarked, []
+        try:
+            await self._mark(session, unmarked, {})
+        except BaseException:
+            self._unmarked = unmarked + self._unmarked
+            raise
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many rows were marked sent."""
+        """Publish one batch read from the table; returns how many rows were marked sent."""
         if self.db.is_postgresql:
             async with self.db.session() as session:
+                await self._mark_unmarked(session)
                 rows = await self._claim(session, lock=True)
+                self._forget_handed(rows)
                 sent, errors = await self._publish(rows)
                 await self._mark(session, sent, errors)
         else:
             async with self.db.session() as session:
+                await self._mark_unmarked(session)
                 rows = await self._claim(session, lock=False)
+            self._forget_handed(rows)
             sent, errors = await self._publish(rows)
             async with self.db.session() as session:
                 await self._mark(session, sent, errors)
-        self.published += len(sent)
-        acknowledged = set(sent)
-        self.published_by_subject.update(row.subject for row in rows if row.id in acknowledged)
+        self._count(rows, sent)
         if errors:
             first = next(iter(errors.values()))
             raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
         return len(sent)
+
+    def _forget_handed(self, rows: list[Any]) -> None:
+        """Rows committed during the claim may be handed over as well: publish them once."""
+        if self._handed:
+            claimed = {row.event_id for row in rows}
+            self._handed = [row for row in self._handed if row.event_id not in claimed]
+
+    def _count(self, rows: list[Any], sent: list[str]) -> None:
+        self.published += len(sent)
+        acknowledged = set(sent)
+        self.published_by_subject.update(
+            row.subject for row in rows if row.event_id in acknowledged
+        )
 
     async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         table = self.outbox.table
@@ -137,19 +259,19 @@ class OutboxRelay:
             stmt = stmt.with_for_update(skip_locked=True)
         return list((await session.execute(stmt)).all())
 
-    async def _publish(self, rows: list[Any]) -> tuple[list[int], dict[int, str]]:
+    async def _publish(self, rows: list[Any]) -> tuple[list[str], dict[str, str]]:
         """Publish concurrently (requests leave in order on one connection, so the stream keeps
-        the outbox order); returns the acknowledged row ids and the errors of the others."""
+        the outbox order); returns the acknowledged event ids and the errors of the others."""
         results = await asyncio.gather(
             *(self._publish_one(row) for row in rows), return_exceptions=True
         )
-        sent: list[int] = []
-        errors: dict[int, str] = {}
+        sent: list[str] = []
+        errors: dict[str, str] = {}
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
-                errors[row.id] = repr(result)[:2000]
+                errors[row.event_id] = repr(result)[:2000]
             else:
-                sent.append(row.id)
+                sent.append(row.event_id)
         return sent, errors
 
     async def _publish_one(self, row: Any) -> Any:
@@ -169,17 +291,17 @@ class OutboxRelay:
                 headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
             )
 
-    async def _mark(self, session: AsyncSession, sent: list[int], errors: dict[int, str]) -> None:
+    async def _mark(self, session: AsyncSession, sent: list[str], errors: dict[str, str]) -> None:
         table = self.outbox.table
         if sent:
             await session.execute(
                 update(table)
-                .where(table.c.id.in_(sent))
+                .where(table.c.event_id.in_(sent), table.c.sent_at.is_(None))
                 .values(sent_at=utcnow(), attempts=table.c.attempts + 1, last_error=None)
             )
-        for row_id, error in errors.items():
+        for event_id, error in errors.items():
             await session.execute(
                 update(table)
-                .where(table.c.id == row_id)
+                .where(table.c.event_id == event_id)
                 .values(attempts=table.c.attempts + 1, last_error=error)
             )
