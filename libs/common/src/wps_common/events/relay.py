@@ -82,8 +82,8 @@ class OutboxRelay:
         db.on_rollback(self._after_rollback)
 
     def _after_commit(self, session: Any) -> None:
-        if not session.info.pop(PENDING_FLAG, False):
-            return
+        if self._stopping.is_set() or not session.info.pop(PENDING_FLAG, False):
+            return  # a stopped relay leaves the rows to its successor on this database
         rows = session.info.pop(HANDED_ROWS, None)
         if session.info.pop(HANDED_NOT, False) or not rows:
             self._caught_up = False  # read from the table, in id order
