@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, select
+from sqlalchemy import String, case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 from wps_common import paging
 from wps_common.db import UTCDateTime
@@ -49,6 +49,8 @@ ORDERS = {
     "ascending": (Row.name, Row.id),
     "descending": (Row.at.desc(), Row.id.desc()),
     "mixed": (Row.name, Row.at.desc(), Row.id),
+    # A computed term, labelled so its cursor names it.
+    "computed": (case((Row.name.in_(("n1", "n2")), 0), else_=1).label("place"), Row.at, Row.id),
 }
 
 
@@ -92,3 +94,29 @@ async def test_the_total_stops_at_the_cap(
         session, select(Row), order=ORDERS["ascending"], limit=5, offset=0, cursor=None
     )
     assert (listing.total, listing.total_exact) == (10, False)
+
+
+async def test_a_select_of_two_entities_pages_by_cursor_as_row_tuples(
+    session: AsyncSession,
+) -> None:
+    twin = aliased(Row)
+    stmt = select(Row, twin).join(twin, twin.id == Row.id)
+    order = (twin.name, Row.id)  # a joined table's column first
+    expected = [r.id for r in (await session.scalars(select(Row).order_by(Row.name, Row.id)))]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        listing = await paging.keyset_page(
+            session, stmt, order=order, limit=9, offset=0, cursor=cursor
+        )
+        assert all(row.id == other.id for row, other in listing.items)
+        seen += [row.id for row, _ in listing.items]
+        if listing.next_cursor is None:
+            break
+        cursor = listing.next_cursor
+    assert seen == expected
+
+
+def test_a_computed_term_without_a_label_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="Label"):
+        paging.cursor_after((case((Row.name == "n1", 0), else_=1), Row.id), Row(id="x", name="y"))

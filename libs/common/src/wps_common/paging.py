@@ -128,18 +128,25 @@ def _keys(order: Order) -> list[tuple[Any, bool]]:
     return keys
 
 
-def _encode(columns: list[Any], row: Any) -> str:
-    values = []
-    for column in columns:
-        value = getattr(row, column.key)
-        values.append(value.isoformat() if isinstance(value, date | datetime) else value)
-    raw = json.dumps({"k": [c.key for c in columns], "v": values}, separators=(",", ":"))
+def _names(columns: list[Any]) -> list[str]:
+    # A column's name, or the label of an expression (a computed order names its terms).
+    names = [getattr(column, "key", None) for column in columns]
+    if not all(isinstance(name, str) for name in names):
+        raise ValueError("Label each computed term of a keyset order (expression.label(name)).")
+    return names  # type: ignore[return-value]
+
+
+def _encode(columns: list[Any], values: Sequence[Any]) -> str:
+    plain = [value.isoformat() if isinstance(value, date | datetime) else value for value in values]
+    raw = json.dumps({"k": _names(columns), "v": plain}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def cursor_after(order: Order, row: Any) -> str:
-    """The cursor of the page that follows `row` in `order` (what `next_cursor` carries)."""
-    return _encode([column for column, _ in _keys(order)], row)
+    """The cursor of the page that follows `row` (an entity) in `order` (what `next_cursor`
+    carries)."""
+    columns = [column for column, _ in _keys(order)]
+    return _encode(columns, [getattr(row, name) for name in _names(columns)])
 
 
 def _python_type(column: Any) -> type:
@@ -157,7 +164,7 @@ def _decode(cursor: str, columns: list[Any]) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        if data["k"] != [c.key for c in columns] or len(data["v"]) != len(columns):
+        if data["k"] != _names(columns) or len(data["v"]) != len(columns):
             raise invalid
         values: list[Any] = []
         for column, value in zip(columns, data["v"], strict=True):
@@ -207,13 +214,15 @@ async def keyset_page(
     offset: int,
     cursor: str | None,
 ) -> Listing:
-    """A page of a one-entity select in `order` (non-null columns, the last one unique): after
-    `cursor` when given (then `offset` is ignored), else from `offset`; the total counted up to
-    `TOTAL_CAP`. The cost of a cursor page does not grow with the rows before it."""
+    """A page of `stmt` in `order` (non-null columns or labelled expressions, the last one
+    unique): after `cursor` when given (then `offset` is ignored), else from `offset`; the total
+    counted up to `TOTAL_CAP`. The items are the entities of a one-entity select, else row
+    tuples. The cost of a cursor page does not grow with the rows before it."""
     if not order:
         raise ValueError("A page needs an order that ends in a unique column.")
     keys = _keys(order)
     columns = [column for column, _ in keys]
+    width = len(stmt.column_descriptions)  # entities and columns the caller selected
     # Counted over a constant, not the entity's columns, so an index can answer it alone.
     matches = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
     counted = await session.scalar(
@@ -223,6 +232,10 @@ async def keyset_page(
     if cursor is not None:
         stmt = stmt.where(_after(keys, _decode(cursor, columns)))
         offset = 0
-    rows = list((await session.scalars(_ordered(stmt, order, limit + 1, offset))).all())
-    following = _encode(columns, rows[limit - 1]) if len(rows) > limit else None
-    return Listing(rows[:limit], total, int(counted or 0) <= TOTAL_CAP, following)
+    # The order's values ride along each row (labelled apart from the row's own columns), so a
+    # cursor can follow any order, a joined table's columns or a computed term included.
+    keyed = stmt.add_columns(*(column.label(f"_key{i}") for i, column in enumerate(columns)))
+    rows = (await session.execute(_ordered(keyed, order, limit + 1, offset))).all()
+    following = _encode(columns, rows[limit - 1][width:]) if len(rows) > limit else None
+    items = [row[0] if width == 1 else tuple(row[:width]) for row in rows[:limit]]
+    return Listing(items, total, int(counted or 0) <= TOTAL_CAP, following)
