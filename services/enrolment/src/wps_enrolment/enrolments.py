@@ -79,62 +79,69 @@ _enrolments, _audit = cast(Table, Enrolment.__table__), cast(Table, AuditEntry._
 _tracks, _modules = cast(Table, CurriculumTrack.__table__), cast(Table, CurriculumModule.__table__)
 _seated = _enrolments.alias("seated")
 
-# The cohort under its row lock, with the curriculum it teaches as pinned when it was opened.
+# The cohort, with the curriculum it teaches as pinned when it was opened.
+_COHORT_COLUMNS = (
+    _cohorts.c.id.label("cohort_id"),
+    _cohorts.c.academy_id,
+    _cohorts.c.capacity,
+    _cohorts.c.track_code,
+    _cohorts.c.track_version,
+    _cohorts.c.module_code,
+    _cohorts.c.module_version,
+    _tracks.c.facts.label("track_facts"),
+    _modules.c.facts.label("module_facts"),
+)
+# Each trainee with their earlier enrolment in the cohort, and the cohort's seats taken.
+_STANDING_COLUMNS = (
+    _trainees.c.id,
+    _trainees.c.employee_number,
+    _trainees.c.active,
+    _enrolments.c.id.label("enrolment_id"),
+    _enrolments.c.status,
+    select(func.count())
+    .where(_seated.c.cohort_id == bindparam("cohort_id"), _seated.c.status.in_(SEATED))
+    .scalar_subquery()
+    .label("seats_taken"),
+)
+_CURRICULUM_OF_COHORT = (
+    and_(_tracks.c.code == _cohorts.c.track_code, _tracks.c.version == _cohorts.c.track_version),
+    and_(
+        _modules.c.code == _cohorts.c.module_code,
+        _modules.c.version == _cohorts.c.module_version,
+    ),
+)
+_THEIR_ENROLMENT = and_(
+    _enrolments.c.trainee_id == _trainees.c.id,
+    _enrolments.c.cohort_id == bindparam("cohort_id"),
+)
+_TRAINEES_ASKED = _trainees.c.id.in_(bindparam("trainee_ids", expanding=True))
+
+# PostgreSQL: the cohort under its row lock first; then the standing, in a statement of its
+# own, because a statement reads the snapshot taken when it started, before the lock was
+# granted: the seat count must be read after.
 _LOCKED_COHORT = (
-    select(
-        _cohorts.c.id,
-        _cohorts.c.academy_id,
-        _cohorts.c.capacity,
-        _cohorts.c.track_code,
-        _cohorts.c.track_version,
-        _cohorts.c.module_code,
-        _cohorts.c.module_version,
-        _tracks.c.facts.label("track_facts"),
-        _modules.c.facts.label("module_facts"),
-    )
-    .outerjoin(
-        _tracks,
-        and_(
-            _tracks.c.code == _cohorts.c.track_code,
-            _tracks.c.version == _cohorts.c.track_version,
-        ),
-    )
-    .outerjoin(
-        _modules,
-        and_(
-            _modules.c.code == _cohorts.c.module_code,
-            _modules.c.version == _cohorts.c.module_version,
-        ),
-    )
+    select(*_COHORT_COLUMNS)
+    .outerjoin(_tracks, _CURRICULUM_OF_COHORT[0])
+    .outerjoin(_modules, _CURRICULUM_OF_COHORT[1])
     .where(_cohorts.c.id == bindparam("cohort_id"))
     .with_for_update(of=_cohorts)
 )
-
-# The trainees (of the cohort's academy only) with their earlier enrolment in the cohort and
-# the cohort's seats taken. Run after the cohort's lock is held, so the seat count is current
-# (PostgreSQL takes a statement's snapshot when the statement starts).
 _STANDING = in_academy(
-    select(
-        _trainees.c.id,
-        _trainees.c.employee_number,
-        _trainees.c.active,
-        _enrolments.c.id.label("enrolment_id"),
-        _enrolments.c.status,
-        select(func.count())
-        .where(_seated.c.cohort_id == bindparam("cohort_id"), _seated.c.status.in_(SEATED))
-        .scalar_subquery()
-        .label("seats_taken"),
-    )
-    .outerjoin(
-        _enrolments,
-        and_(
-            _enrolments.c.trainee_id == _trainees.c.id,
-            _enrolments.c.cohort_id == bindparam("cohort_id"),
-        ),
-    )
-    .where(_trainees.c.id.in_(bindparam("trainee_ids", expanding=True))),
+    select(*_STANDING_COLUMNS).outerjoin(_enrolments, _THEIR_ENROLMENT).where(_TRAINEES_ASKED),
     _trainees.c.academy_id,
     bindparam("academy_id", type_=String),
+)
+# SQLite: the transaction holds the database's write lock from its start (BEGIN IMMEDIATE),
+# so one statement reads the cohort and the standing, current, together: one row per trainee
+# found, or a single row of the cohort alone. Trainees count only in the cohort's academy.
+_COHORT_WITH_STANDING = (
+    select(*_COHORT_COLUMNS, *_STANDING_COLUMNS)
+    .select_from(_cohorts)
+    .outerjoin(_tracks, _CURRICULUM_OF_COHORT[0])
+    .outerjoin(_modules, _CURRICULUM_OF_COHORT[1])
+    .outerjoin(_trainees, and_(_TRAINEES_ASKED, _trainees.c.academy_id == _cohorts.c.academy_id))
+    .outerjoin(_enrolments, _THEIR_ENROLMENT)
+    .where(_cohorts.c.id == bindparam("cohort_id"))
 )
 _INSERT_ENROLMENTS = insert(_enrolments)
 _INSERT_AUDIT = insert(_audit)
@@ -173,11 +180,9 @@ class _TraineeFacts(Protocol):
     def employee_number(self) -> str: ...
 
 
-async def _locked_cohort(session: AsyncSession, *, cohort_id: str, who: Principal) -> _LockedCohort:
-    """The cohort under its row lock, with the modules it teaches, in one statement."""
-    row = (await session.execute(_LOCKED_COHORT, {"cohort_id": cohort_id})).one_or_none()
-    if row is None:
-        raise NotFound("No such cohort.")
+def _cohort_of(row: Any, who: Principal) -> _LockedCohort:
+    """The cohort a row of `_LOCKED_COHORT` or `_COHORT_WITH_STANDING` names, if the caller
+    sees its academy."""
     who.check_academy(row.academy_id, "cohort")
     if row.track_code is not None:
         assert row.track_facts is not None  # a cohort is only opened for a known track version
@@ -188,7 +193,7 @@ async def _locked_cohort(session: AsyncSession, *, cohort_id: str, who: Principa
         modules = [ModuleFacts.model_validate(row.module_facts)]
         code, version = row.module_code, row.module_version
     return _LockedCohort(
-        id=row.id,
+        id=row.cohort_id,
         academy_id=row.academy_id,
         capacity=row.capacity,
         track_code=row.track_code,
@@ -196,6 +201,26 @@ async def _locked_cohort(session: AsyncSession, *, cohort_id: str, who: Principa
         curriculum_version=version,
         modules=modules,
     )
+
+
+async def _cohort_and_standing(
+    session: AsyncSession, *, cohort_id: str, trainee_ids: Sequence[str], who: Principal
+) -> tuple[_LockedCohort, list[Any]]:
+    """The cohort, locked against other enrolments in it, and the standing of the trainees
+    asked for: one statement on SQLite, two on PostgreSQL."""
+    values = {"cohort_id": cohort_id, "trainee_ids": list(trainee_ids)}
+    assert session.bind is not None
+    if session.bind.dialect.name == "sqlite":
+        rows = (await session.execute(_COHORT_WITH_STANDING, values)).all()
+        if not rows:
+            raise NotFound("No such cohort.")
+        return _cohort_of(rows[0], who), [row for row in rows if row.id is not None]
+    row = (await session.execute(_LOCKED_COHORT, values)).one_or_none()
+    if row is None:
+        raise NotFound("No such cohort.")
+    cohort = _cohort_of(row, who)
+    standing = await session.execute(_STANDING, values | {"academy_id": cohort.academy_id})
+    return cohort, list(standing.all())
 
 
 def _check_enrollable(rows: Sequence[Any], trainee_ids: Sequence[str]) -> None:
@@ -246,26 +271,19 @@ async def enrol_many(
     session: AsyncSession, *, cohort_id: str, trainee_ids: Sequence[str], who: Principal
 ) -> list[Enrolment]:
     """Enrol trainees in order: seats first, then the waitlist. All or nothing: any unknown,
-    inactive, duplicate or unqualified trainee refuses the whole request. Two reads (the
-    locked cohort with its curriculum; the trainees with their standing and the seat count),
-    a third only when the cohort has prerequisites, then one INSERT per table."""
+    inactive, duplicate or unqualified trainee refuses the whole request. The locked cohort
+    with its curriculum and the trainees with their standing and the seat count are read in
+    one statement on SQLite, two on PostgreSQL; the completed modules only when the cohort
+    has prerequisites; then one INSERT per table."""
     if len(set(trainee_ids)) != len(trainee_ids):
         raise InvalidInput("A trainee is listed twice.", field="trainee_ids")
     # The reads below are plain statements, which do not flush the caller's pending objects.
     await session.flush()
     # The cohort row lock (PostgreSQL) or the write lock (SQLite) serialises enrolments of one
     # cohort, so the seat count below cannot be raced past the capacity.
-    cohort = await _locked_cohort(session, cohort_id=cohort_id, who=who)
-    standing = (
-        await session.execute(
-            _STANDING,
-            {
-                "cohort_id": cohort.id,
-                "trainee_ids": list(trainee_ids),
-                "academy_id": cohort.academy_id,
-            },
-        )
-    ).all()
+    cohort, standing = await _cohort_and_standing(
+        session, cohort_id=cohort_id, trainee_ids=trainee_ids, who=who
+    )
     _check_enrollable(standing, trainee_ids)
     await _check_prerequisites(session, cohort.modules, trainee_ids)
     trainees = {row.id: row for row in standing}
