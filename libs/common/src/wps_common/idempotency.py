@@ -18,11 +18,10 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wps_common.db import Database, UTCDateTime, utcnow
@@ -60,12 +59,20 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
     return status, json.dumps(body).encode()
 
 
+IN_PROGRESS = _problem(
+    409,
+    "Conflict",
+    "A request with this Idempotency-Key is still being processed; retry shortly.",
+)
+
+
 class IdempotencyMiddleware:
     """Pure ASGI so it sees the exact bytes of request and response.
 
     The key row is claimed before the request runs (a concurrent retry gets 409 instead of a
-    second execution) and filled with the response afterwards. Server errors release the key,
-    so the client may retry. Keys expire after 24 hours.
+    second execution) and filled with the response afterwards: two short transactions around
+    the request's own. Server errors release the key, so the client may retry. Keys expire
+    after 24 hours.
     """
 
     def __init__(
@@ -93,30 +100,35 @@ class IdempotencyMiddleware:
         table = self.keys.table
         db = self.database()
 
+        # One transaction claims the key or finds the request that holds it: an INSERT that
+        # does nothing when the key exists (on PostgreSQL it waits for a concurrent claim to
+        # commit), and only then a read of the row that is there.
+        now = utcnow()
+        claimed, row = False, None
         async with db.session() as session:
-            row = (await session.execute(select(table).where(table.c.scope == scope_hash))).first()
-            if row is not None and row.created_at < utcnow() - KEEP_FOR:
-                await session.execute(delete(table).where(table.c.scope == scope_hash))
-                row = None
+            claim = (
+                postgresql.insert(table)
+                if session.bind is not None and session.bind.dialect.name == "postgresql"
+                else sqlite.insert(table)
+            ).values(scope=scope_hash, request_hash=request_hash, created_at=now)
+            claim = claim.on_conflict_do_nothing(index_elements=[table.c.scope])
+            for _ in range(2):  # again once, when the key was expired or released meanwhile
+                claimed = await session.scalar(claim.returning(table.c.scope)) is not None
+                if claimed:
+                    break
+                row = (
+                    await session.execute(select(table).where(table.c.scope == scope_hash))
+                ).first()
+                if row is not None and row.created_at < now - KEEP_FOR:
+                    await session.execute(delete(table).where(table.c.scope == scope_hash))
+                    row = None
+                if row is not None:
+                    break
         if row is not None:
             await self._replay(send, row, request_hash)
             return
-        try:
-            async with db.session() as session:
-                await session.execute(
-                    insert(table).values(
-                        scope=scope_hash, request_hash=request_hash, created_at=utcnow()
-                    )
-                )
-        except IntegrityError:
-            await _send(
-                send,
-                *_problem(
-                    409,
-                    "Conflict",
-                    "A request with this Idempotency-Key is still being processed; retry shortly.",
-                ),
-            )
+        if not claimed:
+            await _send(send, *IN_PROGRESS)
             return
 
         captured: dict[str, Any] = {"body": b""}
@@ -160,14 +172,7 @@ class IdempotencyMiddleware:
             )
             return
         if row.status_code is None:
-            await _send(
-                send,
-                *_problem(
-                    409,
-                    "Conflict",
-                    "A request with this Idempotency-Key is still being processed; retry shortly.",
-                ),
-            )
+            await _send(send, *IN_PROGRESS)
             return
         headers = [
             (k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(row.headers or "[]")
