@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from wps_common.events.contracts import TrackCompleted, TrackFacts
-from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_common.events.contracts import TrackCompleted, TrackFacts, TraineeProfileChanged
+from wps_common.events.envelope import CloudEvent, EventPayload, envelope_json, rfc3339
 
 CONFORMANCE = Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
 SCHEMA_FILE = CONFORMANCE / "cloudevents-1.0.schema.json"
@@ -70,3 +70,43 @@ def test_every_registered_type_is_versioned_and_unique() -> None:
     assert all(
         t.startswith("org.wps-training.") and t.rsplit(".", 1)[1].startswith("v") for t in types
     )
+
+
+# Text a serializer could write differently: quotes, backslashes, control characters, non-ASCII
+# letters, the line separators JSON allows raw, and a character outside the BMP.
+AWKWARD = 'O\'Brien "Jr" \\ \t\n\x01\x7f Ёлкина Müller \u2028\u2029 😀 </script>'
+
+
+@pytest.mark.parametrize(
+    "trace",
+    [
+        {},
+        {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        {
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "tracestate": "wps=1",
+        },
+    ],
+)
+def test_the_bulk_writers_json_is_byte_for_byte_the_models(trace: dict[str, str]) -> None:
+    profile = TraineeProfileChanged(
+        trainee_id="t-1",
+        academy_id="a-1",
+        academy_code="ACAD",
+        academy_name=AWKWARD,
+        employee_number="E-1",
+        given_name=AWKWARD,
+        family_name="Ёлкина",
+        preferred_language="kk",
+        active=False,
+        changed_at=datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC),
+    )
+    at = datetime(2026, 11, 24, 11, 12, 13, 456789, tzinfo=UTC)
+    for payload in (completed(), profile):
+        model = CloudEvent.of(payload, event_id="e-1", trace=trace).model_copy(update={"time": at})
+        fast = envelope_json(payload, event_id="e-1", time=rfc3339(at), trace=trace)
+        assert fast == model.to_json()
+        assert CloudEvent.model_validate_json(fast).to_json() == fast
+        if SCHEMA_FILE.exists():
+            schema = json.loads(SCHEMA_FILE.read_text())
+            jsonschema.validate(json.loads(fast), schema, format_checker=jsonschema.FormatChecker())

@@ -21,7 +21,7 @@ from wps_common.events.contracts import (
     TrackFacts,
     TraineeEnrolled,
 )
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import in_academy
 from wps_enrolment.audit import audit
 from wps_enrolment.cohorts import SEATED, cohort_counts, get_cohort, seats_taken
@@ -386,7 +386,8 @@ async def list_enrolments(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[Enrolment], int]:
+    cursor: str | None = None,
+) -> Listing:
     """A cohort's enrolments (seats first, then the waitlist in the order it will be promoted,
     then the withdrawn) or a trainee's (newest first)."""
     stmt = select(Enrolment)
@@ -394,17 +395,21 @@ async def list_enrolments(
     if cohort_id is not None:
         await get_cohort(session, cohort_id=cohort_id, who=who)
         stmt = stmt.where(Enrolment.cohort_id == cohort_id)
+        # Computed, so no index yields it: the cohort's rows are read by the cohort index and
+        # sorted, a cost bounded by the cohort's size. Rows from before requests were recorded
+        # fall back to their enrolment time (a cursor needs non-null values).
         place = case(
             (Enrolment.status.in_(SEATED), 0), (Enrolment.status == "waitlisted", 1), else_=2
-        )
-        order += (place, Enrolment.requested_at, Enrolment.id)
+        ).label("place")
+        requested = func.coalesce(Enrolment.requested_at, Enrolment.enrolled_at)
+        order += (place, requested.label("requested_at"), Enrolment.id)
     if trainee_id is not None:
         await get_trainee(session, trainee_id=trainee_id, who=who)
         stmt = stmt.where(Enrolment.trainee_id == trainee_id)
-        order += (Enrolment.enrolled_at.desc(), Enrolment.id)
+        order += (Enrolment.enrolled_at.desc(), Enrolment.id.desc())
     if status is not None:
         stmt = stmt.where(Enrolment.status == status)
-    return await page(session, stmt, order=order, limit=limit, offset=offset)
+    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
 
 
 async def withdraw(

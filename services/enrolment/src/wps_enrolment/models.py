@@ -92,6 +92,11 @@ class CurriculumTrack(Base):
 
 class Cohort(Base):
     __tablename__ = "cohorts"
+    # The list's order (newest start first), with and without the academy.
+    __table_args__ = (
+        Index("ix_cohorts_starts", "starts_on", "id"),
+        Index("ix_cohorts_academy_starts", "academy_id", "starts_on", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"), index=True)
@@ -131,6 +136,8 @@ class Enrolment(Base):
     __table_args__ = (
         UniqueConstraint("cohort_id", "trainee_id"),
         Index("ix_enrolments_cohort_status", "cohort_id", "status"),
+        # A trainee's enrolments, newest first.
+        Index("ix_enrolments_trainee_enrolled", "trainee_id", "enrolled_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
