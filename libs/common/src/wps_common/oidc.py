@@ -33,6 +33,11 @@ ALGORITHMS = (
     "EdDSA",
 )
 Clock = Callable[[], float]
+# Verified tokens are remembered, so a client's every request does not parse and check the same
+# signature again: at most this many, each until its expiry and no longer than this many
+# seconds, so a key the provider withdraws stops being honoured within that time.
+VERIFIED_TOKENS = 1024
+VERIFIED_FOR_SECONDS = 60.0
 
 
 class IssuerMismatch(ValueError):
@@ -213,9 +218,13 @@ class TokenVerifier:
         *,
         http: httpx.AsyncClient | None = None,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
     ) -> None:
         self.settings = settings
         self.mapping = ClaimMapping.from_settings(settings)
+        self.clock, self.wall_clock = clock, wall_clock
+        self.verifications = 0  # signatures checked (the cache's misses)
+        self._verified: dict[str, tuple[Principal, float]] = {}
         self._http = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self._owns_http = http is None
         discovery = settings.discovery_urls
@@ -242,6 +251,23 @@ class TokenVerifier:
             await self._http.aclose()
 
     async def verify(self, token: str) -> Principal:
+        now = self.clock()
+        known = self._verified.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._verified[token]
+        principal, expires_at = await self._verify(token)
+        left = expires_at - self.wall_clock()
+        if left > 0:
+            if len(self._verified) >= VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = (principal, now + min(left, VERIFIED_FOR_SECONDS))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """The token's Principal and its expiry (seconds since the epoch), or Unauthorized."""
+        self.verifications += 1
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -249,9 +275,10 @@ class TokenVerifier:
             raise Unauthorized("The bearer token is not a well-formed JWT.") from exc
         alg = str(header.get("alg"))
         if alg == "HS256" and self.settings.accepts_development_tokens:
-            return decode_token(
+            principal = decode_token(
                 token, secret=self.settings.jwt_secret, issuer=self.settings.jwt_issuer
             )
+            return principal, float(unverified["exp"])  # required, and verified by now
         if alg.lower() == "none":
             raise Unauthorized("Unsigned tokens (alg none) are refused.")
         if alg not in ALGORITHMS:
@@ -269,7 +296,7 @@ class TokenVerifier:
             )
         key = _key_for(await keys.jwk(header.get("kid")), alg)
         claims = self._decode(token, key, alg, issuer)
-        return self.mapping.principal(claims, issuer)
+        return self.mapping.principal(claims, issuer), float(claims["exp"])
 
     def _decode(self, token: str, key: jwt.PyJWK, alg: str, issuer: str) -> dict[str, Any]:
         audience = self.settings.oidc_audience
