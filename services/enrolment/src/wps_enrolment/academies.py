@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
 from wps_common.errors import Conflict, InvalidInput, NotFound
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import in_academy, scoped
 from wps_enrolment.audit import audit
 from wps_enrolment.models import Academy, Trainee, outbox
@@ -42,10 +42,13 @@ async def get_academy(session: AsyncSession, *, academy_id: str, who: Principal)
 
 
 async def list_academies(
-    session: AsyncSession, *, who: Principal, limit: int, offset: int
-) -> tuple[list[Academy], int]:
+    session: AsyncSession, *, who: Principal, limit: int, offset: int, cursor: str | None = None
+) -> Listing:
     stmt = scoped(select(Academy), Academy.id, who)
-    return await page(session, stmt, order=(Academy.code, Academy.id), limit=limit, offset=offset)
+    # The code is unique: its own index gives the order.
+    return await keyset_page(
+        session, stmt, order=(Academy.code,), limit=limit, offset=offset, cursor=cursor
+    )
 
 
 async def update_academy(

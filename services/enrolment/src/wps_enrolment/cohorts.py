@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
 from wps_common.errors import InvalidInput, NotFound
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import scoped
 from wps_enrolment.academies import academy_for_write
 from wps_enrolment.curriculum import published_module, published_track
@@ -102,7 +102,8 @@ async def list_cohorts(
     starts_to: date | None,
     limit: int,
     offset: int,
-) -> tuple[list[Cohort], int]:
+    cursor: str | None = None,
+) -> Listing:
     stmt = scoped(select(Cohort), Cohort.academy_id, who, academy_id)
     if track_code:
         stmt = stmt.where(or_(Cohort.track_code == track_code, Cohort.module_code == track_code))
@@ -110,5 +111,5 @@ async def list_cohorts(
         stmt = stmt.where(Cohort.starts_on >= starts_from)
     if starts_to:
         stmt = stmt.where(Cohort.starts_on <= starts_to)
-    order = (Cohort.starts_on.desc(), Cohort.id)
-    return await page(session, stmt, order=order, limit=limit, offset=offset)
+    order = (Cohort.starts_on.desc(), Cohort.id.desc())
+    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
 from wps_common.errors import NotFound
-from wps_common.paging import page_rows
+from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import academy_scope, scoped
 from wps_enrolment import compliance
 from wps_enrolment.audit import audit
@@ -50,7 +50,9 @@ async def academy_compliance(
     requirement_code: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[ComplianceRecord, Trainee]], int]:
+    cursor: str | None = None,
+) -> Listing:
+    """An academy's compliance records with their trainees (row tuples), by name."""
     stmt = select(ComplianceRecord, Trainee).join(
         Trainee, Trainee.id == ComplianceRecord.trainee_id
     )
@@ -63,9 +65,11 @@ async def academy_compliance(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
+    # The order spans the join, so no one index yields it: the matching records of the academy
+    # are read by its index and the database keeps the page's top rows (a bounded sort); a
+    # cursor's condition drops the rows before it, so a late page costs what the first does.
     order = (Trainee.family_name, Trainee.given_name, ComplianceRecord.id)
-    rows, total = await page_rows(session, stmt, order=order, limit=limit, offset=offset)
-    return [(record, trainee) for record, trainee in rows], total
+    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
 
 
 async def compliance_summary(

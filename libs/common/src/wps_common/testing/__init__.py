@@ -9,6 +9,7 @@ from wps_common.testing.support import (
     rolled_back_session,
     running_app,
     wait_until,
+    walk_pages,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "rolled_back_session",
     "running_app",
     "wait_until",
+    "walk_pages",
 ]

@@ -83,6 +83,39 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
+async def walk_pages(
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    headers: dict[str, str],
+    params: dict[str, Any] | None = None,
+    limit: int = 2,
+) -> list[dict[str, Any]]:
+    """Every item of a keyset list, page after page by `next_cursor`, `limit` at a time. Fails
+    unless the walk gives the same items, in the same order and each once, as one page of
+    everything, and every page but the last is full."""
+    everything = await client.get(path, params={**(params or {}), "limit": 500}, headers=headers)
+    assert everything.status_code == 200, everything.text
+    whole = everything.json()
+    assert whole["next_cursor"] is None and len(whole["items"]) == whole["total"], whole
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(len(whole["items"]) + 1):
+        query = {**(params or {}), "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["total"] == whole["total"] and page["total_exact"], page
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["items"]) == limit, page
+    assert cursor is None, f"{path}: the cursor never reached the end"
+    assert items == whole["items"], f"{path}: the cursor walk differs from the whole list"
+    return items
+
+
 @asynccontextmanager
 async def running_app(
     app: FastAPI, base_url: str = "http://test", *, ready: bool = True

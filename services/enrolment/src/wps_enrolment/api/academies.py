@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from wps_common.app import DbSession
 from wps_common.fields import Id, Limit, Offset
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_enrolment import academies
 from wps_enrolment.api.deps import Admin, Reader, Staff
 from wps_enrolment.schemas import AcademyCreate, AcademyOut, AcademyUpdate
@@ -22,12 +22,23 @@ async def create_academy(body: AcademyCreate, session: DbSession, who: Admin) ->
 
 @router.get("/academies")
 async def list_academies(
-    session: DbSession, who: Reader, limit: Limit = 50, offset: Offset = 0
+    session: DbSession,
+    who: Reader,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[AcademyOut]:
     """Academies by code (academy-scoped callers see their own only)."""
-    items, total = await academies.list_academies(session, who=who, limit=limit, offset=offset)
+    listing = await academies.list_academies(
+        session, who=who, limit=limit, offset=offset, cursor=cursor
+    )
     return Page(
-        items=[AcademyOut.model_validate(a) for a in items], total=total, limit=limit, offset=offset
+        items=[AcademyOut.model_validate(a) for a in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
     )
 
 

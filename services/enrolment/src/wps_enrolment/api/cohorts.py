@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from wps_common.app import DbSession
 from wps_common.fields import Code, Day, Id, Limit, Offset
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_enrolment import cohorts
 from wps_enrolment.api.deps import OTHER_ACADEMY, Overseeing, Settings, Staff
 from wps_enrolment.schemas import CohortCreate, CohortDetail, CohortOut
@@ -34,9 +34,10 @@ async def list_cohorts(
     starts_to: Day | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[CohortOut]:
     """Cohorts, latest start first."""
-    items, total = await cohorts.list_cohorts(
+    listing = await cohorts.list_cohorts(
         session,
         who=who,
         academy_id=academy_id,
@@ -45,9 +46,15 @@ async def list_cohorts(
         starts_to=starts_to,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     return Page(
-        items=[CohortOut.model_validate(c) for c in items], total=total, limit=limit, offset=offset
+        items=[CohortOut.model_validate(c) for c in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from wps_common.app import DbSession
 from wps_common.clock import Today
 from wps_common.fields import Code, Id, Limit, Offset
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_enrolment import compliance_status
 from wps_enrolment.api.deps import OTHER_ACADEMY, Analysts, Filter, Reader, Staff
 from wps_enrolment.schemas import (
@@ -76,9 +76,10 @@ async def list_compliance(
     requirement_code: Code | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[ComplianceRow]:
     """Who is compliant, due, overdue, expired or exempt — filterable, by name."""
-    rows, total = await compliance_status.academy_compliance(
+    listing = await compliance_status.academy_compliance(
         session,
         who=who,
         academy_id=academy_id,
@@ -88,6 +89,7 @@ async def list_compliance(
         requirement_code=requirement_code,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     items = [
         ComplianceRow.model_validate(
@@ -100,9 +102,16 @@ async def list_compliance(
                 "unit": trainee.unit,
             }
         )
-        for record, trainee in rows
+        for record, trainee in listing.items
     ]
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return Page(
+        items=items,
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/compliance/summary", responses=OTHER_ACADEMY)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from wps_common.app import DbSession
 from wps_common.fields import Id, Limit, Offset
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_enrolment import enrolments
 from wps_enrolment.api.deps import Overseeing, Reader, Staff
 from wps_enrolment.schemas import (
@@ -57,14 +57,23 @@ async def list_cohort_enrolments(
     status: EnrolmentStatus | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[EnrolmentOut]:
     """A cohort's enrolments: seats first, then the waitlist in promotion order."""
-    items, total = await enrolments.list_enrolments(
-        session, who=who, cohort_id=cohort_id, status=status, limit=limit, offset=offset
+    listing = await enrolments.list_enrolments(
+        session,
+        who=who,
+        cohort_id=cohort_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
     return Page(
-        items=[EnrolmentOut.model_validate(e) for e in items],
-        total=total,
+        items=[EnrolmentOut.model_validate(e) for e in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
         limit=limit,
         offset=offset,
     )

@@ -145,15 +145,28 @@ async def trainee_history(trainee_id: Id, session: DbSession, who: Staff) -> lis
 
 @router.get("/trainees/{trainee_id}/enrolments")
 async def trainee_enrolments(
-    trainee_id: Id, session: DbSession, who: Reader, limit: Limit = 50, offset: Offset = 0
+    trainee_id: Id,
+    session: DbSession,
+    who: Reader,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[EnrolmentOut]:
     """A trainee's enrolments, newest first."""
-    items, total = await enrolments.list_enrolments(
-        session, who=who, trainee_id=trainee_id, status=None, limit=limit, offset=offset
+    listing = await enrolments.list_enrolments(
+        session,
+        who=who,
+        trainee_id=trainee_id,
+        status=None,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
     return Page(
-        items=[EnrolmentOut.model_validate(e) for e in items],
-        total=total,
+        items=[EnrolmentOut.model_validate(e) for e in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
         limit=limit,
         offset=offset,
     )
