@@ -21,7 +21,14 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from wps_common.events.contracts import CertificateIssued, TrackCompleted, TrackFacts
 from wps_common.natsserver import NatsServer
-from wps_common.testing import auth, bus_settings, publish_event, running_app, wait_until
+from wps_common.testing import (
+    auth,
+    bus_settings,
+    publish_event,
+    running_app,
+    wait_until,
+    walk_pages,
+)
 from wps_webhooks.main import create_app
 from wps_webhooks.settings import WebhooksSettings
 from wps_webhooks.signing import standard_form
@@ -418,3 +425,30 @@ async def test_hostile_paging_ids_and_texts_are_refused_not_crashed(
         response = await client.post("/v1/webhooks", json=body, headers=HR)
         assert response.status_code == 422, (field, response.text)
         assert field in response.json()["detail"]
+
+
+async def test_subscriptions_and_deliveries_walked_by_cursor(
+    client: httpx.AsyncClient, bus: dict[str, Any], receiver: Receiver
+) -> None:
+    mine = [await subscribe(client, receiver) for _ in range(3)]
+    other = auth("hr", sub="hr-system-2")
+    body = {"url": receiver.url, "event_types": ["certification.certificate.issued"]}
+    assert (await client.post("/v1/webhooks", json=body, headers=other)).status_code == 201
+    walked = await walk_pages(client, "/v1/webhooks", headers=HR)
+    assert [s["id"] for s in walked] == mine  # oldest first, only the caller's
+    everyone = await walk_pages(client, "/v1/webhooks", headers=auth("admin"), limit=3)
+    assert len(everyone) == 4 and [s["id"] for s in everyone][:3] == mine
+
+    for n in range(5):
+        await publish_event(bus, issued(f"K-{n}"))
+    path = f"/v1/webhooks/{mine[0]}/deliveries"
+
+    async def delivered() -> bool:
+        page = (await client.get(path, params={"status": "delivered"}, headers=HR)).json()
+        return bool(page["total"] == 5)
+
+    await wait_until(delivered, what="five deliveries")
+    deliveries = await walk_pages(client, path, headers=HR)
+    assert [d["id"] for d in deliveries] == sorted(d["id"] for d in deliveries)
+    assert len(deliveries) == 5 and {d["status"] for d in deliveries} == {"delivered"}
+    assert await walk_pages(client, path, headers=HR, params={"status": "delivered"}) == deliveries

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from wps_common.app import DbSession
 from wps_common.auth import Principal, Role, require
 from wps_common.fields import Id, Limit, Offset
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_webhooks import service
 from wps_webhooks.destinations import DestinationPolicy
 from wps_webhooks.schemas import (
@@ -50,12 +50,17 @@ async def list_subscriptions(
     who: Integrator,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[SubscriptionOut]:
     """Your subscriptions (an admin sees every client's), oldest first."""
-    rows, total = await service.list_subscriptions(session, who=who, limit=limit, offset=offset)
+    listing = await service.list_subscriptions(
+        session, who=who, limit=limit, offset=offset, cursor=cursor
+    )
     return Page(
-        items=[SubscriptionOut.model_validate(r) for r in rows],
-        total=total,
+        items=[SubscriptionOut.model_validate(r) for r in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
         limit=limit,
         offset=offset,
     )
@@ -87,18 +92,25 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "parked"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[DeliveryOut]:
     """Deliveries in queue order, with attempts and the last error."""
-    rows, total = await service.list_deliveries(
+    listing = await service.list_deliveries(
         session,
         subscription_id=subscription_id,
         who=who,
         status=status,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     return Page(
-        items=[DeliveryOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+        items=[DeliveryOut.model_validate(r) for r in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -25,6 +25,11 @@ job_runs = JobRuns(Base.metadata)  # event retention (wps_common.retention)
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
+    # The list's order (oldest first): an admin's over every client, a client's over its own.
+    __table_args__ = (
+        Index("ix_subscriptions_created", "created_at", "id"),
+        Index("ix_subscriptions_owner_created", "owner", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     owner: Mapped[str] = mapped_column(String(100))
@@ -43,6 +48,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id"),
         Index("ix_deliveries_queue", "subscription_id", "status", "id"),
+        # A subscription's deliveries in queue order, whatever their status (the list).
+        Index("ix_deliveries_subscription", "subscription_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

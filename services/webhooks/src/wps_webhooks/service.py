@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
 from wps_common.db import utcnow
 from wps_common.errors import InvalidInput, NotFound
 from wps_common.events.envelope import CloudEvent, EventPayload
+from wps_common.paging import Listing, keyset_page
 from wps_webhooks.destinations import DestinationPolicy, RefusedDestination
 from wps_webhooks.models import Delivery, Subscription
 from wps_webhooks.schemas import SubscriptionCreate
@@ -56,16 +57,13 @@ def _sees(who: Principal, owner: str) -> bool:
 
 
 async def list_subscriptions(
-    session: AsyncSession, *, who: Principal, limit: int, offset: int
-) -> tuple[list[Subscription], int]:
+    session: AsyncSession, *, who: Principal, limit: int, offset: int, cursor: str | None = None
+) -> Listing:
     stmt = select(Subscription)
     if not who.has(Role.ADMIN):
         stmt = stmt.where(Subscription.owner == who.subject)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = await session.scalars(
-        stmt.order_by(Subscription.created_at, Subscription.id).limit(limit).offset(offset)
-    )
-    return list(rows), total
+    order = (Subscription.created_at, Subscription.id)
+    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
 
 
 async def deactivate(
@@ -105,14 +103,15 @@ async def list_deliveries(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[Delivery], int]:
+    cursor: str | None = None,
+) -> Listing:
     await get_subscription(session, subscription_id=subscription_id, who=who)
     stmt = select(Delivery).where(Delivery.subscription_id == subscription_id)
     if status:
         stmt = stmt.where(Delivery.status == status)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = await session.scalars(stmt.order_by(Delivery.id).limit(limit).offset(offset))
-    return list(rows), total
+    return await keyset_page(
+        session, stmt, order=(Delivery.id,), limit=limit, offset=offset, cursor=cursor
+    )
 
 
 async def redeliver_parked(session: AsyncSession, *, subscription_id: str, who: Principal) -> int:
