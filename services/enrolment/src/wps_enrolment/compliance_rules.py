@@ -6,11 +6,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 from wps_common.validity import add_months
-from wps_enrolment.models import CertificateRecord, Requirement, Trainee
+from wps_enrolment.models import CertificateRecord, Requirement
+
+
+class TraineeFacts(Protocol):
+    """What the rules read of a trainee: a `Trainee`, or the same columns read as a row."""
+
+    @property
+    def academy_id(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def agency(self) -> str | None: ...
+    @property
+    def role(self) -> str | None: ...
+    @property
+    def rank(self) -> str | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def start_date(self) -> date | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def _listed(values: Any, value: str | None) -> bool:
@@ -21,7 +42,7 @@ def _listed(values: Any, value: str | None) -> bool:
     return value.casefold() in {str(v).casefold() for v in values}
 
 
-def selector_matches(selector: dict[str, Any], trainee: Trainee, academy_code: str) -> bool:
+def selector_matches(selector: dict[str, Any], trainee: TraineeFacts, academy_code: str) -> bool:
     academies = selector.get("academies", "all")
     return (
         (_listed(academies, academy_code) or _listed(academies, trainee.academy_id))
@@ -32,7 +53,7 @@ def selector_matches(selector: dict[str, Any], trainee: Trainee, academy_code: s
     )
 
 
-def applies(requirement: Requirement, trainee: Trainee, academy_code: str) -> bool:
+def applies(requirement: Requirement, trainee: TraineeFacts, academy_code: str) -> bool:
     """An active requirement applies to an active trainee its selector matches."""
     return (
         requirement.active
@@ -59,7 +80,7 @@ def valid_until(requirement: Requirement, certificate: CertificateRecord) -> dat
 
 def verdict(
     requirement: Requirement,
-    trainee: Trainee,
+    trainee: TraineeFacts,
     certificates: Sequence[CertificateRecord],
     exempt: bool,
     today: date,
