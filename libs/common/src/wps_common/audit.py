@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from wps_common.auth import actor_name
 from wps_common.db import BigIntPK, UTCDateTime, utcnow
-from wps_common.paging import Page, page
+from wps_common.paging import Page, keyset_page
 
 TABLE = "audit_log"
 
@@ -111,12 +111,23 @@ async def history_page(
     where: Iterable[ColumnElement[bool]] = (),
     limit: int,
     offset: int,
+    cursor: str | None = None,
 ) -> Page[T]:
     """A history endpoint's page: an entity's trail (narrowed by `where`), oldest first, each
-    entry given out as `item` makes it."""
+    entry given out as `item` makes it; after `cursor` when given. The entity index
+    (`entity, entity_id, id`) gives the order."""
     stmt = select(model).where(model.entity == entity, model.entity_id == entity_id, *where)
-    rows, total = await page(session, stmt, order=[model.id], limit=limit, offset=offset)
-    return Page(items=[item(row) for row in rows], total=total, limit=limit, offset=offset)
+    found = await keyset_page(
+        session, stmt, order=[model.id], limit=limit, offset=offset, cursor=cursor
+    )
+    return Page(
+        items=[item(row) for row in found.items],
+        total=found.total,
+        total_exact=found.total_exact,
+        next_cursor=found.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:

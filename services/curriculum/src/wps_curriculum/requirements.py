@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import RequirementChanged, Selector
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_curriculum.kinds import TRACKS
 from wps_curriculum.models import Requirement, TrackVersion, outbox
 from wps_curriculum.schemas import RequirementContent, RequirementCreate
@@ -89,14 +89,18 @@ async def list_requirements(
     include_deleted: bool = False,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[Requirement], int]:
+    cursor: str | None = None,
+) -> Listing:
     filters = []
     if track_code:
         filters.append(Requirement.track_code == track_code)
     if not include_deleted:
         filters.append(Requirement.deleted_at.is_(None))
     stmt = select(Requirement).where(*filters)
-    return await page(session, stmt, order=[Requirement.code], limit=limit, offset=offset)
+    # The code is the key: its index gives the order.
+    return await keyset_page(
+        session, stmt, order=[Requirement.code], limit=limit, offset=offset, cursor=cursor
+    )
 
 
 async def _renewal_months(session: AsyncSession, data: RequirementContent) -> int | None:

@@ -158,6 +158,7 @@ async def review_trail(
     version: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    cursor: str | None = None,
 ) -> Page[AuditEntryOut]:
     """The audit trail of a module or track with its review discussion: for those who see its
     drafts (another academy's admins do not)."""
@@ -173,7 +174,13 @@ async def review_trail(
             allowed="its academy admins, reviewers and platform admins",
         )
     return await history(
-        session, entity=kind.name, code=code, version=version, limit=limit, offset=offset
+        session,
+        entity=kind.name,
+        code=code,
+        version=version,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
 
 

@@ -49,6 +49,7 @@ async def history(
     version: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    cursor: str | None = None,
 ) -> Page[AuditEntryOut]:
     """One page of the trail of a module, track or requirement (or one version of it)."""
     where = [] if version is None else [AuditEntry.version == version]
@@ -61,6 +62,7 @@ async def history(
         where=where,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
     if found.total == 0 and not await _exists(session, entity, code):
         raise NotFound(f"There is no {entity} {code}.")

@@ -5,15 +5,15 @@ numbered draft, the open-version rule, editing a draft). Functions never commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
 from wps_common.errors import Conflict, NotFound
-from wps_common.paging import page
+from wps_common.paging import Listing, keyset_page
 from wps_curriculum.kinds import MODULES, Kind, V, content_hash, fill
 from wps_curriculum.models import Module, ModuleVersion, Track, TrackVersion
 from wps_curriculum.ownership import (
@@ -122,7 +122,8 @@ async def search(
     sort: str = "code",
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[V], int]:
+    cursor: str | None = None,
+) -> Listing:
     """The newest version of each module/track that `who` may read and that matches every
     filter, one page of them. `owner` is an academy reference, or `national`."""
     cls = kind.version
@@ -140,7 +141,12 @@ async def search(
     stmt = select(cls).join(
         newest, and_(cls.code == newest.c.code, cls.version == newest.c.version)
     )
-    return await page(session, stmt, order=_order(kind, sort), limit=limit, offset=offset)
+    # The newest of each code is a grouping over the visible versions, which no order index can
+    # skip; the catalogue holds hundreds of codes, not millions, so the cursor is for clients
+    # that page, not for speed.
+    return await keyset_page(
+        session, stmt, order=_order(kind, sort), limit=limit, offset=offset, cursor=cursor
+    )
 
 
 def _search_filters(
@@ -172,19 +178,24 @@ def _search_filters(
     return filters
 
 
+# Where the never-published sort by publication date: last in either direction. A value, not
+# NULLS LAST, because a cursor carries the last row's values and a NULL is not one.
+_NEVER_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
+_NEVER_BEFORE = datetime(1900, 1, 1, tzinfo=UTC)
+
+
 def _order(kind: Kind[V], sort: str) -> list[ColumnElement[Any]]:
     cls = kind.version
     descending = sort.startswith("-")
-    key = {
-        "code": cls.code,
-        "title": cls.sort_title,
-        "created_at": cls.created_at,
-        "published_at": cls.published_at,
-    }[sort.lstrip("-")]
-    order: list[ColumnElement[Any]] = [
-        key.desc().nulls_last() if descending else key.asc().nulls_last()
-    ]
-    if sort.lstrip("-") != "code":
+    name = sort.lstrip("-")
+    key: Any  # a column, or the labelled date with its stand-in for never
+    if name == "published_at":
+        never = literal(_NEVER_BEFORE if descending else _NEVER_AFTER, cls.published_at.type)
+        key = func.coalesce(cls.published_at, never).label("published_at")
+    else:
+        key = {"code": cls.code, "title": cls.sort_title, "created_at": cls.created_at}[name]
+    order: list[ColumnElement[Any]] = [key.desc() if descending else key.asc()]
+    if name != "code":
         order.append(cls.code.asc())  # one row per code, so the code makes the order stable
     return order
 

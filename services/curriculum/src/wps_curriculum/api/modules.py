@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_curriculum import modules, versions
 from wps_curriculum.api.parameters import (
     Author,
@@ -72,10 +72,11 @@ async def list_modules(
     sort: SortKey = "code",
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[ModuleOut]:
     """Modules, newest readable matching version of each: filter by status, owner, tag,
     complete language and words (searched in every language), sort, page."""
-    rows, total = await versions.search(
+    listing = await versions.search(
         session,
         kind=MODULES,
         who=who,
@@ -87,9 +88,16 @@ async def list_modules(
         sort=sort,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
-    items = [module_out(row, lang) for row in rows]
-    return Page[ModuleOut](items=items, total=total, limit=limit, offset=offset)
+    return Page[ModuleOut](
+        items=[module_out(row, lang) for row in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post("/modules", status_code=201, tags=["modules"])

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_curriculum import requirements, trail
 from wps_curriculum.api.parameters import (
     Admin,
@@ -58,17 +58,25 @@ async def list_requirements(
     include_deleted: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[RequirementOut]:
     """Mandatory-training rules, by code; withdrawn ones only when asked for."""
-    rows, total = await requirements.list_requirements(
+    listing = await requirements.list_requirements(
         session,
         track_code=track_code,
         include_deleted=include_deleted,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
-    items = [requirement_out(row) for row in rows]
-    return Page[RequirementOut](items=items, total=total, limit=limit, offset=offset)
+    return Page[RequirementOut](
+        items=[requirement_out(row) for row in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post("/requirements", status_code=201)
@@ -113,6 +121,9 @@ async def requirement_history(
     who: Commenter,
     limit: Limit = 100,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[AuditEntryOut]:
     """Who changed a rule when; `version` is the revision."""
-    return await trail.history(session, entity="requirement", code=code, limit=limit, offset=offset)
+    return await trail.history(
+        session, entity="requirement", code=code, limit=limit, offset=offset, cursor=cursor
+    )

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from wps_common import fields
 from wps_common.app import DbSession
 from wps_common.clock import Now
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_curriculum import review, versions
 from wps_curriculum.api.parameters import (
     ActionPath,
@@ -94,9 +94,17 @@ def _history(kind: Kind[Any]) -> Callable[..., Awaitable[Any]]:
         version: Annotated[fields.Version | None, Query()] = None,
         limit: Limit = 100,
         offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> Page[AuditEntryOut]:
         return await review.review_trail(
-            session, kind=kind, code=code, who=who, version=version, limit=limit, offset=offset
+            session,
+            kind=kind,
+            code=code,
+            who=who,
+            version=version,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
         )
 
     return history

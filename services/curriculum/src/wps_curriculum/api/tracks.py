@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
-from wps_common.paging import Page
+from wps_common.paging import Cursor, Page
 from wps_curriculum import tracks, versions
 from wps_curriculum.api.parameters import (
     Author,
@@ -73,10 +73,11 @@ async def list_tracks(
     sort: SortKey = "code",
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> Page[TrackOut]:
     """Tracks, newest readable matching version of each: filter by status, owner, target role,
     module, complete language and words (searched in every language), sort, page."""
-    rows, total = await versions.search(
+    listing = await versions.search(
         session,
         kind=TRACKS,
         who=who,
@@ -89,9 +90,16 @@ async def list_tracks(
         sort=sort,
         limit=limit,
         offset=offset,
+        cursor=cursor,
     )
-    items = [track_out(row, lang) for row in rows]
-    return Page[TrackOut](items=items, total=total, limit=limit, offset=offset)
+    return Page[TrackOut](
+        items=[track_out(row, lang) for row in listing.items],
+        total=listing.total,
+        total_exact=listing.total_exact,
+        next_cursor=listing.next_cursor,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post("/tracks", status_code=201, tags=["tracks"])
