@@ -100,7 +100,23 @@ async def test_compliance_by_cursor(academy: Academy) -> None:
     rows = await walk_pages(academy.client, "/v1/compliance", headers=academy.staff, limit=4)
     assert [r["family_name"] for r in rows] == ["Abashidze"] * 2 + ["Beridze"] * 4
     assert len({(r["employee_number"], r["requirement_code"]) for r in rows}) == 6
-    due = await walk_pages(
-        academy.client, "/v1/compliance", headers=academy.staff, params={"requirement_code": "REQ-B"}
-    )
+    only_b = {"requirement_code": "REQ-B"}
+    due = await walk_pages(academy.client, "/v1/compliance", headers=academy.staff, params=only_b)
     assert due == [r for r in rows if r["requirement_code"] == "REQ-B"]
+
+
+async def test_a_cursor_from_another_list_or_garbage_is_refused(academy: Academy) -> None:
+    for code in ("KZ-AST", "AM-YER"):
+        await open_academy(academy.client, academy.bus, academy.database_url, code)
+    first = await academy.client.get("/v1/academies", params={"limit": 1}, headers=ADMIN)
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    for path, value in (
+        ("/v1/cohorts", cursor),  # another list's cursor
+        ("/v1/academies", "bm90LWpzb24"),  # base64 of something else
+        ("/v1/academies", "not a cursor!"),
+    ):
+        response = await academy.client.get(path, params={"cursor": value}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "cursor" in response.json()["detail"]
