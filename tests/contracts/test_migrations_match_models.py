@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from wps_common.db import Database
 from wps_common.migrations import migrate
+from wps_common.search import compared
 
 SERVICES = ["curriculum", "enrolment", "certification", "webhooks"]
 
@@ -34,7 +35,12 @@ def _diff(connection: Connection, metadata: MetaData) -> list[Any]:
     # them would be a schema change for no behaviour).
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "compare_server_default": False},
+        opts={
+            "compare_type": True,
+            "compare_server_default": False,
+            # Not SQLite's FTS5 index tables, nor indexes of the other database.
+            **compared(metadata, connection.dialect.name),
+        },
     )
     ignored = {"alembic_version"}
     return [

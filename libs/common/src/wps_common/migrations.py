@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from wps_common.db import Database, UTCDateTime
+from wps_common.search import compared
 
 
 def alembic_config(script_location: Path) -> Config:
@@ -58,6 +59,7 @@ def run_env(target_metadata: MetaData) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite can only ALTER by copying tables
         compare_type=True,
+        **compared(target_metadata, connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -25,7 +25,16 @@ from wps_common.metrics import ServiceMetrics
 from wps_common.runtime import ServiceRuntime
 from wps_common.tenancy import in_academy
 from wps_enrolment import compliance
-from wps_enrolment.models import Academy, AuditEntry, ImportJob, Requirement, Trainee, outbox
+from wps_enrolment.models import (
+    SEARCHED,
+    Academy,
+    AuditEntry,
+    ImportJob,
+    Requirement,
+    Trainee,
+    outbox,
+    trainee_search_text,
+)
 from wps_enrolment.trainee_csv import COLUMNS, Parsed, parse
 
 log = logging.getLogger("wps.enrolment.imports")
@@ -259,6 +268,7 @@ class _Plan:
                 "created_at": now,
                 "updated_at": now,
             }
+            record["search_text"] = trainee_search_text(record)
             self.inserts.append(record)
             self.audits.append(_audit(academy_id, record["id"], "created", actor, values, now))
             self.profiles.append({k: record[k] for k in _PROFILE})
@@ -267,7 +277,10 @@ class _Plan:
         if not changes:
             self.unchanged += 1
             return
-        self.updates.append({"id": current.id, "updated_at": now, **changes})
+        changed = {"id": current.id, "updated_at": now, **changes}
+        if any(name in changes for name in SEARCHED):  # a bulk UPDATE runs no ORM listener
+            changed["search_text"] = trainee_search_text({**current._asdict(), **changes})
+        self.updates.append(changed)
         self.audits.append(_audit(academy_id, current.id, "imported", actor, changes, now))
         self.profiles.append({k: changes.get(k, getattr(current, k)) for k in _PROFILE})
 

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     Date,
@@ -16,18 +17,26 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 from wps_common.audit import AuditColumns
 from wps_common.db import BigIntPK, UTCDateTime, new_id, utcnow
 from wps_common.events.outbox import Outbox
 from wps_common.idempotency import IdempotencyKeys
 from wps_common.jobs import JobRuns
+from wps_common.search import FTS_TABLES, fts5_ddl, search_text
 
 
 class Base(DeclarativeBase):
     pass
+
+
+TRAINEE_SEARCH = "trainee_search"  # SQLite: the FTS5 index over trainees.search_text
+Base.metadata.info[FTS_TABLES] = (TRAINEE_SEARCH,)
 
 
 outbox = Outbox(Base.metadata)
@@ -57,6 +66,13 @@ class Trainee(Base):
         Index("ix_trainees_name", "family_name", "given_name", "id"),
         Index("ix_trainees_employee_number", "employee_number", "id"),
         Index("ix_trainees_created", "created_at", "id"),
+        # PostgreSQL: trigram search over the folded words (SQLite: the FTS5 table below).
+        Index(
+            "ix_trainees_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -74,6 +90,37 @@ class Trainee(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # What `q=` searches: names and employee number, folded (wps_common.search). Set on insert
+    # from the row's values, whichever code inserts it; kept on ORM updates by the listener
+    # below; a bulk UPDATE that changes a name sets it itself (imports).
+    search_text: Mapped[str] = mapped_column(Text, default=lambda c: _trainee_words(c))
+
+
+SEARCHED = ("family_name", "given_name", "employee_number")
+
+
+def trainee_search_text(values: Any) -> str:
+    """`search_text` of a trainee with these values (a row, a mapping or a Trainee)."""
+    get = values.get if isinstance(values, dict) else lambda name: getattr(values, name)
+    return search_text(*(get(name) for name in SEARCHED))
+
+
+def _trainee_words(context: DefaultExecutionContext) -> str:
+    return trainee_search_text(context.get_current_parameters())
+
+
+@event.listens_for(Trainee, "before_update")
+def _keep_search_text(mapper: Mapper[Trainee], connection: Connection, trainee: Trainee) -> None:
+    trainee.search_text = trainee_search_text(trainee)
+
+
+event.listen(
+    Trainee.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+for _ddl in fts5_ddl("trainees", "search_text", TRAINEE_SEARCH):
+    event.listen(Trainee.__table__, "after_create", _ddl.execute_if(dialect="sqlite"))
 
 
 class CurriculumTrack(Base):

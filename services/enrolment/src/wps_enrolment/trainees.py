@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
 from wps_common.paging import Listing, keyset_page
+from wps_common.search import matches, unindexed
 from wps_common.tenancy import in_academy, scoped
 from wps_enrolment import audit, compliance
 from wps_enrolment.academies import academy_for_write
-from wps_enrolment.models import Academy, AuditEntry, Trainee, outbox
+from wps_enrolment.models import TRAINEE_SEARCH, Academy, AuditEntry, Trainee, outbox
 from wps_enrolment.profiles import profile_event
 from wps_enrolment.schemas import TraineeCreate, TraineeUpdate
 
@@ -123,19 +124,16 @@ async def list_trainees(
     offset: int,
     cursor: str | None = None,
 ) -> Listing:
-    stmt = scoped(select(Trainee), Trainee.academy_id, who, academy_id)
+    found = None
     if q:
-        # SQLite folds case for ASCII only: also try the usual spellings of the word.
-        spellings = {q, q.lower(), q.upper(), q.capitalize(), q.title()}
-        stmt = stmt.where(
-            or_(
-                *(
-                    column.ilike(f"%{word}%")
-                    for column in (Trainee.family_name, Trainee.given_name, Trainee.employee_number)
-                    for word in spellings
-                )
-            )
-        )
+        # Through the search index (wps_common.search): every word of `q`, folded, inside the
+        # names or the employee number; a word of one or two letters at the start of one.
+        found = await matches(session, Trainee.search_text, q, fts_table=TRAINEE_SEARCH)
+    # A search is driven by its index, not by walking the academy's rows (see `unindexed`).
+    academy = Trainee.academy_id if found is None else unindexed(session, Trainee.academy_id)
+    stmt = scoped(select(Trainee), academy, who, academy_id)
+    if found is not None:
+        stmt = stmt.where(found)
     for column, value in (
         (Trainee.unit, unit),
         (Trainee.rank, rank),
