@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, case, select
+from sqlalchemy import String, case, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
@@ -120,3 +120,33 @@ async def test_a_select_of_two_entities_pages_by_cursor_as_row_tuples(
 def test_a_computed_term_without_a_label_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="Label"):
         paging.cursor_after((case((Row.name == "n1", 0), else_=1), Row.id), Row(id="x", name="y"))
+
+
+async def test_a_first_page_that_holds_every_match_is_not_counted_again(
+    session: AsyncSession,
+) -> None:
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = session.bind
+    assert engine is not None
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        few = select(Row).where(Row.name == "n3")  # 9 of the 60 rows
+        whole = await paging.keyset_page(
+            session, few, order=ORDERS["ascending"], limit=9, offset=0, cursor=None
+        )
+        assert (len(whole.items), whole.total, whole.total_exact) == (9, 9, True)
+        assert whole.next_cursor is None
+        assert len(statements) == 1 and "count" not in statements[0]
+        # A page that is not the whole list, or not its start, still counts every match.
+        for limit, offset in ((8, 0), (9, 1)):
+            statements.clear()
+            part = await paging.keyset_page(
+                session, few, order=ORDERS["ascending"], limit=limit, offset=offset, cursor=None
+            )
+            assert part.total == 9 and len(statements) == 2
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)

@@ -223,12 +223,8 @@ async def keyset_page(
     keys = _keys(order)
     columns = [column for column, _ in keys]
     width = len(stmt.column_descriptions)  # entities and columns the caller selected
-    # Counted over a constant, not the entity's columns, so an index can answer it alone.
-    matches = stmt.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
-    counted = await session.scalar(
-        select(func.count()).select_from(matches.limit(TOTAL_CAP + 1).subquery())
-    )
-    total = min(int(counted or 0), TOTAL_CAP)
+    counting = stmt
+    start = offset
     if cursor is not None:
         stmt = stmt.where(_after(keys, _decode(cursor, columns)))
         offset = 0
@@ -238,4 +234,13 @@ async def keyset_page(
     rows = (await session.execute(_ordered(keyed, order, limit + 1, offset))).all()
     following = _encode(columns, rows[limit - 1][width:]) if len(rows) > limit else None
     items = [row[0] if width == 1 else tuple(row[:width]) for row in rows[:limit]]
+    if cursor is None and start == 0 and len(rows) <= limit:
+        counted: int | None = len(rows)  # the whole list is on this page: no count needed
+    else:
+        # Counted over a constant, not the entity's columns, so an index can answer it alone.
+        matches = counting.order_by(None).with_only_columns(literal(1), maintain_column_froms=True)
+        counted = await session.scalar(
+            select(func.count()).select_from(matches.limit(TOTAL_CAP + 1).subquery())
+        )
+    total = min(int(counted or 0), TOTAL_CAP)
     return Listing(items, total, int(counted or 0) <= TOTAL_CAP, following)
