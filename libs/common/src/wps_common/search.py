@@ -10,10 +10,11 @@ Every query word must match (`ana petr` finds Ana Petrova)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import DDL, Select, and_, literal, literal_column, select, table, text
+from sqlalchemy import DDL, Select, and_, func, literal, literal_column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -59,9 +60,28 @@ def _run(word: str) -> str:
     return WORD_START + word if len(word) < SHORT else word
 
 
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(word: str) -> str:
-    escaped = _run(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escaped(_run(word))}%"
+
+
+_ALNUM = re.compile(r"[^\W_]+")
+
+
+def _trigram_condition(column: Any, word: str) -> ColumnElement[bool]:
+    """PostgreSQL: `word` in `column`, read from the GIN index by its longest run of letters
+    and digits alone. pg_trgm splits a pattern at every other character and pads each part's
+    ends, so `%kz-0333333%` would also read `kz ` and `  0` — trigrams of nearly every employee
+    number — where `%0333333%` reads `033` and `333` only; the whole word is then checked on the
+    rows found (`strpos`, which no index answers, so the planner keeps the index to the run)."""
+    runs = _ALNUM.findall(word)
+    core = max(runs, key=len) if runs else ""
+    if len(word) < SHORT or len(core) < SHORT or core == word:
+        return column.like(_like(word), escape="\\")
+    return and_(column.like(f"%{_escaped(core)}%", escape="\\"), func.strpos(column, word) > 0)
 
 
 def _quoted(run: str) -> str:
@@ -115,7 +135,7 @@ async def matches(
     each = and_(*(column.like(_like(word), escape="\\") for word in words))
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     if dialect == "postgresql":
-        return each  # the GIN trigram index answers LIKE itself
+        return and_(*(_trigram_condition(column, word) for word in words))
     trigrams = await _rarest(session, [_run(word) for word in words], fts_table)
     found: Select[tuple[Any]] = (
         select(literal_column("rowid"))
