@@ -89,38 +89,53 @@ def _quoted(run: str) -> str:
 
 
 PROBE = 200
-"""How many of a trigram's documents its probe reads (see `_rarest`)."""
+"""How many of a trigram's documents its probe reads (see `_rare_parts`)."""
+RARE = 10
+"""A trigram up to this many times as common as a run's rarest is rare enough to read."""
 
 
-async def _rarest(session: AsyncSession, runs: list[str], fts_table: str) -> list[str]:
-    """The two rarest trigrams of each run.
+async def _rare_parts(
+    session: AsyncSession, runs: list[str], fts_table: str, table_name: str
+) -> list[str]:
+    """For each run, its longest stretch made only of rare trigrams.
 
     FTS5 answers a phrase by reading the whole document list of each of its trigrams, and a
     trigram that nearly every row holds (`kz-` of every employee number) costs as much as a scan
     whatever the rest of the word. Reading a trigram's first `PROBE` documents costs next to
-    nothing and tells how rare it is: fewer than `PROBE` in all, or, as the documents come in
-    rowid order, the further the last of them lies the rarer the trigram. So the index is asked
-    only for the rare trigrams, and the whole run is then checked on the rows they find."""
+    nothing and tells how common it is: fewer than `PROBE` in all, or, as the documents come in
+    rowid order, `PROBE` in the span up to the last of them. So the index is asked only for a
+    stretch of rare trigrams (as a phrase, which keeps their order), and the whole run is then
+    checked on the rows found."""
     trigrams = sorted({run[i : i + 3] for run in runs for i in range(len(run) - 2)})
-    probes = ", ".join(
-        f"(SELECT count(*) || ' ' || coalesce(max(rowid), 0) FROM (SELECT rowid FROM {fts_table} "
-        f"WHERE {fts_table} MATCH :t{i} LIMIT {PROBE}))"
+    probes = "".join(
+        f", (SELECT count(*) || ' ' || coalesce(max(rowid), 0) FROM (SELECT rowid FROM "
+        f"{fts_table} WHERE {fts_table} MATCH :t{i} LIMIT {PROBE}))"
         for i in range(len(trigrams))
     )
-    found = (
+    top, *found = (
         await session.execute(
-            text(f"SELECT {probes}"), {f"t{i}": _quoted(t) for i, t in enumerate(trigrams)}
+            text(f"SELECT (SELECT coalesce(max(rowid), 0) FROM {table_name}){probes}"),
+            {f"t{i}": _quoted(t) for i, t in enumerate(trigrams)},
         )
     ).one()
-    rarity: dict[str, tuple[int, int]] = {}
+    documents: dict[str, float] = {}
     for trigram, probe in zip(trigrams, found, strict=True):
         count, last = map(int, probe.split())
-        rarity[trigram] = (count, -last)  # fewest documents, then the sparsest
-    chosen: list[str] = []
+        documents[trigram] = count if count < PROBE else PROBE * max(top, last) / max(last, 1)
+    parts = []
     for run in runs:
-        own = sorted({run[i : i + 3] for i in range(len(run) - 2)}, key=rarity.__getitem__)
-        chosen.extend(t for t in own[:2] if t not in chosen)
-    return chosen
+        each = [documents[run[i : i + 3]] for i in range(len(run) - 2)]
+        rare = [n <= RARE * max(min(each), 1) for n in each]
+        best, start = (0, 0), None
+        for i, ok in enumerate([*rare, False]):
+            if ok and start is None:
+                start = i
+            elif not ok and start is not None:
+                best = max(best, (i - start, -start))
+                start = None
+        length, first = best[0], -best[1]
+        parts.append(run[first : first + length + 2])
+    return parts
 
 
 async def matches(
@@ -136,11 +151,11 @@ async def matches(
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     if dialect == "postgresql":
         return and_(*(_trigram_condition(column, word) for word in words))
-    trigrams = await _rarest(session, [_run(word) for word in words], fts_table)
+    parts = await _rare_parts(session, [_run(w) for w in words], fts_table, column.table.name)
     found: Select[tuple[Any]] = (
         select(literal_column("rowid"))
         .select_from(table(fts_table))
-        .where(literal_column(fts_table).op("MATCH")(literal(" ".join(map(_quoted, trigrams)))))
+        .where(literal_column(fts_table).op("MATCH")(literal(" ".join(map(_quoted, parts)))))
     )
     return and_(literal_column(f"{column.table.name}.rowid").in_(found), each)
 
