@@ -12,7 +12,7 @@ from wps_common.auth import Principal
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
 from wps_common.paging import Listing, keyset_page
-from wps_common.search import matches, unindexed
+from wps_common.search import matches, sorted_matches, unindexed
 from wps_common.tenancy import in_academy, scoped
 from wps_enrolment import audit, compliance
 from wps_enrolment.academies import academy_for_write
@@ -145,9 +145,8 @@ async def list_trainees(
             stmt = stmt.where(column == value)
     if active is not None:
         stmt = stmt.where(Trainee.active.is_(active))
-    return await keyset_page(
-        session, stmt, order=TRAINEE_SORTS[sort], limit=limit, offset=offset, cursor=cursor
-    )
+    order = TRAINEE_SORTS[sort] if found is None else sorted_matches(session, TRAINEE_SORTS[sort])
+    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
 
 
 async def trainee_history(
