@@ -76,7 +76,8 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         driver = dbapi_connection.driver_connection
-        driver.cursor = partial(OneCallCursor, driver)  # this connection's cursors only
+        if OneCallCursor.fits(driver):  # else aiosqlite's own cursor: slower, as correct
+            driver.cursor = partial(OneCallCursor, driver)  # this connection's cursors only
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -104,6 +105,12 @@ class OneCallCursor:
     `_conn`, stable from 0.17 to 0.22; the tests of every service run on it."""
 
     arraysize = 1
+
+    @staticmethod
+    def fits(connection: Any) -> bool:
+        """Whether this aiosqlite has the two internals the cursor uses (a later release may
+        rename them: the platform then keeps aiosqlite's own cursor)."""
+        return callable(getattr(connection, "_execute", None)) and hasattr(connection, "_conn")
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
