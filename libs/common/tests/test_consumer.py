@@ -145,3 +145,31 @@ async def test_poison_messages_go_to_the_dead_letters(bus: Bus, db: Database) ->
 
 async def _stat(value: bool) -> bool:
     return value
+
+
+async def test_a_batch_handled_longer_than_ack_wait_is_not_delivered_again(
+    bus: Bus, db: Database
+) -> None:
+    """The consumer tells the server the batch is still in hand, so a handler that outlasts
+    ack_wait (a large re-evaluation) runs once, not once more per ack_wait."""
+    calls = 0
+
+    async def slow(session: AsyncSession, payload: ThingHappened, event: CloudEvent) -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(3.5)  # the work itself: three and a half times ack_wait
+        await session.execute(insert(effects).values(thing_id=payload.thing_id))
+
+    consumer = consumer_for(bus, db, slow)
+    consumer.ack_wait_seconds = 1.0
+    await bus.publish(CloudEvent.of(ThingHappened(thing_id="slow")))
+    task = asyncio.create_task(consumer.run())
+    try:
+        await wait_until(lambda: _stat(consumer.stats.handled == 1), what="the slow event")
+        info = await bus.js.consumer_info(bus.settings.stream_name, "testkit")
+        assert info.num_redelivered == 0
+        assert info.delivered.consumer_seq == 1
+        assert calls == 1
+        assert await count_effects(db, "slow") == 1
+    finally:
+        task.cancel()

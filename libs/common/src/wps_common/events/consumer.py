@@ -223,6 +223,7 @@ class EventConsumer:
         """Handle a fetched batch (see `_apply_batch`). Cancelled half-way (the shutdown grace
         ran out), it naks what it has not settled: the messages go to another replica at once
         instead of after ack_wait, and the inbox guards against a second effect."""
+        working = asyncio.create_task(self._still_working(messages))
         try:
             await self._apply_batch(messages)
         except asyncio.CancelledError:
@@ -230,6 +231,18 @@ class EventConsumer:
                 with contextlib.suppress(Exception):  # already settled, or the connection is gone
                     await message.nak()
             raise
+        finally:
+            working.cancel()
+
+    async def _still_working(self, messages: list[Msg]) -> None:
+        """Tell the server, every third of ack_wait, that the batch is still being handled: a
+        long one (a requirement re-evaluated for 100,000 trainees) is then not delivered again,
+        to this replica or another, while it runs."""
+        while True:
+            await asyncio.sleep(self.ack_wait_seconds / 3)
+            for message in messages:
+                with contextlib.suppress(Exception):  # settled already, or the connection is gone
+                    await message.in_progress()
 
     async def _apply_batch(self, messages: list[Msg]) -> None:
         """Apply a fetched batch set-wise in one transaction, falling back to one at a time.
