@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, insert, or_, select, text, update
+from sqlalchemy import Row, Table, and_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.audit import entry_values
 from wps_common.db import Database, new_id, utcnow
 from wps_common.errors import InvalidInput
 from wps_common.events.contracts import TraineeProfileChanged
+from wps_common.events.outbox import insert_rows
 from wps_common.metrics import ServiceMetrics
 from wps_common.runtime import ServiceRuntime
 from wps_common.tenancy import in_academy
@@ -221,11 +222,11 @@ async def _upsert(
     for _, values in rows:
         plan.add(academy.id, existing.get(values["employee_number"]), values, columns, actor, now)
     if plan.inserts:
-        await session.execute(insert(_TRAINEES), plan.inserts)
+        await insert_rows(session, _TRAINEES, plan.inserts)
     for change in _same_keys(plan.updates):
         await session.execute(update(Trainee), change)
     if plan.audits:
-        await session.execute(insert(_AUDIT), plan.audits)
+        await insert_rows(session, _AUDIT, plan.audits)
     if plan.profiles:
         await outbox.add_bulk(session, [_profile_event(p, academy, now) for p in plan.profiles])
         # Without a requirement there is nothing to evaluate (evaluate would read the chunk's

@@ -108,11 +108,11 @@ class Outbox:
 
     async def add_bulk(self, session: AsyncSession, payloads: Sequence[EventPayload]) -> int:
         """`add_many` for writers of thousands of events (imports) that need no envelope
-        objects back: how many were written."""
-        return len(await self._insert(session, payloads))
+        objects back: how many were written (through the driver's executemany)."""
+        return len(await self._insert(session, payloads, bulk=True))
 
     async def _insert(
-        self, session: AsyncSession, payloads: Sequence[EventPayload]
+        self, session: AsyncSession, payloads: Sequence[EventPayload], *, bulk: bool = False
     ) -> list[dict[str, Any]]:
         if not payloads:
             return []
@@ -136,7 +136,10 @@ class Outbox:
             }
             for payload in payloads
         ]
-        await session.execute(insert(self.table), rows)
+        if bulk:
+            await insert_rows(session, self.table, rows)
+        else:
+            await session.execute(insert(self.table), rows)
         session.info[PENDING_FLAG] = True
         self._hand_over(session, rows)
         return rows
@@ -202,3 +205,55 @@ class Outbox:
         # cached statement ("insertmanyvalues"), far cheaper than compiling one big VALUES.
         result = await session.execute(stmt, list(rows.values()))
         return set(result.scalars())
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """`session.execute(insert(table), rows)` for thousands of rows with the same keys, through
+    the driver's own executemany: each value goes through its column type's bind processor as
+    SQLAlchemy would send it (a value repeated from the row before is converted once), without
+    SQLAlchemy's per-row parameter handling. A column left out gets its scalar Python default,
+    or what the database gives it; one with any other Python default left out goes through
+    SQLAlchemy."""
+    if not rows:
+        return
+    names = list(rows[0])
+    fills: list[Any] = []
+    for column in table.columns:
+        if column.name in rows[0] or column.default is None:
+            continue
+        if not getattr(column.default, "is_scalar", False):
+            await session.execute(insert(table), rows)
+            return
+        names.append(column.name)
+        fills.append(column.default.arg)  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect
+    processors = [
+        (i, process)
+        for i, name in enumerate(names)
+        if (process := table.c[name].type._cached_bind_processor(dialect)) is not None
+    ]
+    given = len(names) - len(fills)
+    lasts: dict[int, tuple[Any, Any]] = {}
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = [row[name] for name in names[:given]] + fills
+        for i, process in processors:
+            value = values[i]
+            last = lasts.get(i)
+            if last is not None and last[0] is value:
+                values[i] = last[1]
+            else:
+                values[i] = converted = process(value)
+                lasts[i] = (value, converted)
+        params.append(tuple(values))
+    width = len(names)
+    if dialect.paramstyle == "qmark":
+        marks = ", ".join("?" * width)
+    else:  # asyncpg: numeric_dollar
+        marks = ", ".join(f"${n}" for n in range(1, width + 1))
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    connection = await session.connection()
+    await connection.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", params
+    )
