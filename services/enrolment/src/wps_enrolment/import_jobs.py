@@ -221,14 +221,24 @@ async def _upsert(
     now = utcnow()
     for _, values in rows:
         plan.add(academy.id, existing.get(values["employee_number"]), values, columns, actor, now)
-    if plan.inserts:
-        await insert_rows(session, _TRAINEES, plan.inserts)
+    # The chunk's events are built in a thread while the database writes its trainees (the
+    # driver steps SQLite and awaits PostgreSQL without holding the GIL); nothing in the thread
+    # touches the session.
+    facts = (academy.id, academy.code, academy.name)
+    events = asyncio.ensure_future(asyncio.to_thread(_outbox_rows, plan.profiles, facts, now))
+    try:
+        if plan.inserts:
+            await insert_rows(session, _TRAINEES, plan.inserts)
+    except BaseException:
+        events.cancel()
+        raise
+    events_rows = await events
     for change in _same_keys(plan.updates):
         await session.execute(update(Trainee), change)
     if plan.audits:
         await insert_rows(session, _AUDIT, plan.audits)
     if plan.profiles:
-        await outbox.add_bulk(session, [_profile_event(p, academy, now) for p in plan.profiles])
+        await outbox.add_rows(session, events_rows)
         # Without a requirement there is nothing to evaluate (evaluate would read the chunk's
         # trainees back to find that out).
         if await session.scalar(select(Requirement.code).limit(1)) is not None:
@@ -243,15 +253,22 @@ _AUDIT = cast(Table, AuditEntry.__table__)
 _PROFILE = ("id", "employee_number", "given_name", "family_name", "preferred_language", "active")
 
 
+def _outbox_rows(
+    profiles: list[dict[str, Any]], academy: tuple[str, str, str], now: datetime
+) -> list[dict[str, Any]]:
+    return outbox.rows([_profile_event(p, academy, now) for p in profiles])
+
+
 def _profile_event(
-    profile: dict[str, Any], academy: Academy, now: datetime
+    profile: dict[str, Any], academy: tuple[str, str, str], now: datetime
 ) -> TraineeProfileChanged:
     # The event profiles.profile_event builds from a Trainee, built from the row in hand.
+    academy_id, code, name = academy
     return TraineeProfileChanged(
         trainee_id=profile["id"],
-        academy_id=academy.id,
-        academy_code=academy.code,
-        academy_name=academy.name,
+        academy_id=academy_id,
+        academy_code=code,
+        academy_name=name,
         employee_number=profile["employee_number"],
         given_name=profile["given_name"],
         family_name=profile["family_name"],

@@ -109,11 +109,11 @@ class Outbox:
     async def add_bulk(self, session: AsyncSession, payloads: Sequence[EventPayload]) -> int:
         """`add_many` for writers of thousands of events (imports) that need no envelope
         objects back: how many were written (through the driver's executemany)."""
-        return len(await self._insert(session, payloads, bulk=True))
+        return await self.add_rows(session, self.rows(payloads))
 
-    async def _insert(
-        self, session: AsyncSession, payloads: Sequence[EventPayload], *, bulk: bool = False
-    ) -> list[dict[str, Any]]:
+    def rows(self, payloads: Sequence[EventPayload]) -> list[dict[str, Any]]:
+        """The outbox rows of these events, for `add_rows`: pure work that touches no session
+        (a bulk writer may build them in a thread while its other statements run)."""
         if not payloads:
             return []
         # One trace for the batch: the request's or handled event's, else a new one.
@@ -136,12 +136,25 @@ class Outbox:
             }
             for payload in payloads
         ]
-        if bulk:
+        return rows
+
+    async def add_rows(self, session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+        """Write rows built by `rows` (through the driver's executemany), in the caller's
+        transaction, as `add_bulk` does: how many were written."""
+        if rows:
             await insert_rows(session, self.table, rows)
-        else:
+            session.info[PENDING_FLAG] = True
+            self._hand_over(session, rows)
+        return len(rows)
+
+    async def _insert(
+        self, session: AsyncSession, payloads: Sequence[EventPayload]
+    ) -> list[dict[str, Any]]:
+        rows = self.rows(payloads)
+        if rows:
             await session.execute(insert(self.table), rows)
-        session.info[PENDING_FLAG] = True
-        self._hand_over(session, rows)
+            session.info[PENDING_FLAG] = True
+            self._hand_over(session, rows)
         return rows
 
     def _hand_over(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
