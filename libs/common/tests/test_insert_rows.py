@@ -23,7 +23,6 @@ from wps_common.db import BigIntPK, Database, UTCDateTime
 from wps_common.events.outbox import insert_rows
 
 
-
 def _tables() -> tuple[MetaData, Table, Table]:
     metadata = MetaData()
 
