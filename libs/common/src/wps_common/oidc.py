@@ -224,7 +224,8 @@ class TokenVerifier:
         self.mapping = ClaimMapping.from_settings(settings)
         self.clock, self.wall_clock = clock, wall_clock
         self.verifications = 0  # signatures checked (the cache's misses)
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        # token → (principal, remembered until, its issuer's keys and their fetch count then)
+        self._verified: dict[str, tuple[Principal, float, IssuerKeys | None, int]] = {}
         self._http = http or httpx.AsyncClient(timeout=5.0, follow_redirects=False)
         self._owns_http = http is None
         discovery = settings.discovery_urls
@@ -254,16 +255,32 @@ class TokenVerifier:
         now = self.clock()
         known = self._verified.get(token)
         if known is not None:
-            if now < known[1]:
-                return known[0]
+            principal, until, keys, fetches = known
+            # Keys fetched again since (a rotation): check the token against the new set.
+            if now < until and (keys is None or keys.fetches == fetches):
+                return principal
             del self._verified[token]
+        keys = self._issuer_keys(token)
+        fetches = keys.fetches if keys is not None else 0
         principal, expires_at = await self._verify(token)
+        if keys is not None and keys.fetches != fetches:
+            fetches = keys.fetches  # this verification fetched them, with this token's key
         left = expires_at - self.wall_clock()
         if left > 0:
             if len(self._verified) >= VERIFIED_TOKENS:
                 del self._verified[next(iter(self._verified))]  # the oldest
-            self._verified[token] = (principal, now + min(left, VERIFIED_FOR_SECONDS))
+            until = now + min(left, VERIFIED_FOR_SECONDS)
+            self._verified[token] = (principal, until, keys, fetches)
         return principal
+
+    def _issuer_keys(self, token: str) -> IssuerKeys | None:
+        """The key set of the issuer a token names (None for an unknown issuer, or a token
+        that is not a JWT: verification then says why)."""
+        try:
+            issuer = str(jwt.decode(token, options={"verify_signature": False}).get("iss", ""))
+        except jwt.PyJWTError:
+            return None
+        return self.issuers.get(issuer.rstrip("/"))
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         """The token's Principal and its expiry (seconds since the epoch), or Unauthorized."""
