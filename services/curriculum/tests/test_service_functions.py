@@ -173,10 +173,10 @@ class TestRequirements:
         )
         with pytest.raises(NotFound, match="withdrawn"):
             await requirements.get_requirement(service_session, code="REQ-GHR")
-        rows, total = await requirements.list_requirements(service_session)
-        assert (rows, total) == ([], 0)
-        _, everything = await requirements.list_requirements(service_session, include_deleted=True)
-        assert everything == 1
+        listed = await requirements.list_requirements(service_session)
+        assert (listed.items, listed.total) == ([], 0)
+        everything = await requirements.list_requirements(service_session, include_deleted=True)
+        assert everything.total == 1
         rule = await create(service_session, grace_period_days=30)
         assert (rule.revision, rule.deleted_at) == (3, None)
         assert [(e["revision"], e["change"]) for e in await changed(service_session)] == [

@@ -131,13 +131,12 @@ class TestSubscriptions:
     async def test_lists_are_scoped_to_the_owner(self, service_session: AsyncSession) -> None:
         mine = [await subscribe(service_session) for _ in range(3)]
         await subscribe(service_session, who=OTHER_HR)
-        rows, total = await service.list_subscriptions(service_session, who=HR, limit=2, offset=1)
-        assert total == 3
+        listed = await service.list_subscriptions(service_session, who=HR, limit=2, offset=1)
+        rows = listed.items
+        assert listed.total == 3
         assert {r.id for r in rows} <= {s.id for s in mine} and len(rows) == 2
-        _, everyone = await service.list_subscriptions(
-            service_session, who=ADMIN, limit=10, offset=0
-        )
-        assert everyone == 4
+        everyone = await service.list_subscriptions(service_session, who=ADMIN, limit=10, offset=0)
+        assert everyone.total == 4
 
     async def test_deactivate(self, service_session: AsyncSession) -> None:
         created = await subscribe(service_session)
@@ -193,7 +192,7 @@ class TestDeliveries:
         await service_session.execute(
             update(Delivery).where(Delivery.id == third.id).values(status="delivered")
         )
-        parked, total = await service.list_deliveries(
+        parked = await service.list_deliveries(
             service_session,
             subscription_id=subscription.id,
             who=HR,
@@ -201,7 +200,7 @@ class TestDeliveries:
             limit=10,
             offset=0,
         )
-        assert ([d.id for d in parked], total) == ([first.id, second.id], 2)
+        assert ([d.id for d in parked.items], parked.total) == ([first.id, second.id], 2)
         count = await service.redeliver_parked(
             service_session, subscription_id=subscription.id, who=HR
         )
