@@ -170,11 +170,13 @@ async def test_a_stopping_relay_marks_what_it_published(db: Database, bus: Bus) 
     task = asyncio.create_task(relay.run())
     await wait_until(lambda: _true(relay._caught_up), what="the relay's first read")
     await commit(db, "t")
-    await wait_until(lambda: _true(relay.published == 1), what="the event to be published")
+    await wait_until(lambda: things_in_stream(bus, at_least=1), what="the event to be published")
     assert await pending(db) == 1  # its mark waits (ten minutes here)
+    assert relay.published == 0  # counted as it is marked
     relay.stop()
     await task
     assert await pending(db) == 0
+    assert relay.published == 1
 
 
 async def _true(value: bool) -> bool:

@@ -182,7 +182,6 @@ class OutboxRelay:
         if sent and not self._unmarked:
             self._unmarked_since = time.monotonic()
         self._unmarked.extend(sent)
-        self._count(rows, sent)
         if errors:
             # Left pending: the next round reads them from the table and records the errors.
             first = next(iter(errors.values()))
@@ -221,7 +220,6 @@ class OutboxRelay:
             sent, errors = await self._publish(rows)
             async with self.db.session() as session:
                 await self._mark(session, sent, errors)
-        self._count(rows, sent)
         if errors:
             first = next(iter(errors.values()))
             raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
@@ -232,13 +230,6 @@ class OutboxRelay:
         if self._handed:
             claimed = {row.event_id for row in rows}
             self._handed = [row for row in self._handed if row.event_id not in claimed]
-
-    def _count(self, rows: list[Any], sent: list[str]) -> None:
-        self.published += len(sent)
-        acknowledged = set(sent)
-        self.published_by_subject.update(
-            row.subject for row in rows if row.event_id in acknowledged
-        )
 
     async def _claim(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         table = self.outbox.table
@@ -294,11 +285,19 @@ class OutboxRelay:
     async def _mark(self, session: AsyncSession, sent: list[str], errors: dict[str, str]) -> None:
         table = self.outbox.table
         if sent:
-            await session.execute(
+            marked = await session.execute(
                 update(table)
                 .where(table.c.event_id.in_(sent), table.c.sent_at.is_(None))
                 .values(sent_at=utcnow(), attempts=table.c.attempts + 1, last_error=None)
+                .returning(table.c.subject)
             )
+            # Counted as they are marked, each row once: a row another replica (or an earlier
+            # try that timed out) published as well, JetStream's dedupe stored once and the
+            # first mark claims. Should this transaction then fail, the row is sent and counted
+            # again, which the metrics tolerate.
+            subjects = list(marked.scalars())
+            self.published += len(subjects)
+            self.published_by_subject.update(subjects)
         for event_id, error in errors.items():
             await session.execute(
                 update(table)
