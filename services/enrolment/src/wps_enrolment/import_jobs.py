@@ -123,22 +123,34 @@ async def _write(
     chunks = [parsed.rows[i : i + chunk_rows] for i in range(0, len(parsed.rows), chunk_rows)]
     bad = len(parsed.errors)
     statistics = _Statistics(db.is_postgresql)
+    texts: dict[int, str] = {}  # search texts computed ahead (see `_upsert`)
+    nexts = [*chunks[1:], []]
     if mode == "all_or_nothing":
         async with db.session() as session:
             academy = await session.get(Academy, academy_id)
             assert academy is not None
-            for chunk in chunks:
+            for chunk, ahead in zip(chunks, nexts, strict=True):
                 await statistics.refresh(session, counts["created"])
-                _add(counts, await _upsert(session, academy, chunk, parsed.columns, actor, today))
+                _add(
+                    counts,
+                    await _upsert(
+                        session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
+                    ),
+                )
             await _progress(session, job_id, len(parsed.rows) + bad, counts)
         return counts
     done = bad
-    for chunk in chunks:
+    for chunk, ahead in zip(chunks, nexts, strict=True):
         async with db.session() as session:
             await statistics.refresh(session, counts["created"])
             academy = await session.get(Academy, academy_id)
             assert academy is not None
-            _add(counts, await _upsert(session, academy, chunk, parsed.columns, actor, today))
+            _add(
+                counts,
+                await _upsert(
+                    session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
+                ),
+            )
             done += len(chunk)
             await _progress(session, job_id, done, counts)
     return counts
@@ -204,6 +216,7 @@ async def _upsert(
     columns: list[str],
     actor: str,
     today: date,
+    ahead: tuple[dict[int, str], list[tuple[int, dict[str, Any]]]] = ({}, []),
 ) -> dict[str, int]:
     """Insert new employee numbers, update changed ones: one statement of each per chunk.
     Core statements on the tables, every row with every column: one multi-row INSERT per
@@ -217,15 +230,19 @@ async def _upsert(
         t.employee_number: t
         for t in (await session.execute(in_academy(stmt, _TRAINEES.c.academy_id, academy.id)))
     }
-    plan = _Plan()
+    texts, coming = ahead
+    plan = _Plan(texts)
     now = utcnow()
     for _, values in rows:
         plan.add(academy.id, existing.get(values["employee_number"]), values, columns, actor, now)
-    # The chunk's events are built in a thread while the database writes its trainees (the
+    # The chunk's events, and the search texts of the next chunk's rows as they would be
+    # inserted, are built in a thread while the database writes this chunk's trainees (the
     # driver steps SQLite and awaits PostgreSQL without holding the GIL); nothing in the thread
     # touches the session.
     facts = (academy.id, academy.code, academy.name)
-    events = asyncio.ensure_future(asyncio.to_thread(_outbox_rows, plan.profiles, facts, now))
+    events = asyncio.ensure_future(
+        asyncio.to_thread(_work_ahead, plan.profiles, facts, now, coming, texts)
+    )
     try:
         if plan.inserts:
             await insert_rows(session, _TRAINEES, plan.inserts)
@@ -253,9 +270,17 @@ _AUDIT = cast(Table, AuditEntry.__table__)
 _PROFILE = ("id", "employee_number", "given_name", "family_name", "preferred_language", "active")
 
 
-def _outbox_rows(
-    profiles: list[dict[str, Any]], academy: tuple[str, str, str], now: datetime
+def _work_ahead(
+    profiles: list[dict[str, Any]],
+    academy: tuple[str, str, str],
+    now: datetime,
+    coming: list[tuple[int, dict[str, Any]]],
+    texts: dict[int, str],
 ) -> list[dict[str, Any]]:
+    """This chunk's outbox rows; meanwhile the search text each row of the next chunk gets if
+    it is inserted (by the identity of its values; an update computes its own)."""
+    for _, values in coming:
+        texts[id(values)] = trainee_search_text({k: values.get(k) for k in SEARCHED})
     return outbox.rows([_profile_event(p, academy, now) for p in profiles])
 
 
@@ -283,6 +308,7 @@ class _Plan:
     """The statements one chunk needs: rows to insert, to update, their audit entries, and
     each changed trainee's profile as it now is (for its event)."""
 
+    texts: dict[int, str] = field(default_factory=dict)  # search texts computed ahead
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
@@ -308,7 +334,8 @@ class _Plan:
                 "created_at": now,
                 "updated_at": now,
             }
-            record["search_text"] = trainee_search_text(record)
+            known = self.texts.pop(id(values), None)
+            record["search_text"] = trainee_search_text(record) if known is None else known
             self.inserts.append(record)
             self.audits.append(_audit(academy_id, record["id"], "created", actor, values, now))
             self.profiles.append({k: record[k] for k in _PROFILE})
