@@ -309,3 +309,14 @@ async def test_stopping_waits_for_a_cancelled_job_to_let_go_of_the_database(
             assert job is not None and job.status in {"queued", "running"}
     finally:
         await db.dispose()
+
+
+async def test_a_partial_import_whose_every_row_is_bad_succeeds_with_its_errors(
+    academy: Academy,
+) -> None:
+    """Nothing to write is not a failure: the job succeeds, creates nothing and reports the row."""
+    job = await academy.import_csv(
+        "employee_number,family_name,given_name,start_date\nSCR-1,Bekmukhambetova,Gulzhan,2024-13-01\n"
+    )
+    assert (job["status"], job["created_count"], job["error_count"]) == ("succeeded", 0, 1), job
+    assert [(e["row"], e["column"]) for e in job["errors"]] == [(2, "start_date")]

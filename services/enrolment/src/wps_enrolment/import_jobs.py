@@ -124,7 +124,7 @@ async def _write(
     bad = len(parsed.errors)
     statistics = _Statistics(db.is_postgresql)
     texts: dict[int, str] = {}  # search texts computed ahead (see `_upsert`)
-    nexts = [*chunks[1:], []]
+    nexts = [*chunks[1:], []][: len(chunks)]  # each chunk's successor (none for the last)
     if mode == "all_or_nothing":
         async with db.session() as session:
             academy = await session.get(Academy, academy_id)
