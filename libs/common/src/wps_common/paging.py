@@ -9,7 +9,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, NamedTuple, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, Self, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -53,6 +53,19 @@ class Page(BaseModel, Generic[T]):
     offset: int
     total_exact: bool = True
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, listing: Listing, items: list[T], *, limit: int, offset: int) -> Self:
+        """The page a route answers with: `items` (the listing's rows, as the route shows
+        them) with the listing's total and cursor."""
+        return cls(
+            items=items,
+            total=listing.total,
+            total_exact=listing.total_exact,
+            next_cursor=listing.next_cursor,
+            limit=limit,
+            offset=offset,
+        )
 
 
 Cursor = Annotated[

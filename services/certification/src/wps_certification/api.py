@@ -89,13 +89,8 @@ async def list_certificates(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[_out(c, who, today) for c in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [_out(c, who, today) for c in listing.items], limit=limit, offset=offset
     )
 
 

@@ -56,11 +56,9 @@ async def list_subscriptions(
     listing = await service.list_subscriptions(
         session, who=who, limit=limit, offset=offset, cursor=cursor
     )
-    return Page(
-        items=[SubscriptionOut.model_validate(r) for r in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
+    return Page.of(
+        listing,
+        [SubscriptionOut.model_validate(r) for r in listing.items],
         limit=limit,
         offset=offset,
     )
@@ -104,13 +102,8 @@ async def list_deliveries(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[DeliveryOut.model_validate(r) for r in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [DeliveryOut.model_validate(r) for r in listing.items], limit=limit, offset=offset
     )
 
 

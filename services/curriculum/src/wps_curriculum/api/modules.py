@@ -90,13 +90,8 @@ async def list_modules(
         offset=offset,
         cursor=cursor,
     )
-    return Page[ModuleOut](
-        items=[module_out(row, lang) for row in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page[ModuleOut].of(
+        listing, [module_out(row, lang) for row in listing.items], limit=limit, offset=offset
     )
 
 

@@ -69,13 +69,8 @@ async def list_requirements(
         offset=offset,
         cursor=cursor,
     )
-    return Page[RequirementOut](
-        items=[requirement_out(row) for row in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page[RequirementOut].of(
+        listing, [requirement_out(row) for row in listing.items], limit=limit, offset=offset
     )
 
 

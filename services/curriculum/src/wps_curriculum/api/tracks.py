@@ -92,13 +92,8 @@ async def list_tracks(
         offset=offset,
         cursor=cursor,
     )
-    return Page[TrackOut](
-        items=[track_out(row, lang) for row in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page[TrackOut].of(
+        listing, [track_out(row, lang) for row in listing.items], limit=limit, offset=offset
     )
 
 

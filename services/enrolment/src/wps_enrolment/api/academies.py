@@ -32,13 +32,8 @@ async def list_academies(
     listing = await academies.list_academies(
         session, who=who, limit=limit, offset=offset, cursor=cursor
     )
-    return Page(
-        items=[AcademyOut.model_validate(a) for a in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [AcademyOut.model_validate(a) for a in listing.items], limit=limit, offset=offset
     )
 
 

@@ -48,13 +48,8 @@ async def list_cohorts(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[CohortOut.model_validate(c) for c in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [CohortOut.model_validate(c) for c in listing.items], limit=limit, offset=offset
     )
 
 

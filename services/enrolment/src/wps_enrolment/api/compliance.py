@@ -104,14 +104,7 @@ async def list_compliance(
         )
         for record, trainee in listing.items
     ]
-    return Page(
-        items=items,
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
-    )
+    return Page.of(listing, items, limit=limit, offset=offset)
 
 
 @router.get("/compliance/summary", responses=OTHER_ACADEMY)

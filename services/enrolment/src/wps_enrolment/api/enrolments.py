@@ -69,13 +69,8 @@ async def list_cohort_enrolments(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[EnrolmentOut.model_validate(e) for e in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [EnrolmentOut.model_validate(e) for e in listing.items], limit=limit, offset=offset
     )
 
 

@@ -72,13 +72,8 @@ async def list_trainees(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[TraineeOut.model_validate(t) for t in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [TraineeOut.model_validate(t) for t in listing.items], limit=limit, offset=offset
     )
 
 
@@ -162,11 +157,6 @@ async def trainee_enrolments(
         offset=offset,
         cursor=cursor,
     )
-    return Page(
-        items=[EnrolmentOut.model_validate(e) for e in listing.items],
-        total=listing.total,
-        total_exact=listing.total_exact,
-        next_cursor=listing.next_cursor,
-        limit=limit,
-        offset=offset,
+    return Page.of(
+        listing, [EnrolmentOut.model_validate(e) for e in listing.items], limit=limit, offset=offset
     )
