@@ -104,70 +104,20 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[s
     Rows, not ORM objects: a batch is built and inserted as plain values, one statement."""
     if not awards:
         return []
-    issued = await _issued_before(session, awards)
-    new: list[Award] = []
-    for award in awards:
-        key = (award.enrolment_id, award.awarded_for)
-        if key not in issued:
-            issued.add(key)  # the same award again later in the batch is a redelivery
-            new.append(award)
+    new = _not_issued(awards, await _issued_before(session, awards))
     if not new:
         return [None] * len(awards)
-    holders = await _holders(session, {award.trainee_id for award in new})
-    unknown = sorted({award.trainee_id for award in new} - holders.keys())
-    if unknown:
-        # The profile travels on the restricted stream and may arrive a moment later.
-        raise TransientError(f"holder {', '.join(unknown)} not known yet")
+    holders = await _known_holders(session, new)
     latest = await _latest_certificates(session, new)
     numbers = await _numbers(
         session, [(holders[award.trainee_id], award.completed_on.year) for award in new]
     )
     by_award: dict[tuple[str, str], dict[str, Any]] = {}
     for award, number in zip(new, numbers, strict=True):
-        holder = holders[award.trainee_id]
-        track = award.track
-        # Passing the same track again is a recertification: the new certificate names the
-        # last one (its latest certificate from another enrolment that is not superseded).
-        lineage = (award.trainee_id, award.awarded_for, track.code)
-        previous = next(
-            (c for c in latest.get(lineage, []) if c.enrolment_id != award.enrolment_id), None
+        certificate = _certificate_row(
+            award, holders[award.trainee_id], number, _previous(latest, award)
         )
-        certificate: dict[str, Any] = dict(
-            id=new_id(),
-            enrolment_id=award.enrolment_id,
-            awarded_for=award.awarded_for,
-            edition=1,
-            number=number,
-            verification_code=new_verification_code(),
-            trainee_id=award.trainee_id,
-            academy_id=award.academy_id,
-            track_code=track.code,
-            track_version=track.version,
-            track=track.model_dump(mode="json"),
-            template_version=TEMPLATE_VERSION,
-            issued_on=award.completed_on,
-            expires_on=(
-                add_months(award.completed_on, track.validity_months)
-                if track.validity_months
-                else None
-            ),
-            status="valid",
-            previous_certificate_id=previous.id if previous else None,
-            supersedes_id=None,
-            created_at=utcnow(),
-            **holder_snapshot(holder),
-        )
-        # Latest first, as the query orders them: by date, then the newest (this one) first.
-        known = latest.setdefault(lineage, [])
-        at = next((i for i, c in enumerate(known) if c.issued_on <= award.completed_on), len(known))
-        known.insert(
-            at,
-            _Issued(
-                id=certificate["id"],
-                enrolment_id=award.enrolment_id,
-                issued_on=award.completed_on,
-            ),
-        )
+        _remember(latest, award, certificate["id"])
         by_award[(award.enrolment_id, award.awarded_for)] = certificate
     certificates = list(by_award.values())
     await session.execute(insert(Certificate), certificates)
@@ -178,6 +128,84 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[s
         row = by_award.pop((award.enrolment_id, award.awarded_for), None)
         results.append(row["id"] if row else None)
     return results
+
+
+def _not_issued(awards: Sequence[Award], issued: set[tuple[str, str]]) -> list[Award]:
+    """The awards to issue, in order: not issued before, nor earlier in the batch."""
+    new: list[Award] = []
+    for award in awards:
+        key = (award.enrolment_id, award.awarded_for)
+        if key not in issued:
+            issued.add(key)  # the same award again later in the batch is a redelivery
+            new.append(award)
+    return new
+
+
+async def _known_holders(session: AsyncSession, awards: Sequence[Award]) -> dict[str, Holder]:
+    """The awards' holders by trainee; TransientError when one is not known yet."""
+    trainee_ids = {award.trainee_id for award in awards}
+    holders = await _holders(session, trainee_ids)
+    unknown = sorted(trainee_ids - holders.keys())
+    if unknown:
+        # The profile travels on the restricted stream and may arrive a moment later.
+        raise TransientError(f"holder {', '.join(unknown)} not known yet")
+    return holders
+
+
+def _lineage(award: Award) -> tuple[str, str, str]:
+    return (award.trainee_id, award.awarded_for, award.track.code)
+
+
+def _previous(latest: dict[tuple[str, str, str], list[_Issued]], award: Award) -> _Issued | None:
+    """Passing the same track again is a recertification: the new certificate names the last
+    one (its latest certificate from another enrolment that is not superseded)."""
+    return next(
+        (c for c in latest.get(_lineage(award), []) if c.enrolment_id != award.enrolment_id),
+        None,
+    )
+
+
+def _remember(
+    latest: dict[tuple[str, str, str], list[_Issued]], award: Award, certificate_id: str
+) -> None:
+    """Count a certificate of the batch among its lineage's, for the awards after it."""
+    # Latest first, as the query orders them: by date, then the newest (this one) first.
+    known = latest.setdefault(_lineage(award), [])
+    at = next((i for i, c in enumerate(known) if c.issued_on <= award.completed_on), len(known))
+    known.insert(
+        at,
+        _Issued(id=certificate_id, enrolment_id=award.enrolment_id, issued_on=award.completed_on),
+    )
+
+
+def _certificate_row(
+    award: Award, holder: Holder, number: str, previous: _Issued | None
+) -> dict[str, Any]:
+    """The first edition of `award`'s certificate, as the values of its row."""
+    track = award.track
+    return dict(
+        id=new_id(),
+        enrolment_id=award.enrolment_id,
+        awarded_for=award.awarded_for,
+        edition=1,
+        number=number,
+        verification_code=new_verification_code(),
+        trainee_id=award.trainee_id,
+        academy_id=award.academy_id,
+        track_code=track.code,
+        track_version=track.version,
+        track=track.model_dump(mode="json"),
+        template_version=TEMPLATE_VERSION,
+        issued_on=award.completed_on,
+        expires_on=(
+            add_months(award.completed_on, track.validity_months) if track.validity_months else None
+        ),
+        status="valid",
+        previous_certificate_id=previous.id if previous else None,
+        supersedes_id=None,
+        created_at=utcnow(),
+        **holder_snapshot(holder),
+    )
 
 
 async def _issued_before(session: AsyncSession, awards: Sequence[Award]) -> set[tuple[str, str]]:
