@@ -251,7 +251,7 @@ async def test_resits_corrections_and_failure_after_the_last_attempt(academy: Ac
         e.data["score"] for e in completed
     ] == [71.0]
     history = await academy.client.get(f"/v1/enrolments/{ok['id']}/results", headers=academy.staff)
-    assert [(r["attempt"], r["score"], r["corrects"]) for r in history.json()] == [
+    assert [(r["attempt"], r["score"], r["corrects"]) for r in history.json()["items"]] == [
         (1, 95.0, None),
         (1, 55.0, first["result"]["id"]),
         (2, 71.0, None),
@@ -284,7 +284,7 @@ async def test_bulk_results_for_a_cohort_are_all_or_nothing(academy: Academy) ->
         results = await academy.client.get(
             f"/v1/enrolments/{enrolment['id']}/results", headers=academy.staff
         )
-        assert results.json() == []
+        assert results.json()["items"] == []
     entries += [
         {"trainee_id": t["id"], "module_code": "HR-102", "attendance_pct": 100} for t in trainees
     ]

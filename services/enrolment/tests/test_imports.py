@@ -81,7 +81,7 @@ async def test_partial_import_keeps_good_rows_and_reports_bad_ones(academy: Acad
     )
     assert (changed["created_count"], changed["updated_count"]) == (1, 1)
     history = await academy.client.get(f"/v1/trainees/{first['id']}/history", headers=academy.staff)
-    actions = [(h["action"], h["changes"]) for h in history.json()]
+    actions = [(h["action"], h["changes"]) for h in history.json()["items"]]
     assert actions[0][0] == "created"
     assert actions[-1] == ("imported", {"rank": "Captain", "unit": "Border"})
 

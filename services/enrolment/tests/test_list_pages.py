@@ -1,6 +1,6 @@
 """Every list walked by cursor, a few rows a page: each row once, in the list's order, the same
 as one page of everything (academies, cohorts, a cohort's and a trainee's enrolments, an
-academy's compliance)."""
+academy's compliance, a trainee's history, an enrolment's results)."""
 
 from __future__ import annotations
 
@@ -103,6 +103,48 @@ async def test_compliance_by_cursor(academy: Academy) -> None:
     only_b = {"requirement_code": "REQ-B"}
     due = await walk_pages(academy.client, "/v1/compliance", headers=academy.staff, params=only_b)
     assert due == [r for r in rows if r["requirement_code"] == "REQ-B"]
+
+
+async def test_a_trainees_history_by_cursor(academy: Academy) -> None:
+    trainee = await academy.trainee()
+    path = f"/v1/trainees/{trainee['id']}"
+    for rank in ("Sergeant", "Lieutenant", "Captain"):
+        response = await academy.client.patch(path, json={"rank": rank}, headers=academy.staff)
+        assert response.status_code == 200, response.text
+    response = await academy.client.post(f"{path}/deactivate", headers=academy.staff)
+    assert response.status_code == 200, response.text
+    await academy.trainee("E-2")  # another trainee's trail is not in it
+
+    history = await walk_pages(academy.client, f"{path}/history", headers=academy.staff)
+    assert [(e["action"], e["changes"].get("rank")) for e in history] == [
+        ("created", None),
+        ("updated", "Sergeant"),
+        ("updated", "Lieutenant"),
+        ("updated", "Captain"),
+        ("deactivated", None),
+    ]
+    assert {e["entity_id"] for e in history} == {trainee["id"]}
+    assert [e["at"] for e in history] == sorted(e["at"] for e in history)
+
+
+async def test_an_enrolments_results_by_cursor(academy: Academy) -> None:
+    cohort = await academy.cohort()
+    enrolment = await academy.enrol(cohort["id"], (await academy.trainee())["id"])
+    first = await academy.result(enrolment["id"], "WPS-101", 100, 55)
+    await academy.result(enrolment["id"], "HR-102", 100)
+    await academy.result(enrolment["id"], "WPS-101", 100, 60, corrects=first["result"]["id"])
+    await academy.result(enrolment["id"], "WPS-101", 100, 71)
+
+    path = f"/v1/enrolments/{enrolment['id']}/results"
+    results = await walk_pages(academy.client, path, headers=academy.staff, limit=3)
+    # Oldest first across the modules, not module by module: the last entry of each counts.
+    assert [(r["module_code"], r["attempt"], r["score"]) for r in results] == [
+        ("WPS-101", 1, 55.0),
+        ("HR-102", 1, None),
+        ("WPS-101", 1, 60.0),
+        ("WPS-101", 2, 71.0),
+    ]
+    assert [r["recorded_at"] for r in results] == sorted(r["recorded_at"] for r in results)
 
 
 async def test_a_cursor_from_another_list_or_garbage_is_refused(academy: Academy) -> None:

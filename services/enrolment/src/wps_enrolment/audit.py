@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.audit import record
+from wps_common.audit import history_page, record
+from wps_common.paging import Page
 from wps_enrolment.models import AuditEntry
+from wps_enrolment.schemas import AuditOut
 
 
 def audit(
@@ -35,12 +36,23 @@ def audit(
     )
 
 
-async def history(session: AsyncSession, *, entity: str, entity_id: str) -> list[AuditEntry]:
-    """Every entry of one record, oldest first (enrolment's history endpoints answer the whole
-    trail, not a page of it)."""
-    stmt = (
-        select(AuditEntry)
-        .where(AuditEntry.entity == entity, AuditEntry.entity_id == entity_id)
-        .order_by(AuditEntry.id)
+async def history(
+    session: AsyncSession,
+    *,
+    entity: str,
+    entity_id: str,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> Page[AuditOut]:
+    """One page of a record's trail, oldest first."""
+    return await history_page(
+        session,
+        AuditEntry,
+        entity=entity,
+        entity_id=entity_id,
+        item=AuditOut.model_validate,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )
-    return list((await session.scalars(stmt)).all())

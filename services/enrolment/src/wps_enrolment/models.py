@@ -206,9 +206,13 @@ class ModuleResult(Base):
     """One entry of a result; corrections add rows, the latest entry per module counts."""
 
     __tablename__ = "module_results"
+    # An enrolment's entries oldest first: its result history and which entry of a module counts.
+    __table_args__ = (
+        Index("ix_module_results_enrolment_recorded", "enrolment_id", "recorded_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    enrolment_id: Mapped[str] = mapped_column(ForeignKey("enrolments.id"), index=True)
+    enrolment_id: Mapped[str] = mapped_column(ForeignKey("enrolments.id"))
     module_code: Mapped[str] = mapped_column(String(20))
     module_version: Mapped[int] = mapped_column(Integer)
     attendance_pct: Mapped[float] = mapped_column(Float)

@@ -20,6 +20,7 @@ from wps_common.events.contracts import (
     TrackCompleted,
     TrackFacts,
 )
+from wps_common.paging import Listing, keyset_page
 from wps_enrolment.cohorts import get_cohort
 from wps_enrolment.curriculum import cohort_modules
 from wps_enrolment.enrolments import get_enrolment
@@ -283,15 +284,23 @@ async def record_results_bulk(
 
 
 async def result_history(
-    session: AsyncSession, *, enrolment_id: str, who: Principal
-) -> list[ModuleResult]:
+    session: AsyncSession,
+    *,
+    enrolment_id: str,
+    who: Principal,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> Listing:
+    """One page of an enrolment's entries, every module's and corrections included, oldest
+    first: the order in which the latest entry of a module counts."""
     enrolment = await get_enrolment(session, enrolment_id=enrolment_id, who=who)
-    return list(
-        (
-            await session.scalars(
-                select(ModuleResult)
-                .where(ModuleResult.enrolment_id == enrolment.id)
-                .order_by(ModuleResult.module_code, ModuleResult.recorded_at, ModuleResult.id)
-            )
-        ).all()
+    stmt = select(ModuleResult).where(ModuleResult.enrolment_id == enrolment.id)
+    return await keyset_page(
+        session,
+        stmt,
+        order=[ModuleResult.recorded_at, ModuleResult.id],
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
     )

@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal
 from wps_common.db import utcnow
 from wps_common.errors import Conflict, NotFound
-from wps_common.paging import Listing, keyset_page
+from wps_common.paging import Listing, Page, keyset_page
 from wps_common.search import matches, sorted_matches, unindexed
 from wps_common.tenancy import in_academy, scoped
 from wps_enrolment import audit, compliance
 from wps_enrolment.academies import academy_for_write
-from wps_enrolment.models import TRAINEE_SEARCH, Academy, AuditEntry, Trainee, outbox
+from wps_enrolment.models import TRAINEE_SEARCH, Academy, Trainee, outbox
 from wps_enrolment.profiles import profile_event
-from wps_enrolment.schemas import TraineeCreate, TraineeUpdate
+from wps_enrolment.schemas import AuditOut, TraineeCreate, TraineeUpdate
 
 TRAINEE_SORTS = {
     "family_name": (Trainee.family_name, Trainee.given_name, Trainee.id),
@@ -150,7 +150,20 @@ async def list_trainees(
 
 
 async def trainee_history(
-    session: AsyncSession, *, trainee_id: str, who: Principal
-) -> list[AuditEntry]:
+    session: AsyncSession,
+    *,
+    trainee_id: str,
+    who: Principal,
+    limit: int,
+    offset: int,
+    cursor: str | None = None,
+) -> Page[AuditOut]:
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
-    return await audit.history(session, entity="trainee", entity_id=trainee.id)
+    return await audit.history(
+        session,
+        entity="trainee",
+        entity_id=trainee.id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )

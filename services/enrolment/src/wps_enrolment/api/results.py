@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from wps_common.app import DbSession
 from wps_common.clock import Today
-from wps_common.fields import Id
+from wps_common.fields import Id, Limit, Offset
+from wps_common.paging import Cursor, Page
 from wps_enrolment import results
 from wps_enrolment.api.deps import Reader, Teaching
 from wps_enrolment.schemas import (
@@ -53,7 +54,19 @@ async def record_result(
 
 
 @router.get("/enrolments/{enrolment_id}/results")
-async def result_history(enrolment_id: Id, session: DbSession, who: Reader) -> list[ResultOut]:
-    """Every entry of every module, corrections included, oldest first."""
-    entries = await results.result_history(session, enrolment_id=enrolment_id, who=who)
-    return [ResultOut.model_validate(r) for r in entries]
+async def result_history(
+    enrolment_id: Id,
+    session: DbSession,
+    who: Reader,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    cursor: Cursor = None,
+) -> Page[ResultOut]:
+    """Every entry of every module, corrections included, oldest first (the last entry of a
+    module is the one that counts)."""
+    listing = await results.result_history(
+        session, enrolment_id=enrolment_id, who=who, limit=limit, offset=offset, cursor=cursor
+    )
+    return Page.of(
+        listing, [ResultOut.model_validate(r) for r in listing.items], limit=limit, offset=offset
+    )

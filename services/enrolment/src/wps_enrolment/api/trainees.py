@@ -132,10 +132,18 @@ async def deactivate_trainee(
 
 
 @router.get("/trainees/{trainee_id}/history")
-async def trainee_history(trainee_id: Id, session: DbSession, who: Staff) -> list[AuditOut]:
-    """Every recorded change of a trainee: who, when, what."""
-    entries = await trainees.trainee_history(session, trainee_id=trainee_id, who=who)
-    return [AuditOut.model_validate(e) for e in entries]
+async def trainee_history(
+    trainee_id: Id,
+    session: DbSession,
+    who: Staff,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    cursor: Cursor = None,
+) -> Page[AuditOut]:
+    """Every recorded change of a trainee, oldest first: who, when, what."""
+    return await trainees.trainee_history(
+        session, trainee_id=trainee_id, who=who, limit=limit, offset=offset, cursor=cursor
+    )
 
 
 @router.get("/trainees/{trainee_id}/enrolments")
