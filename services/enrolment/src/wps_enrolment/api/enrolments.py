@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from wps_common.app import DbSession
 from wps_common.fields import Id, Limit, Offset
 from wps_common.paging import Cursor, Page
-from wps_enrolment import enrolments
+from wps_enrolment import enrolling, enrolments
 from wps_enrolment.api.deps import Overseeing, Reader, Staff
 from wps_enrolment.schemas import (
     BulkEnrolled,
@@ -28,7 +28,7 @@ async def enrol(
     cohort_id: Id, body: EnrolmentCreate, session: DbSession, who: Staff
 ) -> EnrolmentOut:
     """Enrol a trainee: a seat if one is free, else the waitlist (emits trainee.enrolled)."""
-    [enrolment] = await enrolments.enrol_many(
+    [enrolment] = await enrolling.enrol_many(
         session, cohort_id=cohort_id, trainee_ids=[body.trainee_id], who=who
     )
     return EnrolmentOut.model_validate(enrolment)
@@ -39,7 +39,7 @@ async def enrol_many(
     cohort_id: Id, body: BulkEnrolmentCreate, session: DbSession, who: Staff
 ) -> BulkEnrolled:
     """Enrol many trainees in the order given (seats first, then the waitlist); all or none."""
-    enrolled = await enrolments.enrol_many(
+    enrolled = await enrolling.enrol_many(
         session, cohort_id=cohort_id, trainee_ids=body.trainee_ids, who=who
     )
     out = [EnrolmentOut.model_validate(e) for e in enrolled]
