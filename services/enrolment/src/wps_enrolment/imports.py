@@ -1,5 +1,6 @@
 """Bulk trainee import from an HR export (CSV) as a pollable job, and the CSV export: what the
-API asks of imports. Reading the file is `trainee_csv`'s, running the job `import_jobs`'."""
+API asks of imports. Reading the file is `trainee_csv`'s, running the job `import_jobs`' (a chunk's
+writing `import_chunks`', the in-process runner `import_runner`')."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from wps_common.auth import Principal
 from wps_common.errors import NotFound
 from wps_common.tenancy import in_academy
 from wps_enrolment.academies import get_academy
-from wps_enrolment.import_jobs import ImportRunner, run
+from wps_enrolment.import_jobs import run
+from wps_enrolment.import_runner import ImportRunner
 from wps_enrolment.models import Academy, ImportJob, Trainee
 from wps_enrolment.trainee_csv import COLUMNS, Parsed, check_text, parse, write_csv
 
