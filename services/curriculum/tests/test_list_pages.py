@@ -1,12 +1,13 @@
 """Every list walked by cursor, a few rows a page: each row once, in the list's order, the same
-as one page of everything (modules and tracks in each sort, requirements, histories)."""
+as one page of everything (modules and tracks in each sort, requirements, histories, a module's
+and a track's versions)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from wps_common.testing import walk_pages
+from wps_common.testing import auth, walk_pages
 
 from .conftest import ADMIN, MODULE, TRACK, publish
 from .test_requirements import RULE
@@ -74,3 +75,34 @@ async def test_tracks_requirements_and_histories_by_cursor(catalogue: httpx.Asyn
     steps = [e["to_status"] for e in history if e["to_status"]]
     assert steps[-3:] == ["in_review", "approved", "published"], history
     assert [e["at"] for e in history] == sorted(e["at"] for e in history)
+
+
+async def test_versions_by_cursor(catalogue: httpx.AsyncClient) -> None:
+    client = catalogue
+    content = {key: value for key, value in MODULE.items() if key != "code"}
+    for version in (2, 3, 4):  # 2 and 3 published, 4 a draft
+        body = {**content, "title": {"en": f"Alpha, edition {version}"}}
+        response = await client.post("/v1/modules/MOD-04/versions", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        if version < 4:
+            await publish(client, "modules", "MOD-04", version)
+    versions = await walk_pages(client, "/v1/modules/MOD-04/versions", headers=ADMIN)
+    assert [(v["version"], v["status"]) for v in versions] == [
+        (1, "published"),
+        (2, "published"),
+        (3, "published"),
+        (4, "draft"),
+    ]
+    # A trainee reads the published ones only, in the same order; a code with none is not found.
+    trainee = auth("trainee", academy_id="GE-TBS")
+    public = await walk_pages(client, "/v1/modules/MOD-04/versions", headers=trainee, limit=1)
+    assert public == [v for v in versions if v["status"] == "published"]
+    hidden = await client.get("/v1/modules/MOD-01/versions", headers=trainee)
+    assert hidden.status_code == 404, hidden.text
+
+    track = {key: value for key, value in TRACK.items() if key != "code"}
+    track["modules"] = [{"code": "MOD-04", "version": 3}]
+    response = await client.post("/v1/tracks/TRK-02/versions", json=track, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    tracks = await walk_pages(client, "/v1/tracks/TRK-02/versions", headers=ADMIN, limit=1)
+    assert [(t["version"], t["status"]) for t in tracks] == [(1, "published"), (2, "draft")]

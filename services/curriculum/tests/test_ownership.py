@@ -162,7 +162,7 @@ class TestReading:
         listed = (await client.get("/v1/modules", headers=ADMIN_B)).json()["items"]
         assert [(m["code"], m["version"]) for m in listed] == [("WPS-101", 1)]
         versions = (await client.get("/v1/modules/WPS-101/versions", headers=ADMIN_B)).json()
-        assert [v["version"] for v in versions] == [1]
+        assert [v["version"] for v in versions["items"]] == [1] and versions["total"] == 1
         hidden = await client.get("/v1/modules/WPS-101/diff?from=1&to=2", headers=ADMIN_B)
         assert hidden.status_code == 404
         assert (await client.get("/v1/modules/WPS-101", headers=ADMIN_A)).json()["version"] == 2

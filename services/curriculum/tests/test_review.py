@@ -143,7 +143,10 @@ class TestImmutability:
         assert diff.json()["from_hash"] == first["content_hash"]
 
         versions = (await client.get("/v1/modules/WPS-101/versions", headers=AUTHOR)).json()
-        assert [(v["version"], v["status"]) for v in versions] == [(1, "published"), (2, "draft")]
+        assert [(v["version"], v["status"]) for v in versions["items"]] == [
+            (1, "published"),
+            (2, "draft"),
+        ]
 
     async def test_a_track_goes_through_the_same_review_and_new_versions(
         self, client: httpx.AsyncClient

@@ -87,25 +87,26 @@ async def read_current(session: AsyncSession, kind: Kind[V], *, code: str, who: 
 
 
 async def read_versions(
-    session: AsyncSession, kind: Kind[V], *, code: str, who: Principal
-) -> list[V]:
-    """Every version `who` may read, oldest first."""
-    statuses = await readable_statuses(session, kind, code=code, who=who)
-    return await list_versions(session, kind=kind, code=code, statuses=statuses)
-
-
-async def list_versions(
-    session: AsyncSession, *, kind: Kind[V], code: str, statuses: Sequence[str] = STATUSES
-) -> list[V]:
+    session: AsyncSession,
+    kind: Kind[V],
+    *,
+    code: str,
+    who: Principal,
+    limit: int = 100,
+    offset: int = 0,
+    cursor: str | None = None,
+) -> Listing:
+    """One page of the versions `who` may read, oldest first (the `(code, version)` unique
+    index gives the order)."""
     cls = kind.version
-    rows = list(
-        await session.scalars(
-            select(cls).where(cls.code == code, cls.status.in_(statuses)).order_by(cls.version)
-        )
+    statuses = await readable_statuses(session, kind, code=code, who=who)
+    stmt = select(cls).where(cls.code == code, cls.status.in_(statuses))
+    found = await keyset_page(
+        session, stmt, order=[cls.version], limit=limit, offset=offset, cursor=cursor
     )
-    if not rows:
+    if found.total == 0:
         raise NotFound(f"There is no {kind.name} {code}.")
-    return rows
+    return found
 
 
 async def search(

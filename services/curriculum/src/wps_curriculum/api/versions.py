@@ -11,8 +11,9 @@ from typing import Any, Generic
 from fastapi import APIRouter
 
 from wps_common.app import DbSession
+from wps_common.paging import Cursor, Page
 from wps_curriculum import versions
-from wps_curriculum.api.parameters import CodePath, Lang, Reader, VersionPath
+from wps_curriculum.api.parameters import CodePath, Lang, Limit, Offset, Reader, VersionPath
 from wps_curriculum.kinds import Kind, V, complete_languages
 from wps_curriculum.models import ModuleVersion, TrackVersion
 from wps_curriculum.schemas import FALLBACK_LANGUAGE
@@ -62,8 +63,9 @@ def version_routes(
         methods=["GET"],
         tags=tags,
         name=f"list_{entity}_versions",
-        response_model=list[resource.out_model],  # type: ignore[name-defined]
-        description=f"Every version of a {entity} you may read, oldest first.",
+        response_model=Page[resource.out_model],  # type: ignore[name-defined]
+        description=f"Every version of a {entity} you may read, oldest first; pages by offset "
+        "or by cursor.",
     )
     router.add_api_route(
         f"{at}/versions", new_version, methods=["POST"], status_code=201, tags=tags
@@ -90,10 +92,19 @@ def _current(resource: Resource[Any]) -> Callable[..., Awaitable[Any]]:
 
 def _every_version(resource: Resource[Any]) -> Callable[..., Awaitable[Any]]:
     async def every_version(
-        code: CodePath, session: DbSession, who: Reader, lang: Lang = None
+        code: CodePath,
+        session: DbSession,
+        who: Reader,
+        lang: Lang = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        cursor: Cursor = None,
     ) -> Any:
-        rows = await versions.read_versions(session, resource.kind, code=code, who=who)
-        return [resource.localised(row, lang) for row in rows]
+        listing = await versions.read_versions(
+            session, resource.kind, code=code, who=who, limit=limit, offset=offset, cursor=cursor
+        )
+        items = [resource.localised(row, lang) for row in listing.items]
+        return Page.of(listing, items, limit=limit, offset=offset)
 
     return every_version
 
