@@ -321,7 +321,8 @@ def _curriculum_double(request: httpx.Request) -> httpx.Response:
     if path == "/v1/modules/ALA-4E/versions/1":
         return httpx.Response(200, json=_version())
     if path == "/v1/modules/ALA-4E/versions":
-        return httpx.Response(200, json=[_version()])
+        page = {"items": [_version()], "total": 1, "limit": 500, "offset": 0, "next_cursor": None}
+        return httpx.Response(200, json=page)
     if path == "/v1/modules/ALA-4E/history":
         created = {
             "at": "2026-11-20T08:00:00Z",

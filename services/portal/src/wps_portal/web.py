@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from wps_common.auth import Role
+from wps_common.paging import MAX_LIMIT
 from wps_portal.backend import Backend, Service, ServiceError
 from wps_portal.i18n import Language, choose_language
 
@@ -175,6 +176,23 @@ async def call(request: Request, service: Service, method: str, path: str, **kwa
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
+
+
+async def every_item(
+    request: Request, service: Service, path: str, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """Every item of a list the page shows whole (a trainee's history, an enrolment's
+    results, a module's versions), the largest page at a time, each after the last one's
+    cursor."""
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = {**(params or {}), "limit": MAX_LIMIT, **({"cursor": cursor} if cursor else {})}
+        page = await call(request, service, "GET", path, params=query)
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
 
 
 def redirect(url: str) -> RedirectResponse:

@@ -24,7 +24,17 @@ from wps_common.fields import spreadsheet_safe
 from wps_portal.backend import Backend, ServiceError
 from wps_portal.i18n import N_, NAMES, localised
 from wps_portal.pages.scope import Clock, Scope, required_scope
-from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
+from wps_portal.web import (
+    User,
+    call,
+    checked_form,
+    every_item,
+    flash,
+    for_roles,
+    language,
+    redirect,
+    render,
+)
 
 router = APIRouter(prefix="/academy", include_in_schema=False)
 STAFF = (Role.ACADEMY_ADMIN, Role.ADMIN)
@@ -266,7 +276,7 @@ async def trainee_profile(
     compliance, enrolments, history, requirements, academy = await asyncio.gather(
         call(request, "enrolment", "GET", f"{path}/compliance"),
         call(request, "enrolment", "GET", f"{path}/enrolments", params={"limit": 100}),
-        call(request, "enrolment", "GET", f"{path}/history"),
+        every_item(request, "enrolment", f"{path}/history"),
         _requirement_titles(request),
         _optional(
             call(request, "enrolment", "GET", f"/v1/academies/{quote(trainee['academy_id'])}")

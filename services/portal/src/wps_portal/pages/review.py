@@ -21,6 +21,7 @@ from wps_portal.web import (
     User,
     call,
     checked_form,
+    every_item,
     flash,
     for_roles,
     language,
@@ -341,7 +342,7 @@ async def _show_version(
         current, versions, trail = await _gather(
             [
                 call(request, "curriculum", "GET", f"{base}/versions/{number}"),
-                call(request, "curriculum", "GET", f"{base}/versions"),
+                every_item(request, "curriculum", f"{base}/versions"),
                 _trail(request, plural, code, number),
             ]
         )

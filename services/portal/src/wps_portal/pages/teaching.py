@@ -23,6 +23,7 @@ from wps_portal.web import (
     User,
     call,
     checked_form,
+    every_item,
     flash,
     for_roles,
     language,
@@ -267,7 +268,7 @@ async def load_sheet(request: Request, user: User, cohort_id: str) -> Sheet:
         for e in enrolments
     )
     histories = await gathered(
-        call(request, "enrolment", "GET", f"/v1/enrolments/{quote(e['id'], safe='')}/results")
+        every_item(request, "enrolment", f"/v1/enrolments/{quote(e['id'], safe='')}/results")
         for e in enrolments
     )
     rows = []

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from wps_common.auth import Role
 from wps_portal.backend import Backend, Service, ServiceError
 from wps_portal.i18n import FALLBACKS, N_, localised
-from wps_portal.web import User, call, error_page, for_roles, language, render
+from wps_portal.web import User, call, error_page, every_item, for_roles, language, render
 
 log = logging.getLogger("wps.portal.trainee")
 router = APIRouter(include_in_schema=False)
@@ -165,7 +165,7 @@ async def my_cohorts(
     )
     enrolments: list[dict[str, Any]] = page["items"]
     histories = await _each(
-        call(request, "enrolment", "GET", f"/v1/enrolments/{_segment(e['id'])}/results")
+        every_item(request, "enrolment", f"/v1/enrolments/{_segment(e['id'])}/results")
         for e in enrolments
     )
     cohorts = await _cohorts(request, enrolments)
