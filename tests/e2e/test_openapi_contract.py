@@ -137,6 +137,25 @@ def test_every_error_status_is_declared_as_a_problem(document: Any) -> None:
                 _assert_problem(document, method, path, int(status))
 
 
+# The only reads that answer a bare array: a trainee's compliance is one row per requirement
+# that applies to her, not a list that grows with the records.
+ARRAYS = {("get", "/v1/trainees/{trainee_id}/compliance")}
+
+
+def test_every_list_answers_a_keyset_page(document: Any) -> None:
+    for method, path, operation in _operations(document):
+        content = operation["responses"].get("200", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema", {})
+        where = f"{method.upper()} {path}"
+        if schema.get("type") == "array":
+            assert (method, path) in ARRAYS, f"{where} answers an array, not a page"
+            continue
+        if not schema.get("$ref", "").startswith("#/components/schemas/Page_"):
+            continue
+        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        assert query >= {"limit", "offset", "cursor"}, f"{where} pages without {query}"
+
+
 def test_writes_accept_an_idempotency_key(document: Any) -> None:
     for method, path, operation in _operations(document):
         headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]

@@ -355,7 +355,7 @@ async def test_audit_trails_name_the_person_behind_the_provider_subject(
     history = (
         await platform.enrolment.get(f"/v1/trainees/{trainee['id']}/history", headers=staff)
     ).json()
-    assert [(e["action"], e["actor"], e["actor_name"]) for e in history] == [
+    assert [(e["action"], e["actor"], e["actor_name"]) for e in history["items"]] == [
         ("created", "demo-admin", "Saule Nurpeisova"),
         ("updated", "demo-academy-ala", "Aigerim Bekova"),
     ]
