@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
 from nats.js.api import StreamInfo
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from wps_common.db import Database
 from wps_common.events.outbox import EventRouting
@@ -117,3 +119,55 @@ async def _true_if(value: bool) -> bool:
 
 async def _zero(db: Database) -> bool:
     return await pending(db) == 0
+
+
+async def test_marking_a_batch_reads_its_own_rows_while_the_outbox_has_no_statistics(
+    db: Database, nats_server: NatsServer
+) -> None:
+    """A batch read from the table is marked sent by primary key: on PostgreSQL, before the
+    outbox's first ANALYZE (a bulk import's first minutes), marking it by event id filtered
+    every pending row of the backlog against the batch's ids, batch after batch."""
+    if not db.is_postgresql:
+        pytest.skip("a PostgreSQL plan")
+    settings = settings_for(nats_server.url, db.url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, settings)
+    routing = EventRouting(settings.subject_root, settings.restricted_subject_root)
+    relay = OutboxRelay(db=db, outbox=outbox, js=js, routing=routing, batch_size=50)
+    async with db.session() as session:
+        await outbox.add_bulk(session, [ThingHappened(thing_id=f"t{n}", n=n) for n in range(2000)])
+    marks: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith("UPDATE outbox SET sent_at"):
+            marks.append((statement, parameters))
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        assert await relay.publish_pending() == 50
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = marks
+    async with db.session() as session:
+        await session.execute(outbox.table.update().values(sent_at=None))  # the same backlog
+        connection = await session.connection()
+        explained = await connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+        )
+        plan = explained.scalar_one()
+        await session.rollback()
+    assert _rows_removed(plan if isinstance(plan, list) else json.loads(plan)) == 0
+    await nc.close()
+
+
+def _rows_removed(plan: Any) -> int:
+    """Rows a plan read and threw away (by a filter or an index recheck), over all its nodes."""
+    if isinstance(plan, list):
+        return sum(_rows_removed(node) for node in plan)
+    if not isinstance(plan, dict):
+        return 0
+    removed = int(plan.get("Rows Removed by Filter", 0)) + int(
+        plan.get("Rows Removed by Index Recheck", 0)
+    )
+    return removed + sum(_rows_removed(node) for node in plan.values())

@@ -211,7 +211,7 @@ class OutboxRelay:
                 rows = await self._claim(session, lock=True)
                 self._forget_handed(rows)
                 sent, errors = await self._publish(rows)
-                await self._mark(session, sent, errors)
+                await self._mark(session, sent, errors, ids=_row_ids(rows))
         else:
             async with self.db.session() as session:
                 await self._mark_unmarked(session)
@@ -219,7 +219,7 @@ class OutboxRelay:
             self._forget_handed(rows)
             sent, errors = await self._publish(rows)
             async with self.db.session() as session:
-                await self._mark(session, sent, errors)
+                await self._mark(session, sent, errors, ids=_row_ids(rows))
         if errors:
             first = next(iter(errors.values()))
             raise ConnectionError(f"{len(errors)} of {len(rows)} events not acknowledged: {first}")
@@ -282,12 +282,25 @@ class OutboxRelay:
                 headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
             )
 
-    async def _mark(self, session: AsyncSession, sent: list[str], errors: dict[str, str]) -> None:
+    async def _mark(
+        self,
+        session: AsyncSession,
+        sent: list[str],
+        errors: dict[str, str],
+        *,
+        ids: dict[str, int] | None = None,
+    ) -> None:
+        """Mark rows sent (and record the errors of the others). Rows read from the table are
+        marked by primary key (`ids`: event id → row id): the primary key and the pending index
+        are both keyed by id, so the plan is an index lookup whatever the statistics say. By
+        event id, PostgreSQL without fresh statistics (a bulk import's first minutes) chose the
+        pending index and filtered every pending row against the list, batch after batch."""
         table = self.outbox.table
         if sent:
+            which = table.c.id.in_([ids[e] for e in sent]) if ids else table.c.event_id.in_(sent)
             marked = await session.execute(
                 update(table)
-                .where(table.c.event_id.in_(sent), table.c.sent_at.is_(None))
+                .where(which, table.c.sent_at.is_(None))
                 .values(sent_at=utcnow(), attempts=table.c.attempts + 1, last_error=None)
                 .returning(table.c.subject)
             )
@@ -304,3 +317,7 @@ class OutboxRelay:
                 .where(table.c.event_id == event_id)
                 .values(attempts=table.c.attempts + 1, last_error=error)
             )
+
+
+def _row_ids(rows: list[Any]) -> dict[str, int]:
+    return {row.event_id: row.id for row in rows}
