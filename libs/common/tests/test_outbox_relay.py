@@ -171,3 +171,50 @@ def _rows_removed(plan: Any) -> int:
         plan.get("Rows Removed by Index Recheck", 0)
     )
     return removed + sum(_rows_removed(node) for node in plan.values())
+
+
+async def test_a_row_jetstream_refuses_stays_pending_while_the_rows_around_it_are_sent(
+    db: Database, nats_server: NatsServer
+) -> None:
+    """A batch is sent without awaiting each acknowledgement in turn; a row that gets no
+    stream's acknowledgement keeps its error and stays pending, the others are marked sent,
+    and no publish is left waiting for an acknowledgement."""
+    settings = settings_for(nats_server.url, db.url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await ensure_streams(js, settings)
+    # No stream takes the restricted root here: a restricted row has no responder.
+    routing = EventRouting(settings.subject_root, "nowhere")
+    relay = OutboxRelay(db=db, outbox=outbox, js=js, routing=routing, batch_size=50)
+    async with db.session() as session:
+        for n in range(3):
+            await outbox.add(session, ThingHappened(thing_id=f"t{n}", n=n))
+    async with db.session() as session:
+        middle = select(outbox.table.c.id).order_by(outbox.table.c.id).offset(1).limit(1)
+        await session.execute(
+            outbox.table.update()
+            .where(outbox.table.c.id == middle.scalar_subquery())
+            .values(restricted=True)
+        )
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(
+                    outbox.table.c.restricted,
+                    outbox.table.c.sent_at,
+                    outbox.table.c.attempts,
+                    outbox.table.c.last_error,
+                ).order_by(outbox.table.c.id)
+            )
+        ).all()
+    assert [(r.restricted, r.sent_at is None, r.attempts) for r in rows] == [
+        (False, False, 1),
+        (True, True, 1),
+        (False, False, 1),
+    ]
+    assert "NoStreamResponse" in (rows[1].last_error or "")
+    assert await stream_count(js, settings.stream_name) == 2
+    assert js.publish_async_pending() == 0
+    await nc.close()

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js import JetStreamContext
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -251,34 +252,51 @@ class OutboxRelay:
         return list((await session.execute(stmt)).all())
 
     async def _publish(self, rows: list[Any]) -> tuple[list[str], dict[str, str]]:
-        """Publish concurrently (requests leave in order on one connection, so the stream keeps
-        the outbox order); returns the acknowledged event ids and the errors of the others."""
-        results = await asyncio.gather(
-            *(self._publish_one(row) for row in rows), return_exceptions=True
-        )
-        sent: list[str] = []
+        """Send the rows in order on one connection without awaiting each ack in turn (so the
+        stream keeps the outbox order), then await their acks, `publish_timeout_seconds` at
+        most; returns the acknowledged event ids and the errors of the others."""
+        acks: dict[str, asyncio.Future[Any]] = {}
         errors: dict[str, str] = {}
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                errors[row.event_id] = repr(result)[:2000]
+        parents: dict[str | None, Context] = {}  # a batch's rows mostly share one trace
+        try:
+            for row in rows:
+                try:
+                    acks[row.event_id] = await self._send(row, parents)
+                except Exception as exc:  # e.g. the connection closed: this row stays pending
+                    raise_if_cancelled()
+                    errors[row.event_id] = repr(exc)[:2000]
+            if acks:
+                await asyncio.wait(acks.values(), timeout=self.publish_timeout_seconds)
+        finally:
+            for ack in acks.values():
+                ack.cancel()  # not acknowledged in time (or the relay stops): left pending
+        sent: list[str] = []
+        for event_id, ack in acks.items():
+            if ack.cancelled():
+                errors[event_id] = repr(TimeoutError("no acknowledgement in time"))
+            elif (failure := ack.exception()) is not None:
+                errors[event_id] = repr(failure)[:2000]
             else:
-                sent.append(row.event_id)
+                sent.append(event_id)
         return sent, errors
 
-    async def _publish_one(self, row: Any) -> Any:
-        """One publish, in a span of the trace that wrote the row; the message carries its
-        `traceparent` as a header too, for readers that do not open the CloudEvent."""
+    async def _send(self, row: Any, parents: dict[str | None, Context]) -> asyncio.Future[Any]:
+        """Hand one message to the connection, in a span of the trace that wrote the row; the
+        message carries its `traceparent` as a header too, for readers that do not open the
+        CloudEvent. The future resolves with JetStream's acknowledgement."""
         subject = self.routing.full_subject(row.subject, row.restricted)
+        parent = parents.get(row.traceparent)
+        if parent is None:
+            parent = parents[row.traceparent] = tracing.context_of({"traceparent": row.traceparent})
         with tracing.span(
             f"publish {row.subject}",
             kind=SpanKind.PRODUCER,
-            parent=tracing.context_of({"traceparent": row.traceparent}),
+            parent=parent,
             attributes={"messaging.system": "nats", "messaging.message.id": row.event_id},
         ):
-            return await self.js.publish(
+            return await self.js.publish_async(
                 subject,
                 row.body.encode(),
-                timeout=self.publish_timeout_seconds,
                 headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
             )
 
