@@ -8,12 +8,13 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification import certificates, expiry, holders, issuance, revocation, verification
 from wps_certification.models import Base, Certificate, CertificateNotice, outbox
 from wps_common.auth import Principal, Role
+from wps_common.db import Database
 from wps_common.errors import Conflict, NotFound
 from wps_common.events.consumer import TransientError
 from wps_common.events.contracts import (
@@ -24,6 +25,7 @@ from wps_common.events.contracts import (
     ModuleCompleted,
 )
 from wps_common.testing import outbox_events
+from wps_common.testing.support import create_tables
 
 from .conftest import ACADEMY_ID, TRACK, completion, profile
 
@@ -255,6 +257,24 @@ class TestIssueMany:
     async def test_an_empty_batch_does_nothing(self, service_session: AsyncSession) -> None:
         assert await issuance.issue_many(service_session, []) == []
         assert await count(service_session, Certificate) == 0
+
+    async def test_on_postgresql_a_batch_is_planned_for_its_values_in_its_transaction_only(
+        self, db_backend: str, database_url: str
+    ) -> None:
+        if db_backend == "sqlite":
+            pytest.skip("PostgreSQL's plan cache")
+        await create_tables(database_url, Base.metadata)
+        db = Database(database_url)
+        try:
+            async with db.session() as session:
+                await with_holder(session)
+                await issuance.issue_many(session, [completion("trainee-1")])
+                mode = await session.scalar(text("SHOW plan_cache_mode"))
+                assert mode == "force_custom_plan"
+            async with db.session() as session:
+                assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"
+        finally:
+            await db.dispose()
 
 
 class TestRevokeAndReissue:
