@@ -320,3 +320,33 @@ async def test_a_partial_import_whose_every_row_is_bad_succeeds_with_its_errors(
     )
     assert (job["status"], job["created_count"], job["error_count"]) == ("succeeded", 0, 1), job
     assert [(e["row"], e["column"]) for e in job["errors"]] == [(2, "start_date")]
+
+
+async def test_polling_an_import_leaves_its_file_unread(academy: Academy) -> None:
+    """A job keeps its file until it has run; answering a progress poll does not read it."""
+    from sqlalchemy import inspect
+
+    from wps_common.auth import Principal, Role
+    from wps_enrolment.imports import get_job
+    from wps_enrolment.models import ImportJob
+
+    staff = Principal(subject="hr-1", roles=frozenset({Role.ADMIN}))
+    db = Database(academy.database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                ImportJob(
+                    id="polled-job",
+                    academy_id=academy.academy_id,
+                    mode="partial",
+                    status="queued",
+                    content=HEADER + "P-001,Orlova,Vera,F,Major,HQ,2020-01-01,ru\n",
+                    errors=[],
+                    created_by="hr-1",
+                )
+            )
+        async with db.session() as session:
+            job = await get_job(session, job_id="polled-job", who=staff)
+            assert job.status == "queued" and "content" in inspect(job).unloaded
+    finally:
+        await db.dispose()
