@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, event, text
 from sqlalchemy.engine import make_url
@@ -24,8 +24,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 READ_ONLY = "wps_read_only"
+# An execution option (`execution_options=DEFERRED_WRITE`) for a write whose answer nobody reads
+# (no RETURNING, no row count, no last row id): on SQLite it goes to the connection's thread
+# with the next statement of the transaction, or its commit, in the same call. An error it
+# raises is raised there. On PostgreSQL, or without the one-call cursor, it runs at once.
+DEFERRED = "wps_deferred"
+DEFERRED_WRITE = {DEFERRED: True}
+_WRITES = "wps_deferred_writes"  # the pool's record of a connection: its DeferredWrites
 # Integer primary keys that autoincrement on SQLite too (SQLite only does so for INTEGER).
 BigIntPK = BigInteger().with_variant(Integer, "sqlite")
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -74,10 +82,13 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         driver = dbapi_connection.driver_connection
         if OneCallCursor.fits(driver):  # else aiosqlite's own cursor: slower, as correct
-            driver.cursor = partial(OneCallCursor, driver)  # this connection's cursors only
+            writes = record.info[_WRITES] = DeferredWrites(driver)
+            # This connection's cursors, commits and rollbacks only.
+            driver.cursor = partial(OneCallCursor, driver, writes)
+            driver.commit, driver.rollback = writes.commit, writes.rollback
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -85,10 +96,76 @@ def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _on_statement(
+        connection: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+    ) -> None:
+        if context is not None and context.execution_options.get(DEFERRED, False):
+            writes: DeferredWrites | None = connection.info.get(_WRITES)
+            if writes is not None:
+                writes.mark(statement)
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class DeferredWrites:
+    """The writes of one SQLite connection that wait for its next call to the thread
+    (`DEFERRED_WRITE`): they run there first, in order, then the statement or the commit that
+    made the call. A rollback drops them unrun.
+
+    A transaction's last writes (an enrolment, its event, its audit entry) thus reach the
+    thread with its commit: each call is a hand-off to the thread and back through a busy event
+    loop while the transaction holds SQLite's write lock, and the lock sets the pace."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._marked: str | None = None
+        self._waiting: list[tuple[str, Callable[[sqlite3.Cursor], object]]] = []
+        self._rollback = connection.rollback  # aiosqlite's own
+
+    def mark(self, sql: str) -> None:
+        """The statement about to be executed is a deferred write."""
+        self._marked = sql
+
+    def defer(self, sql: str, write: Callable[[sqlite3.Cursor], object]) -> bool:
+        """Keep `write` for the next call if its statement was marked; False: run it now."""
+        marked, self._marked = self._marked, None
+        if marked is None or marked != sql:
+            return False
+        self._waiting.append((sql, write))
+        return True
+
+    async def call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the connection's thread, after the writes waiting."""
+        connection: sqlite3.Connection = self._connection._conn
+        waiting, self._waiting = self._waiting, []
+
+        def on_thread() -> T:
+            if waiting:
+                cursor = connection.cursor()
+                try:
+                    for sql, write in waiting:
+                        try:
+                            write(cursor)
+                        except sqlite3.Error as exc:
+                            exc.add_note(f"raised by a deferred write: {sql[:200]}")
+                            raise
+                finally:
+                    cursor.close()
+            return work(connection)
+
+        result: T = await self._connection._execute(on_thread)
+        return result
+
+    async def commit(self) -> None:
+        await self.call(lambda connection: connection.commit())
+
+    async def rollback(self) -> None:
+        self._waiting.clear()
+        await self._rollback()
 
 
 class OneCallCursor:
@@ -112,8 +189,9 @@ class OneCallCursor:
         rename them: the platform then keeps aiosqlite's own cursor)."""
         return callable(getattr(connection, "_execute", None)) and hasattr(connection, "_conn")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, writes: DeferredWrites) -> None:
         self._connection = connection
+        self._writes = writes
         self._rows: list[Any] = []
         self.description: Any = None
         self.rowcount = -1
@@ -126,15 +204,17 @@ class OneCallCursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Any = None) -> OneCallCursor:
-        return await self._run(lambda cursor: cursor.execute(sql, parameters or ()))
+        return await self._run(sql, lambda cursor: cursor.execute(sql, parameters or ()))
 
     async def executemany(self, sql: str, parameters: Any) -> OneCallCursor:
-        return await self._run(lambda cursor: cursor.executemany(sql, parameters))
+        return await self._run(sql, lambda cursor: cursor.executemany(sql, parameters))
 
-    async def _run(self, statement: Callable[[sqlite3.Cursor], object]) -> OneCallCursor:
-        connection: sqlite3.Connection = self._connection._conn
+    async def _run(self, sql: str, statement: Callable[[sqlite3.Cursor], object]) -> OneCallCursor:
+        if self._writes.defer(sql, statement):
+            self.description, self._rows, self.rowcount, self.lastrowid = None, [], -1, None
+            return self
 
-        def on_thread() -> tuple[Any, list[Any], int, int | None]:
+        def on_thread(connection: sqlite3.Connection) -> tuple[Any, list[Any], int, int | None]:
             cursor = connection.cursor()
             try:
                 statement(cursor)
@@ -143,7 +223,7 @@ class OneCallCursor:
             finally:
                 cursor.close()
 
-        result = await self._connection._execute(on_thread)
+        result = await self._writes.call(on_thread)
         self.description, self._rows, self.rowcount, self.lastrowid = result
         return self
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from wps_common.audit import entry_values
 from wps_common.auth import Principal
-from wps_common.db import new_id, utcnow
+from wps_common.db import DEFERRED_WRITE, new_id, utcnow
 from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import ModuleFacts, TrackFacts, TraineeEnrolled
 from wps_common.tenancy import in_academy
@@ -267,7 +267,8 @@ async def enrol_many(
     inactive, duplicate or unqualified trainee refuses the whole request. The locked cohort
     with its curriculum and the trainees with their standing and the seat count are read in
     one statement on SQLite, two on PostgreSQL; the completed modules only when the cohort
-    has prerequisites; then one INSERT per table."""
+    has prerequisites; then one INSERT per table, deferred: nothing reads their answers, so on
+    SQLite they reach the connection's thread with the commit, in one call."""
     if len(set(trainee_ids)) != len(trainee_ids):
         raise InvalidInput("A trainee is listed twice.", field="trainee_ids")
     # The reads below are plain statements, which do not flush the caller's pending objects.
@@ -317,7 +318,7 @@ async def _seat_or_waitlist(
     if new:
         # Inserted as plain rows (no unit-of-work flush), then made part of the session as the
         # rows they are, so that a later read in this transaction finds these same objects.
-        await session.execute(_INSERT_ENROLMENTS, new)
+        await session.execute(_INSERT_ENROLMENTS, new, execution_options=DEFERRED_WRITE)
         for enrolment in enrolments:
             if inspect(enrolment).transient:
                 make_transient_to_detached(enrolment)
@@ -380,6 +381,7 @@ async def _audit_enrolled(
             )
             for enrolment in enrolments
         ],
+        execution_options=DEFERRED_WRITE,
     )
 
 

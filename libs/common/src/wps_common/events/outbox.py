@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common import tracing
-from wps_common.db import BigIntPK, UTCDateTime, utcnow
+from wps_common.db import DEFERRED_WRITE, BigIntPK, UTCDateTime, utcnow
 from wps_common.events.envelope import (
     CloudEvent,
     EventPayload,
@@ -93,6 +93,8 @@ class Outbox:
             # Event retention deletes ids by age (wps_common.retention).
             Index("ix_inbox_processed_at", "processed_at"),
         )
+        # Built once: SQLAlchemy memoises a statement's cache key, so a write only binds values.
+        self._insert_statement = insert(self.table)
 
     async def add(self, session: AsyncSession, payload: EventPayload) -> CloudEvent:
         """Record an event in the caller's transaction; it is published only if that commits."""
@@ -152,7 +154,8 @@ class Outbox:
     ) -> list[dict[str, Any]]:
         rows = self.rows(payloads)
         if rows:
-            await session.execute(insert(self.table), rows)
+            # Nothing reads the INSERT's answer: on SQLite it goes with the next statement.
+            await session.execute(self._insert_statement, rows, execution_options=DEFERRED_WRITE)
             session.info[PENDING_FLAG] = True
             self._hand_over(session, rows)
         return rows

@@ -22,10 +22,14 @@ from wps_enrolment.schemas import (
 
 router = APIRouter(tags=["enrolments"])
 
+# The enrol routes name the caller before the session: dependencies are resolved in that order,
+# and on SQLite the session takes the database's turn, which every write of the process waits
+# for, so the caller is known (and a refused one turned away) before it is taken.
+
 
 @router.post("/cohorts/{cohort_id}/enrolments", status_code=201)
 async def enrol(
-    cohort_id: Id, body: EnrolmentCreate, session: DbSession, who: Staff
+    cohort_id: Id, body: EnrolmentCreate, who: Staff, session: DbSession
 ) -> EnrolmentOut:
     """Enrol a trainee: a seat if one is free, else the waitlist (emits trainee.enrolled)."""
     [enrolment] = await enrolling.enrol_many(
@@ -36,7 +40,7 @@ async def enrol(
 
 @router.post("/cohorts/{cohort_id}/enrolments/bulk", status_code=201)
 async def enrol_many(
-    cohort_id: Id, body: BulkEnrolmentCreate, session: DbSession, who: Staff
+    cohort_id: Id, body: BulkEnrolmentCreate, who: Staff, session: DbSession
 ) -> BulkEnrolled:
     """Enrol many trainees in the order given (seats first, then the waitlist); all or none."""
     enrolled = await enrolling.enrol_many(
