@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import time
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy import text as sql
 
@@ -348,5 +350,67 @@ async def test_polling_an_import_leaves_its_file_unread(academy: Academy) -> Non
         async with db.session() as session:
             job = await get_job(session, job_id="polled-job", who=staff)
             assert job.status == "queued" and "content" in inspect(job).unloaded
+    finally:
+        await db.dispose()
+
+
+async def test_a_partial_import_writes_its_first_chunks_while_the_file_is_still_read(
+    academy: Academy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partial mode writes a chunk as soon as it has been read; the file's total and errors are
+    reported once it has been read to its end, and until then the job shows no total."""
+    import asyncio
+    import threading
+
+    from wps_common.db import utcnow
+    from wps_common.testing import wait_until
+    from wps_enrolment import trainee_csv
+    from wps_enrolment.imports import run
+    from wps_enrolment.models import ImportJob
+
+    held = threading.Event()
+    validate = trainee_csv._row
+
+    def slow_tail(raw: dict[str, str], line: int) -> Any:
+        if line > 1500:  # the reading stops here until the first chunks are seen written
+            held.wait(timeout=30)
+        return validate(raw, line)
+
+    monkeypatch.setattr(trainee_csv, "_row", slow_tail)
+    rows = "".join(f"H-{i:05d},Family{i},Given{i},F,Major,HQ,2020-01-01,ru\n" for i in range(2000))
+    db = Database(academy.database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                ImportJob(
+                    id="streamed-job",
+                    academy_id=academy.academy_id,
+                    mode="partial",
+                    status="queued",
+                    content=HEADER + rows + "H-00001,Again,Twice,F,,,,\n",
+                    errors=[],
+                    created_by="hr-1",
+                )
+            )
+        job = asyncio.create_task(run(db, "streamed-job", chunk_rows=100, today=utcnow().date()))
+
+        async def written() -> ImportJob | None:
+            async with db.session() as session:
+                found = await session.get(ImportJob, "streamed-job")
+                return found if found is not None and found.created_count >= 1000 else None
+
+        try:
+            during = await wait_until(written, timeout=30, what="the first chunks")
+        finally:
+            held.set()
+        assert during is not None
+        assert (during.total_rows, during.processed_rows, during.error_count) == (0, 0, 0)
+        await job
+        async with db.session() as session:
+            done = await session.get(ImportJob, "streamed-job")
+            assert done is not None and done.status == "succeeded", done and done.message
+            assert (done.total_rows, done.processed_rows) == (2001, 2001)
+            assert (done.created_count, done.error_count) == (2000, 1)
+            assert done.errors[0]["row"] == 2002
     finally:
         await db.dispose()

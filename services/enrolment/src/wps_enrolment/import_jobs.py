@@ -8,6 +8,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,7 @@ from wps_common.db import Database, utcnow
 from wps_common.errors import InvalidInput
 from wps_enrolment.import_chunks import upsert_chunk
 from wps_enrolment.models import Academy, ImportJob
-from wps_enrolment.trainee_csv import Parsed, parse
+from wps_enrolment.trainee_csv import Parsed, read
 
 log = logging.getLogger("wps.enrolment.imports")
 
@@ -41,97 +42,183 @@ async def _claim(db: Database, job_id: str) -> tuple[str, str, str, str] | None:
 
 
 async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> None:
-    """Execute a queued import. Partial mode commits a chunk at a time (progress is real);
-    all-or-nothing writes everything in one transaction, and nothing when a row is bad."""
+    """Execute a queued import. Partial mode commits a chunk at a time (progress is real),
+    starting on the first rows while the rest of the file is read; all-or-nothing reads the
+    whole file first and writes everything in one transaction, and nothing when a row is bad."""
     claimed = await _claim(db, job_id)
     if claimed is None:
         return
     text, academy_id, mode, actor = claimed
+    reading = _Reading(text)
     try:
-        parsed = await asyncio.to_thread(parse, text)
-    except InvalidInput as exc:
+        if mode == "all_or_nothing":
+            parsed = await reading.whole()
+            async with db.session() as session:
+                await _report(session, job_id, parsed, written=0)
+            if parsed.errors:
+                bad = len(parsed.errors)
+                message = f"{bad} bad row(s); nothing was imported (mode all_or_nothing)."
+                await _finish(db, job_id, status="failed", message=message)
+                return
+            counts = await _write_all(db, job_id, parsed, academy_id, actor, chunk_rows, today)
+        else:
+            counts = await _write_chunks(db, job_id, reading, academy_id, actor, chunk_rows, today)
+    except InvalidInput as exc:  # the file cannot be read as an import
         await _finish(db, job_id, status="failed", message=exc.detail)
         return
-    errors = [e.as_dict() for e in parsed.errors]
-    async with db.session() as session:
-        await session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(
-                total_rows=parsed.total,
-                error_count=len(errors),
-                errors=errors[:MAX_REPORTED_ERRORS],
-                processed_rows=len(errors),
-            )
-        )
-    if mode == "all_or_nothing" and errors:
-        await _finish(
-            db,
-            job_id,
-            status="failed",
-            message=f"{len(errors)} bad row(s); nothing was imported (mode all_or_nothing).",
-        )
-        return
-    try:
-        counts = await _write(db, job_id, parsed, academy_id, mode, actor, chunk_rows, today)
     except Exception as exc:  # the job must end in a state a client can read
         log.exception("import %s failed", job_id)
         await _finish(db, job_id, status="failed", message=f"The import stopped: {exc!r}"[:2000])
         return
+    finally:
+        reading.stop()
     message = (
         f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
     )
-    if errors:
-        message += f"; {len(errors)} bad row(s) skipped"
+    if reading.parsed is not None and reading.parsed.errors:
+        message += f"; {len(reading.parsed.errors)} bad row(s) skipped"
     await _finish(db, job_id, status="succeeded", message=message + ".")
 
 
-async def _write(
+async def _write_all(
     db: Database,
     job_id: str,
     parsed: Parsed,
     academy_id: str,
-    mode: str,
     actor: str,
     chunk_rows: int,
     today: date,
 ) -> dict[str, int]:
-    """Upsert the valid rows chunk by chunk: one transaction in all, or one per chunk."""
+    """Upsert every row chunk by chunk in one transaction (all-or-nothing)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     chunks = [parsed.rows[i : i + chunk_rows] for i in range(0, len(parsed.rows), chunk_rows)]
-    bad = len(parsed.errors)
     statistics = _Statistics(db.is_postgresql)
     texts: dict[int, str] = {}  # search texts computed ahead (see `upsert_chunk`)
     nexts = [*chunks[1:], []][: len(chunks)]  # each chunk's successor (none for the last)
-    if mode == "all_or_nothing":
-        async with db.session() as session:
-            academy = await session.get(Academy, academy_id)
-            assert academy is not None
-            for chunk, ahead in zip(chunks, nexts, strict=True):
-                await statistics.refresh(session, counts["created"])
-                _add(
-                    counts,
-                    await upsert_chunk(
-                        session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
-                    ),
-                )
-            await _progress(session, job_id, len(parsed.rows) + bad, counts)
-        return counts
-    done = bad
-    for chunk, ahead in zip(chunks, nexts, strict=True):
-        async with db.session() as session:
+    async with db.session() as session:
+        academy = await session.get(Academy, academy_id)
+        assert academy is not None
+        for chunk, ahead in zip(chunks, nexts, strict=True):
             await statistics.refresh(session, counts["created"])
-            academy = await session.get(Academy, academy_id)
-            assert academy is not None
             _add(
                 counts,
                 await upsert_chunk(
                     session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
                 ),
             )
-            done += len(chunk)
-            await _progress(session, job_id, done, counts)
+        await _progress(session, job_id, len(parsed.rows) + len(parsed.errors), counts)
     return counts
+
+
+async def _write_chunks(
+    db: Database,
+    job_id: str,
+    reading: _Reading,
+    academy_id: str,
+    actor: str,
+    chunk_rows: int,
+    today: date,
+) -> dict[str, int]:
+    """Upsert the valid rows a chunk at a time, one transaction each, as they are read. The
+    file's rows and errors are reported once it has been read to its end; until then the job
+    shows no total and no rows processed, as while a whole file was read first."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    statistics = _Statistics(db.is_postgresql)
+    texts: dict[int, str] = {}  # search texts computed ahead (see `upsert_chunk`)
+    written, reported = 0, False
+    while chunk := await reading.rows(written, chunk_rows):
+        ahead = reading.read_so_far(written + len(chunk), chunk_rows)
+        async with db.session() as session:
+            await statistics.refresh(session, counts["created"])
+            academy = await session.get(Academy, academy_id)
+            assert academy is not None
+            columns = reading.columns
+            _add(
+                counts,
+                await upsert_chunk(session, academy, chunk, columns, actor, today, (texts, ahead)),
+            )
+            written += len(chunk)
+            parsed = reading.parsed if reading.finished else None
+            if parsed is not None and not reported:
+                await _report(session, job_id, parsed, written=written)
+                reported = True
+            await _progress(session, job_id, _processed(parsed, written), counts)
+    if not reported:  # nothing valid to write (or the last chunk ended the file)
+        assert reading.parsed is not None
+        async with db.session() as session:
+            await _report(session, job_id, reading.parsed, written=written)
+    return counts
+
+
+def _processed(parsed: Parsed | None, written: int) -> int:
+    return 0 if parsed is None else len(parsed.errors) + written
+
+
+async def _report(session: AsyncSession, job_id: str, parsed: Parsed, *, written: int) -> None:
+    """The file's rows and row-level errors, once it has been read to its end."""
+    errors = [e.as_dict() for e in parsed.errors]
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id)
+        .values(
+            total_rows=parsed.total,
+            error_count=len(errors),
+            errors=errors[:MAX_REPORTED_ERRORS],
+            processed_rows=len(errors) + written,
+        )
+    )
+
+
+class _Reading:
+    """The file read in a worker thread (`trainee_csv.read`) while the rows read so far are
+    written: a chunk is written as soon as it has been read, beside the reading of the rest."""
+
+    def __init__(self, text: str) -> None:
+        self.parsed: Parsed | None = None  # grows while the file is read
+        self._more = asyncio.Event()
+        self._stopping = False
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.ensure_future(asyncio.to_thread(self._read, text, loop))
+
+    def _read(self, text: str, loop: asyncio.AbstractEventLoop) -> None:
+        for parsed in read(text):
+            self.parsed = parsed
+            loop.call_soon_threadsafe(self._more.set)
+            if self._stopping:
+                return
+
+    @property
+    def finished(self) -> bool:
+        return self._task.done() and self._task.exception() is None
+
+    @property
+    def columns(self) -> list[str]:
+        return self.parsed.columns if self.parsed is not None else []
+
+    async def whole(self) -> Parsed:
+        await self._task  # raises InvalidInput for a file that cannot be imported
+        assert self.parsed is not None
+        return self.parsed
+
+    async def rows(self, start: int, count: int) -> list[tuple[int, dict[str, Any]]]:
+        """The valid rows from `start`, `count` of them (fewer at the end, none past it)."""
+        while not self._task.done():
+            if self.parsed is not None and len(self.parsed.rows) >= start + count:
+                break
+            self._more.clear()
+            more = asyncio.ensure_future(self._more.wait())
+            await asyncio.wait((self._task, more), return_when=asyncio.FIRST_COMPLETED)
+            more.cancel()
+        if self._task.done():
+            self._task.result()  # the reading's error, e.g. a header without rows
+        return self.read_so_far(start, count)
+
+    def read_so_far(self, start: int, count: int) -> list[tuple[int, dict[str, Any]]]:
+        return [] if self.parsed is None else self.parsed.rows[start : start + count]
+
+    def stop(self) -> None:
+        """Stop reading after the piece under way (the job ended or was cancelled)."""
+        self._stopping = True
 
 
 @dataclass

@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -143,6 +144,14 @@ def _reader(text: str) -> Any:
 
 def parse(text: str) -> Parsed:
     """Read and validate the whole file; CPU only (run it in a thread)."""
+    return deque(read(text), maxlen=1)[0]  # the last piece: the whole file
+
+
+def read(text: str, piece: int = 500) -> Iterator[Parsed]:
+    """`parse` a piece at a time, for a writer that starts on the first rows while the rest is
+    read: yields the same `Parsed`, grown by up to `piece` lines, until the file ends (its
+    `total` is final only then). CPU only (run it in a thread). Raises InvalidInput for an
+    unusable header before the first piece, and for a file without rows at its end."""
     reader = _reader(text)
     try:
         header = next(reader)
@@ -153,7 +162,11 @@ def parse(text: str) -> Parsed:
     columns = header_map(header)
     parsed = Parsed(columns=list(columns.values()))
     first_seen: dict[str, int] = {}
+    lines = 0
     while True:
+        lines += 1
+        if lines % piece == 0:
+            yield parsed
         try:
             cells = next(reader)
         except StopIteration:
@@ -162,39 +175,47 @@ def parse(text: str) -> Parsed:
             parsed.total += 1
             parsed.errors.append(RowError(reader.line_num, None, f"unreadable CSV: {exc}"))
             continue
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue  # blank lines are not rows
-        parsed.total += 1
-        if len(cells) > len(header):
-            parsed.errors.append(
-                RowError(line, None, f"{len(cells)} cells but the header has {len(header)}")
-            )
-            continue
-        raw = {
-            name: from_spreadsheet(cells[i].strip()) if i < len(cells) else ""
-            for i, name in columns.items()
-        }
-        row_errors, values = _row(raw, line)
-        if not row_errors:
-            number = values["employee_number"]
-            if number in first_seen:
-                row_errors.append(
-                    RowError(
-                        line,
-                        "employee_number",
-                        f"{number} already appears on row {first_seen[number]}",
-                    )
-                )
-            else:
-                first_seen[number] = line
-        if row_errors:
-            parsed.errors.extend(row_errors)
-        else:
-            parsed.rows.append((line, values))
+        _add_row(parsed, cells, len(header), columns, reader.line_num, first_seen)
     if parsed.total == 0:
         raise InvalidInput("The CSV file has a header but no rows.", field="file")
-    return parsed
+    yield parsed
+
+
+def _add_row(
+    parsed: Parsed,
+    cells: list[str],
+    width: int,
+    columns: dict[int, str],
+    line: int,
+    first_seen: dict[str, int],
+) -> None:
+    if not any(c.strip() for c in cells):
+        return  # blank lines are not rows
+    parsed.total += 1
+    if len(cells) > width:
+        parsed.errors.append(RowError(line, None, f"{len(cells)} cells but the header has {width}"))
+        return
+    raw = {
+        name: from_spreadsheet(cells[i].strip()) if i < len(cells) else ""
+        for i, name in columns.items()
+    }
+    row_errors, values = _row(raw, line)
+    if not row_errors:
+        number = values["employee_number"]
+        if number in first_seen:
+            row_errors.append(
+                RowError(
+                    line,
+                    "employee_number",
+                    f"{number} already appears on row {first_seen[number]}",
+                )
+            )
+        else:
+            first_seen[number] = line
+    if row_errors:
+        parsed.errors.extend(row_errors)
+    else:
+        parsed.rows.append((line, values))
 
 
 def _row(raw: dict[str, str], line: int) -> tuple[list[RowError], dict[str, Any]]:
