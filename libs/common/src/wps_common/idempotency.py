@@ -97,15 +97,23 @@ class IdempotencyMiddleware:
             b"\0".join([caller, scope["method"].encode(), scope["path"].encode(), key])
         ).hexdigest()
         request_hash = hashlib.sha256(body).hexdigest()
-        table = self.keys.table
-        db = self.database()
+        claimed, row = await self._claim(scope_hash, request_hash)
+        if row is not None:
+            await self._replay(send, row, request_hash)
+            return
+        if not claimed:
+            await _send(send, *IN_PROGRESS)
+            return
+        await self._run_and_keep(scope, body, send, scope_hash)
 
-        # One transaction claims the key or finds the request that holds it: an INSERT that
-        # does nothing when the key exists (on PostgreSQL it waits for a concurrent claim to
-        # commit), and only then a read of the row that is there.
+    async def _claim(self, scope_hash: str, request_hash: str) -> tuple[bool, Any]:
+        """One transaction claims the key or finds the request that holds it: an INSERT that
+        does nothing when the key exists (on PostgreSQL it waits for a concurrent claim to
+        commit), and only then a read of the row that is there. (claimed, the row found)."""
+        table = self.keys.table
         now = utcnow()
         claimed, row = False, None
-        async with db.session() as session:
+        async with self.database().session() as session:
             claim = (
                 postgresql.insert(table)
                 if session.bind is not None and session.bind.dialect.name == "postgresql"
@@ -124,13 +132,11 @@ class IdempotencyMiddleware:
                     row = None
                 if row is not None:
                     break
-        if row is not None:
-            await self._replay(send, row, request_hash)
-            return
-        if not claimed:
-            await _send(send, *IN_PROGRESS)
-            return
+        return claimed, row
 
+    async def _run_and_keep(self, scope: Scope, body: bytes, send: Send, scope_hash: str) -> None:
+        """The request, its answer kept under the claimed key (a server error releases it)."""
+        table = self.keys.table
         captured: dict[str, Any] = {"body": b""}
 
         async def capture(message: Message) -> None:
@@ -145,7 +151,7 @@ class IdempotencyMiddleware:
             await self.app(scope, _replaying(body), capture)
         finally:
             status = captured.get("status", 500)
-            async with db.session() as session:
+            async with self.database().session() as session:
                 if status >= 500:
                     await session.execute(delete(table).where(table.c.scope == scope_hash))
                 else:
