@@ -218,3 +218,29 @@ async def test_a_row_jetstream_refuses_stays_pending_while_the_rows_around_it_ar
     assert await stream_count(js, settings.stream_name) == 2
     assert js.publish_async_pending() == 0
     await nc.close()
+
+
+async def test_a_relay_whose_publishes_the_connection_refused_does_not_wait_forever(
+    db: Database, nats_server: NatsServer
+) -> None:
+    """nats-py keeps the pending place of a publish the connection refuses (here a message
+    over the server's maximum payload); once its places are taken, the next publish waits for
+    one at most the publish timeout and the batch fails, rather than the relay stalling."""
+    settings = settings_for(nats_server.url, db.url)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream(publish_async_max_pending=1)
+    await ensure_streams(js, settings)
+    routing = EventRouting(settings.subject_root, settings.restricted_subject_root)
+    relay = OutboxRelay(db=db, outbox=outbox, js=js, routing=routing, publish_timeout_seconds=0.5)
+    async with db.session() as session:
+        await outbox.add(session, ThingHappened(thing_id="big", n=0))
+    async with db.session() as session:
+        await session.execute(outbox.table.update().values(body="x" * (nc.max_payload + 1)))
+    with pytest.raises(ConnectionError, match="MaxPayload"):
+        await asyncio.wait_for(relay.publish_pending(), timeout=10)
+    async with db.session() as session:
+        await outbox.add(session, ThingHappened(thing_id="small", n=1))
+    with pytest.raises(ConnectionError, match="TooManyStalled"):
+        await asyncio.wait_for(relay.publish_pending(), timeout=10)
+    assert await pending(db) == 2
+    await nc.close()

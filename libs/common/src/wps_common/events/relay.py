@@ -294,9 +294,14 @@ class OutboxRelay:
             parent=parent,
             attributes={"messaging.system": "nats", "messaging.message.id": row.event_id},
         ):
+            # nats-py holds one of its `publish_async_max_pending` places for each publish
+            # whose future it has not resolved, and keeps the place of a publish the
+            # connection refused (too large, its buffer full while reconnecting): without a
+            # stall limit the relay would wait for a place forever once they are all taken.
             return await self.js.publish_async(
                 subject,
                 row.body.encode(),
+                wait_stall=self.publish_timeout_seconds,
                 headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
             )
 
