@@ -294,16 +294,39 @@ class OutboxRelay:
             parent=parent,
             attributes={"messaging.system": "nats", "messaging.message.id": row.event_id},
         ):
-            # nats-py holds one of its `publish_async_max_pending` places for each publish
-            # whose future it has not resolved, and keeps the place of a publish the
-            # connection refused (too large, its buffer full while reconnecting): without a
-            # stall limit the relay would wait for a place forever once they are all taken.
+            body = row.body.encode()
+            refusal = self._refusal(body)
+            if refusal is not None:
+                raise refusal
+            # The stall limit: should places still be lost (the connection lost between the
+            # check and the publish), the relay fails the row rather than wait for ever.
             return await self.js.publish_async(
                 subject,
-                row.body.encode(),
+                body,
                 wait_stall=self.publish_timeout_seconds,
                 headers={"Nats-Msg-Id": row.event_id, **tracing.current_carrier()},
             )
+
+    def _refusal(self, body: bytes) -> Exception | None:
+        """Why the connection would refuse this message, found before it is handed over.
+
+        nats-py takes one of its `publish_async_max_pending` places for each publish and gives
+        it back when the acknowledgement's future resolves; a publish the connection refuses
+        (over the server's maximum payload; closed, draining or reconnecting, its buffer full)
+        gets no future, and its place is lost for the life of the JetStream context. Once all
+        are lost, every publish fails until the process restarts. `JetStreamContext` keeps its
+        connection as `_nc` (nats-py 2.x); without it the checks are skipped."""
+        nc = getattr(self.js, "_nc", None)
+        if nc is None:
+            return None
+        if not nc.is_connected:
+            return ConnectionError("NATS is not connected; the event stays pending")
+        if len(body) > nc.max_payload:
+            return ValueError(
+                f"the event is {len(body):,} bytes, over the NATS server's maximum payload of "
+                f"{nc.max_payload:,}; it stays pending"
+            )
+        return None
 
     async def _mark(
         self,
