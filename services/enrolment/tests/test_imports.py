@@ -414,3 +414,75 @@ async def test_a_partial_import_writes_its_first_chunks_while_the_file_is_still_
             assert done.errors[0]["row"] == 2002
     finally:
         await db.dispose()
+
+
+async def test_a_runner_whose_job_was_taken_over_writes_nothing_more(
+    academy: Academy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that stalled past its lease finds, at its next chunk, that another runner has
+    claimed the job: that chunk is rolled back (no trainees, no events, no progress) and it
+    leaves the job to the other runner, neither finishing nor failing it."""
+    import asyncio
+    import threading
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from wps_common.db import utcnow
+    from wps_common.testing import wait_until
+    from wps_enrolment import trainee_csv
+    from wps_enrolment.imports import run
+    from wps_enrolment.models import ImportJob
+
+    held = threading.Event()
+    validate = trainee_csv._row
+
+    def slow_tail(raw: dict[str, str], line: int) -> Any:
+        if line > 501:  # the reading stops here while the job is taken over
+            held.wait(timeout=30)
+        return validate(raw, line)
+
+    monkeypatch.setattr(trainee_csv, "_row", slow_tail)
+    rows = "".join(f"T-{i:05d},Family{i},Given{i},F,Major,HQ,2020-01-01,ru\n" for i in range(800))
+    db = Database(academy.database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                ImportJob(
+                    id="taken-job",
+                    academy_id=academy.academy_id,
+                    mode="partial",
+                    status="queued",
+                    content=HEADER + rows,
+                    errors=[],
+                    created_by="hr-1",
+                )
+            )
+        job = asyncio.create_task(run(db, "taken-job", chunk_rows=100, today=utcnow().date()))
+
+        async def five_chunks() -> ImportJob | None:
+            async with db.session() as session:
+                found = await session.get(ImportJob, "taken-job")
+                return found if found is not None and found.created_count >= 500 else None
+
+        try:
+            await wait_until(five_chunks, timeout=30, what="the first five chunks")
+            other = utcnow() + timedelta(seconds=1)
+            async with db.session() as session:  # what another runner's claim writes
+                await session.execute(
+                    update(ImportJob)
+                    .where(ImportJob.id == "taken-job")
+                    .values(started_at=other, lease_until=other + timedelta(minutes=2))
+                )
+            events_before = await count(academy.database_url, outbox.table)
+        finally:
+            held.set()
+        await asyncio.wait_for(job, timeout=30)
+        async with db.session() as session:
+            after = await session.get(ImportJob, "taken-job")
+            assert after is not None
+            assert (after.status, after.message, after.created_count) == ("running", None, 500)
+        assert await count(academy.database_url, Trainee.__table__) == 500
+        assert await count(academy.database_url, outbox.table) == events_before
+    finally:
+        await db.dispose()

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import CursorResult, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
@@ -25,8 +25,34 @@ MAX_REPORTED_ERRORS = 1000
 LEASE = timedelta(minutes=2)  # renewed with every chunk
 
 
-async def _claim(db: Database, job_id: str) -> tuple[str, str, str, str] | None:
-    """Take a queued job (or one whose runner's lease lapsed): its file, academy, mode, actor."""
+class LeaseLost(Exception):
+    """Another runner took the job over: this one's lease had lapsed (it stalled longer than
+    `LEASE`). What this runner was writing is rolled back, and it leaves the job alone."""
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A job as one runner holds it: a claim sets `started_at`, so a later claim by another
+    runner (after this one's lease lapsed) changes it, and this runner's writes find no row."""
+
+    id: str
+    since: datetime
+
+    def update(self) -> Any:
+        return update(ImportJob).where(ImportJob.id == self.id, ImportJob.started_at == self.since)
+
+
+async def _update_held(session: AsyncSession, held: _Held, **values: Any) -> None:
+    """Update the job if this runner still holds it; else LeaseLost (the transaction with what
+    it wrote is rolled back by the caller's session)."""
+    result = cast(CursorResult[Any], await session.execute(held.update().values(**values)))
+    if result.rowcount == 0:
+        raise LeaseLost(f"import {held.id} was taken over by another runner")
+
+
+async def _claim(db: Database, job_id: str) -> tuple[_Held, str, str, str, str] | None:
+    """Take a queued job (or one whose runner's lease lapsed): the hold on it, its file,
+    academy, mode and actor."""
     async with db.session() as session:
         job = await session.scalar(
             select(ImportJob).where(ImportJob.id == job_id).with_for_update(skip_locked=True)
@@ -38,7 +64,7 @@ async def _claim(db: Database, job_id: str) -> tuple[str, str, str, str] | None:
         ):
             return None  # done, or running under a live lease elsewhere
         job.status, job.started_at, job.lease_until = "running", now, now + LEASE
-        return job.content or "", job.academy_id, job.mode, job.created_by
+        return _Held(job.id, now), job.content or "", job.academy_id, job.mode, job.created_by
 
 
 async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> None:
@@ -48,27 +74,30 @@ async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> Non
     claimed = await _claim(db, job_id)
     if claimed is None:
         return
-    text, academy_id, mode, actor = claimed
+    job, text, academy_id, mode, actor = claimed
     reading = _Reading(text)
     try:
         if mode == "all_or_nothing":
             parsed = await reading.whole()
             async with db.session() as session:
-                await _report(session, job_id, parsed, written=0)
+                await _report(session, job, parsed, written=0)
             if parsed.errors:
                 bad = len(parsed.errors)
                 message = f"{bad} bad row(s); nothing was imported (mode all_or_nothing)."
-                await _finish(db, job_id, status="failed", message=message)
+                await _finish(db, job, status="failed", message=message)
                 return
-            counts = await _write_all(db, job_id, parsed, academy_id, actor, chunk_rows, today)
+            counts = await _write_all(db, job, parsed, academy_id, actor, chunk_rows, today)
         else:
-            counts = await _write_chunks(db, job_id, reading, academy_id, actor, chunk_rows, today)
+            counts = await _write_chunks(db, job, reading, academy_id, actor, chunk_rows, today)
+    except LeaseLost:
+        log.warning("import %s: taken over by another runner; this one stops", job_id)
+        return
     except InvalidInput as exc:  # the file cannot be read as an import
-        await _finish(db, job_id, status="failed", message=exc.detail)
+        await _finish(db, job, status="failed", message=exc.detail)
         return
     except Exception as exc:  # the job must end in a state a client can read
         log.exception("import %s failed", job_id)
-        await _finish(db, job_id, status="failed", message=f"The import stopped: {exc!r}"[:2000])
+        await _finish(db, job, status="failed", message=f"The import stopped: {exc!r}"[:2000])
         return
     finally:
         reading.stop()
@@ -77,12 +106,12 @@ async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> Non
     )
     if reading.parsed is not None and reading.parsed.errors:
         message += f"; {len(reading.parsed.errors)} bad row(s) skipped"
-    await _finish(db, job_id, status="succeeded", message=message + ".")
+    await _finish(db, job, status="succeeded", message=message + ".")
 
 
 async def _write_all(
     db: Database,
-    job_id: str,
+    job: _Held,
     parsed: Parsed,
     academy_id: str,
     actor: str,
@@ -106,13 +135,13 @@ async def _write_all(
                     session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
                 ),
             )
-        await _progress(session, job_id, len(parsed.rows) + len(parsed.errors), counts)
+        await _progress(session, job, len(parsed.rows) + len(parsed.errors), counts)
     return counts
 
 
 async def _write_chunks(
     db: Database,
-    job_id: str,
+    job: _Held,
     reading: _Reading,
     academy_id: str,
     actor: str,
@@ -140,13 +169,13 @@ async def _write_chunks(
             written += len(chunk)
             parsed = reading.parsed if reading.finished else None
             if parsed is not None and not reported:
-                await _report(session, job_id, parsed, written=written)
+                await _report(session, job, parsed, written=written)
                 reported = True
-            await _progress(session, job_id, _processed(parsed, written), counts)
+            await _progress(session, job, _processed(parsed, written), counts)
     if not reported:  # nothing valid to write (or the last chunk ended the file)
         assert reading.parsed is not None
         async with db.session() as session:
-            await _report(session, job_id, reading.parsed, written=written)
+            await _report(session, job, reading.parsed, written=written)
     return counts
 
 
@@ -154,18 +183,16 @@ def _processed(parsed: Parsed | None, written: int) -> int:
     return 0 if parsed is None else len(parsed.errors) + written
 
 
-async def _report(session: AsyncSession, job_id: str, parsed: Parsed, *, written: int) -> None:
+async def _report(session: AsyncSession, job: _Held, parsed: Parsed, *, written: int) -> None:
     """The file's rows and row-level errors, once it has been read to its end."""
     errors = [e.as_dict() for e in parsed.errors]
-    await session.execute(
-        update(ImportJob)
-        .where(ImportJob.id == job_id)
-        .values(
-            total_rows=parsed.total,
-            error_count=len(errors),
-            errors=errors[:MAX_REPORTED_ERRORS],
-            processed_rows=len(errors) + written,
-        )
+    await _update_held(
+        session,
+        job,
+        total_rows=parsed.total,
+        error_count=len(errors),
+        errors=errors[:MAX_REPORTED_ERRORS],
+        processed_rows=len(errors) + written,
     )
 
 
@@ -244,31 +271,32 @@ def _add(counts: dict[str, int], more: dict[str, int]) -> None:
 
 
 async def _progress(
-    session: AsyncSession, job_id: str, processed: int, counts: dict[str, int]
+    session: AsyncSession, job: _Held, processed: int, counts: dict[str, int]
 ) -> None:
-    await session.execute(
-        update(ImportJob)
-        .where(ImportJob.id == job_id)
-        .values(
-            processed_rows=processed,
-            created_count=counts["created"],
-            updated_count=counts["updated"],
-            unchanged_count=counts["unchanged"],
-            lease_until=utcnow() + LEASE,
-        )
+    """Progress, and the lease renewed, in the chunk's transaction (LeaseLost undoes it)."""
+    await _update_held(
+        session,
+        job,
+        processed_rows=processed,
+        created_count=counts["created"],
+        updated_count=counts["updated"],
+        unchanged_count=counts["unchanged"],
+        lease_until=utcnow() + LEASE,
     )
 
 
-async def _finish(db: Database, job_id: str, *, status: str, message: str) -> None:
-    async with db.session() as session:
-        await session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(
+async def _finish(db: Database, job: _Held, *, status: str, message: str) -> None:
+    """The outcome, unless another runner holds the job by now (then it reports its own)."""
+    try:
+        async with db.session() as session:
+            await _update_held(
+                session,
+                job,
                 status=status,
                 message=message,
                 finished_at=utcnow(),
                 content=None,
                 lease_until=None,
             )
-        )
+    except LeaseLost:
+        log.warning("import %s: taken over by another runner before it ended here", job.id)
