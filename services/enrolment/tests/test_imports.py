@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import threading
 import time
 from typing import Any
 
@@ -354,53 +356,74 @@ async def test_polling_an_import_leaves_its_file_unread(academy: Academy) -> Non
         await db.dispose()
 
 
+def hold_reading_after(monkeypatch: pytest.MonkeyPatch, line: int) -> threading.Event:
+    """The file's reading stops after `line` until the event returned is set."""
+    from wps_enrolment import trainee_csv
+
+    held = threading.Event()
+    validate = trainee_csv._row
+
+    def slow_tail(raw: dict[str, str], at: int) -> Any:
+        if at > line:
+            held.wait(timeout=30)
+        return validate(raw, at)
+
+    monkeypatch.setattr(trainee_csv, "_row", slow_tail)
+    return held
+
+
+async def run_partial_job(
+    db: Database, academy: Academy, job_id: str, content: str
+) -> asyncio.Task[None]:
+    """A queued partial import of `content`, run in a task 100 rows a chunk."""
+    from wps_common.db import utcnow
+    from wps_enrolment.imports import run
+    from wps_enrolment.models import ImportJob
+
+    async with db.session() as session:
+        session.add(
+            ImportJob(
+                id=job_id,
+                academy_id=academy.academy_id,
+                mode="partial",
+                status="queued",
+                content=content,
+                errors=[],
+                created_by="hr-1",
+            )
+        )
+    return asyncio.create_task(run(db, job_id, chunk_rows=100, today=utcnow().date()))
+
+
+async def job_once_created(db: Database, job_id: str, created: int, what: str) -> Any:
+    """The job as soon as it has created `created` trainees."""
+    from wps_common.testing import wait_until
+    from wps_enrolment.models import ImportJob
+
+    async def written() -> ImportJob | None:
+        async with db.session() as session:
+            found = await session.get(ImportJob, job_id)
+            return found if found is not None and found.created_count >= created else None
+
+    return await wait_until(written, timeout=30, what=what)
+
+
 async def test_a_partial_import_writes_its_first_chunks_while_the_file_is_still_read(
     academy: Academy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Partial mode writes a chunk as soon as it has been read; the file's total and errors are
     reported once it has been read to its end, and until then the job shows no total."""
-    import asyncio
-    import threading
-
-    from wps_common.db import utcnow
-    from wps_common.testing import wait_until
-    from wps_enrolment import trainee_csv
-    from wps_enrolment.imports import run
     from wps_enrolment.models import ImportJob
 
-    held = threading.Event()
-    validate = trainee_csv._row
-
-    def slow_tail(raw: dict[str, str], line: int) -> Any:
-        if line > 1500:  # the reading stops here until the first chunks are seen written
-            held.wait(timeout=30)
-        return validate(raw, line)
-
-    monkeypatch.setattr(trainee_csv, "_row", slow_tail)
+    # The reading stops after line 1500 until the first chunks are seen written.
+    held = hold_reading_after(monkeypatch, 1500)
     rows = "".join(f"H-{i:05d},Family{i},Given{i},F,Major,HQ,2020-01-01,ru\n" for i in range(2000))
     db = Database(academy.database_url)
     try:
-        async with db.session() as session:
-            session.add(
-                ImportJob(
-                    id="streamed-job",
-                    academy_id=academy.academy_id,
-                    mode="partial",
-                    status="queued",
-                    content=HEADER + rows + "H-00001,Again,Twice,F,,,,\n",
-                    errors=[],
-                    created_by="hr-1",
-                )
-            )
-        job = asyncio.create_task(run(db, "streamed-job", chunk_rows=100, today=utcnow().date()))
-
-        async def written() -> ImportJob | None:
-            async with db.session() as session:
-                found = await session.get(ImportJob, "streamed-job")
-                return found if found is not None and found.created_count >= 1000 else None
-
+        content = HEADER + rows + "H-00001,Again,Twice,F,,,,\n"
+        job = await run_partial_job(db, academy, "streamed-job", content)
         try:
-            during = await wait_until(written, timeout=30, what="the first chunks")
+            during = await job_once_created(db, "streamed-job", 1000, "the first chunks")
         finally:
             held.set()
         assert during is not None
@@ -422,51 +445,21 @@ async def test_a_runner_whose_job_was_taken_over_writes_nothing_more(
     """A runner that stalled past its lease finds, at its next chunk, that another runner has
     claimed the job: that chunk is rolled back (no trainees, no events, no progress) and it
     leaves the job to the other runner, neither finishing nor failing it."""
-    import asyncio
-    import threading
     from datetime import timedelta
 
     from sqlalchemy import update
 
     from wps_common.db import utcnow
-    from wps_common.testing import wait_until
-    from wps_enrolment import trainee_csv
-    from wps_enrolment.imports import run
     from wps_enrolment.models import ImportJob
 
-    held = threading.Event()
-    validate = trainee_csv._row
-
-    def slow_tail(raw: dict[str, str], line: int) -> Any:
-        if line > 501:  # the reading stops here while the job is taken over
-            held.wait(timeout=30)
-        return validate(raw, line)
-
-    monkeypatch.setattr(trainee_csv, "_row", slow_tail)
+    # The reading stops after 500 rows while the job is taken over.
+    held = hold_reading_after(monkeypatch, 501)
     rows = "".join(f"T-{i:05d},Family{i},Given{i},F,Major,HQ,2020-01-01,ru\n" for i in range(800))
     db = Database(academy.database_url)
     try:
-        async with db.session() as session:
-            session.add(
-                ImportJob(
-                    id="taken-job",
-                    academy_id=academy.academy_id,
-                    mode="partial",
-                    status="queued",
-                    content=HEADER + rows,
-                    errors=[],
-                    created_by="hr-1",
-                )
-            )
-        job = asyncio.create_task(run(db, "taken-job", chunk_rows=100, today=utcnow().date()))
-
-        async def five_chunks() -> ImportJob | None:
-            async with db.session() as session:
-                found = await session.get(ImportJob, "taken-job")
-                return found if found is not None and found.created_count >= 500 else None
-
+        job = await run_partial_job(db, academy, "taken-job", HEADER + rows)
         try:
-            await wait_until(five_chunks, timeout=30, what="the first five chunks")
+            await job_once_created(db, "taken-job", 500, "the first five chunks")
             other = utcnow() + timedelta(seconds=1)
             async with db.session() as session:  # what another runner's claim writes
                 await session.execute(
