@@ -8,6 +8,7 @@ import io
 import pathlib
 import string
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -16,6 +17,8 @@ from reportlab import rl_config
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from wps_certification.fitting import Box, Fitted, fit
+from wps_certification.latin import latin_spelling
 from wps_common.fields import printable
 
 __all__ = [
@@ -26,10 +29,25 @@ __all__ = [
     "render_certificate",
 ]
 
-TEMPLATE_VERSION = "2026.1"
+TEMPLATE_VERSION = "2026.2"
 ASSETS_DIR: pathlib.Path = pathlib.Path(__file__).resolve().parent / "assets"
 _TEMPLATE = ASSETS_DIR / "certificate.html"
 _FONTS = (ASSETS_DIR / "fonts" / "DejaVuSans.ttf", ASSETS_DIR / "fonts" / "DejaVuSans-Bold.ttf")
+
+# The line's width inside the sheet: A4 landscape (297 mm) less the page margins (2 × 7 mm) and
+# the sheet's padding (2 × 14 mm), with 2% kept in hand for rounding in xhtml2pdf's layout.
+_LINE = (297 - 2 * 7 - 2 * 14) * 72 / 25.4 * 0.98
+# The design's sizes (certificate.html) and how far each text may shrink; at its floor a text
+# takes as many lines as it needs (names are at most 200 characters, so three at most).
+# No letter spacing on centred lines: xhtml2pdf centres a line by its width without the spacing,
+# which shifts it right by half of it (a long academy name crossed the frame).
+_ACADEMY = Box(_FONTS[1], size=11, floor=7.5, width=_LINE, lines=2, upper=True)
+_TITLE = Box(_FONTS[1], size=26, floor=16, width=_LINE, lines=2, upper=True)
+_HOLDER = Box(_FONTS[1], size=27, floor=15, width=_LINE, lines=2)
+_ORIGINAL = Box(_FONTS[0], size=11, floor=8, width=_LINE, lines=2)
+_TRACK = Box(_FONTS[1], size=15, floor=10, width=_LINE, lines=2)
+# Beyond this many modules the table goes in two columns side by side, in smaller type.
+_ONE_COLUMN = 8
 
 # The only thing a document may read is our own assets directory: no URL of any kind, no file
 # elsewhere. data: URIs are part of the document itself, so the QR code (a data: PNG) passes the
@@ -168,6 +186,44 @@ def _template() -> string.Template:
     return string.Template(_TEMPLATE.read_text(encoding="utf-8"))
 
 
+def _module_rows(
+    modules: tuple[CertificateModule, ...],
+    labels: dict[str, str],
+    lang: str,
+    e: Callable[[str], str],
+) -> str:
+    """The module table's rows: one column of modules, or two side by side when there are more
+    than one column holds beside a long name (a track may have 50), then the total."""
+    columns = 1 if len(modules) <= _ONE_COLUMN else 2
+    per_column = -(-len(modules) // columns)
+    head = (
+        f'<th style="width: 24mm">{e(labels["code"])}</th><th>{e(labels["module"])}</th>'
+        f'<th class="num" style="width: 16mm">{e(labels["hours"])}</th>'
+    )
+    gap = '<td class="gap" style="width: 6mm"></td>'
+    lines = [f"<tr>{(gap.replace('td', 'th')).join([head] * columns)}</tr>"]
+    for row in range(per_column):
+        cells = []
+        for column in range(columns):
+            index = column * per_column + row
+            if index < len(modules):
+                module = modules[index]
+                cells.append(
+                    f"<td>{e(module.code)}</td><td>{e(module.title)}</td>"
+                    f'<td class="num">{_format_hours(module.hours, lang)}</td>'
+                )
+            else:
+                cells.append("<td></td><td></td><td></td>")
+        lines.append(f"<tr>{gap.join(cells)}</tr>")
+    total = _format_hours(sum(m.hours for m in modules), lang)
+    blank = '<td class="gap"></td><td class="gap"></td><td class="gap"></td>' + gap
+    lines.append(
+        f'<tr>{blank * (columns - 1)}<td class="total"></td>'
+        f'<td class="total">{e(labels["total"])}</td><td class="total num">{total}</td></tr>'
+    )
+    return "\n".join(lines)
+
+
 def _build_html(doc: CertificateDocument) -> str:
     lang = doc.language if doc.language in _LABELS else "en"
     labels = _LABELS[lang]
@@ -178,11 +234,10 @@ def _build_html(doc: CertificateDocument) -> str:
         # names reach certification by events).
         return html.escape(printable(text))
 
-    rows = "\n".join(
-        f"<tr><td>{e(m.code)}</td><td>{e(m.title)}</td>"
-        f'<td class="num">{_format_hours(m.hours, lang)}</td></tr>'
-        for m in doc.modules
-    )
+    def lines(fitted: Fitted) -> str:
+        return "<br/>".join(e(line) for line in fitted.lines)
+
+    rows = _module_rows(doc.modules, labels, lang, e)
     stamp = (
         f'<div class="stamp">{e(labels[doc.status])}</div>'
         if doc.status in _STAMPED_STATUSES
@@ -192,22 +247,25 @@ def _build_html(doc: CertificateDocument) -> str:
     expires = (
         _format_date(doc.expires_on, lang) if doc.expires_on is not None else labels["no_expiry"]
     )
+    # An English certificate names a Cyrillic-named holder in Latin letters (as their passport
+    # does), with the name as written below it.
+    latin = latin_spelling(printable(doc.holder_name)) if lang == "en" else None
+    academy = fit(printable(doc.academy_name), _ACADEMY)
+    holder = fit(latin or printable(doc.holder_name), _HOLDER)
+    track = fit(printable(doc.track_title), _TRACK)
+    title = fit(labels["title"], _TITLE)
+    original = (
+        f'<div class="center original" style="font-size: {fitted.size}pt">{lines(fitted)}</div>'
+        if latin and (fitted := fit(printable(doc.holder_name), _ORIGINAL))
+        else ""
+    )
     values = {
         "lang": lang,
         "doc_title": f"{labels['title']} {doc.number}",
-        "academy_name": doc.academy_name,
-        "title": labels["title"],
         "lead": labels["lead"],
-        "holder_name": doc.holder_name,
         "employee_label": labels["employee"],
         "employee_number": doc.employee_number,
         "completed": labels["completed"],
-        "track_title": doc.track_title,
-        "code_label": labels["code"],
-        "module_label": labels["module"],
-        "hours_label": labels["hours"],
-        "total_label": labels["total"],
-        "total_hours": _format_hours(sum(m.hours for m in doc.modules), lang),
         "issued_label": labels["issued"],
         "issued_on": _format_date(doc.issued_on, lang),
         "expires_label": labels["expires"],
@@ -225,7 +283,21 @@ def _build_html(doc: CertificateDocument) -> str:
     # Everything is escaped here, user text and labels alike; only the pre-escaped fragments
     # (module rows, stamp) are inserted as markup.
     escaped = {key: e(value) for key, value in values.items()}
-    return _template().substitute(escaped, module_rows=rows, status_stamp=stamp)
+    return _template().substitute(
+        escaped,
+        module_rows=rows,
+        module_layout="two-columns" if len(doc.modules) > _ONE_COLUMN else "",
+        status_stamp=stamp,
+        academy_lines=lines(academy),
+        academy_size=academy.size,
+        holder_lines=lines(holder),
+        holder_size=holder.size,
+        holder_original=original,
+        title_lines=lines(title),
+        title_size=title.size,
+        track_lines=lines(track),
+        track_size=track.size,
+    )
 
 
 def render_certificate(doc: CertificateDocument) -> bytes:
