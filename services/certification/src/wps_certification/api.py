@@ -7,10 +7,17 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from wps_certification import certificates, credential, documents, revocation, verification
+from wps_certification import (
+    certificates,
+    credential,
+    documents,
+    revocation,
+    status_list,
+    verification,
+)
 from wps_certification.credential import MEDIA_TYPE_JWT
 from wps_certification.models import Certificate
 from wps_certification.ratelimit import RateLimiter
@@ -26,7 +33,7 @@ from wps_certification.settings import CertificationSettings
 from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
-from wps_common.clock import Today
+from wps_common.clock import Now, Today
 from wps_common.fields import Code, Id, Limit, Offset, printable
 from wps_common.paging import Cursor, Page
 
@@ -248,6 +255,38 @@ def _prefers_html(accept: str) -> bool:
         weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
     html = weights.get("text/html", 0.0)
     return html > 0 and html >= weights.get("application/json", 0.0)
+
+
+@router.get(
+    "/status-lists/{academy_id}/{number}",
+    tags=["verification"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The BitstringStatusListCredential, signed as VC-JWT",
+            "content": {MEDIA_TYPE_JWT: {"schema": {"type": "string"}}},
+        },
+        404: {"description": "The academy has no such list."},
+    },
+)
+async def revocation_list(
+    academy_id: Id,
+    number: Annotated[int, Path(ge=0, le=1_000_000)],
+    request: Request,
+    session: DbSession,
+    now: Now,
+) -> Response:
+    """Public: an academy's revocation list (W3C Bitstring Status List), which a certificate's
+    credential names in its `credentialStatus`. Signed with the key in /.well-known/jwks.json;
+    an entry is set once its certificate is revoked or superseded by a correction."""
+    base_url = _settings(request).public_base_url
+    listed = await status_list.status_list(
+        session, academy_id=academy_id, number=number, base_url=base_url, now=now
+    )
+    keyring: Keyring = request.app.state.keyring
+    token = status_list.signed_status_list(listed, keyring=keyring, issuer=base_url)
+    # a revocation reaches verifiers that cache the list within five minutes
+    return Response(token, media_type=MEDIA_TYPE_JWT, headers={"Cache-Control": "max-age=300"})
 
 
 @well_known.get("/.well-known/jwks.json")

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification import status_list
 from wps_certification.certificates import current_status, get_certificate
 from wps_certification.models import Certificate
 from wps_certification.signing import Keyring
@@ -54,16 +55,19 @@ def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": f"{title} — {certificate.number}",
         "issuer": {
-            "id": f"urn:wps-training:academy:{certificate.academy_id}",
+            "id": status_list.issuer_id(certificate.academy_id),
             "type": ["Profile"],
             "name": certificate.academy_name,
         },
         "validFrom": _z(valid_from),
         "awardedDate": _z(valid_from),
         "credentialSubject": _subject(certificate, _achievement(certificate, title, hours), hours),
-        # Revocation and expiry are answered live by the public verification endpoint.
+        # Revocation and expiry are also answered live by the public verification endpoint.
         "evidence": [_evidence(certificate, base_url)],
     }
+    status = status_list.credential_status(certificate, base_url)
+    if status is not None:
+        credential["credentialStatus"] = status
     if valid_until is not None:
         credential["validUntil"] = _z(valid_until)
     return credential

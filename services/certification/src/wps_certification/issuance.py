@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification import status_list
 from wps_certification.codes import new_verification_code
 from wps_certification.holders import holder_snapshot
 from wps_certification.models import TRACK_AWARD, Certificate, CertificateCounter, Holder, outbox
@@ -113,11 +114,13 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[s
     numbers = await _numbers(
         session, [(holders[award.trainee_id], award.completed_on.year) for award in new]
     )
+    entries = await status_list.allocate(session, [award.academy_id for award in new])
     by_award: dict[tuple[str, str], dict[str, Any]] = {}
-    for award, number in zip(new, numbers, strict=True):
+    for award, number, entry in zip(new, numbers, entries, strict=True):
         certificate = _certificate_row(
             award, holders[award.trainee_id], number, _previous(latest, award)
         )
+        certificate["status_index"] = entry
         _remember(latest, award, certificate["id"])
         by_award[(award.enrolment_id, award.awarded_for)] = certificate
     certificates = list(by_award.values())

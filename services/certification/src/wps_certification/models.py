@@ -53,6 +53,9 @@ class Certificate(Base):
         # The list's order (newest first), for everyone and within an academy.
         Index("ix_certificates_created", "created_at", "id"),
         Index("ix_certificates_academy_created", "academy_id", "created_at", "id"),
+        # Each certificate's entry in its academy's revocation status list (status_list.py),
+        # and what a list is built from.
+        UniqueConstraint("academy_id", "status_index", name="uq_certificates_status_index"),
         # What the expiry scanner reads: live certificates that have an expiry date.
         Index(
             "ix_certificates_expiry_scan",
@@ -89,6 +92,8 @@ class Certificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # never published
     revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # its entry in the academy's Bitstring Status List (None only before one was allocated)
+    status_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def award(self) -> str:
@@ -108,6 +113,15 @@ class CertificateCounter(Base):
     academy_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class StatusListCounter(Base):
+    """How many status-list entries an academy has handed out (its lists hold 131,072 each)."""
+
+    __tablename__ = "status_list_counters"
+
+    academy_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
 
 
 class CertificateNotice(Base):

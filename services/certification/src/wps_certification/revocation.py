@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification import status_list
 from wps_certification.certificates import get_certificate
 from wps_certification.codes import new_verification_code
 from wps_certification.holders import holder_snapshot
@@ -73,6 +74,7 @@ async def reissue_certificate(
         status="valid",
         previous_certificate_id=old.previous_certificate_id,
         supersedes_id=old.id,
+        status_index=(await status_list.allocate(session, [old.academy_id]))[0],
         **snapshot,
     )
     old.status = "superseded"
