@@ -33,11 +33,13 @@ from .test_first_certificate import (
 ISSUER = "https://idp.example.org/realms/wps"
 SQLITE = "sqlite+aiosqlite://"
 WRITES = {"post", "put", "patch", "delete"}
-# Answer anyone: health, certificate verification and the keys that check credentials.
+# Answer anyone: health, certificate verification, the revocation lists and the keys that
+# check credentials.
 PUBLIC = {
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/v1/verify/{code}"),
+    ("get", "/v1/status-lists/{academy_id}/{number}"),
     ("get", "/.well-known/jwks.json"),
 }
 
