@@ -15,6 +15,7 @@ from wps_certification import (
     credential,
     documents,
     revocation,
+    signatures,
     status_list,
     verification,
 )
@@ -25,7 +26,10 @@ from wps_certification.rendering import Renderer
 from wps_certification.schemas import (
     CertificateOut,
     CredentialOut,
+    ImageOut,
     Revocation,
+    SignaturesIn,
+    SignaturesOut,
     Status,
     Verification,
 )
@@ -255,6 +259,67 @@ def _prefers_html(accept: str) -> bool:
         weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
     html = weights.get("text/html", 0.0)
     return html > 0 and html >= weights.get("application/json", 0.0)
+
+
+Signer = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
+ImageIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+
+
+@router.post(
+    "/academies/{academy_id}/certificate-images",
+    tags=["signatures"],
+    status_code=201,
+    response_model=ImageOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in signatures.MEDIA_TYPES
+            },
+        }
+    },
+)
+async def upload_certificate_image(
+    academy_id: Id, request: Request, session: DbSession, who: Signer
+) -> ImageOut:
+    """A signature or seal image (PNG or JPEG, at most 512 KiB and 2000×2000 pixels), sent as
+    the raw body. It is stored re-encoded as PNG from its pixels alone (no metadata or hidden
+    payload survives); its id is the PNG's SHA-256, so the same image is stored once."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    return await signatures.store_image(
+        session, academy_id=academy_id, data=body, media_type=media_type, who=who
+    )
+
+
+@router.get(
+    "/academies/{academy_id}/certificate-images/{image_id}",
+    tags=["signatures"],
+    response_class=Response,
+    responses={200: {"content": {"image/png": {"schema": {"type": "string"}}}}},
+)
+async def certificate_image(
+    academy_id: Id, image_id: ImageIdPath, session: DbSession, who: Signer
+) -> Response:
+    """An uploaded signature or seal image, as stored (PNG)."""
+    png = await signatures.image(session, academy_id=academy_id, image_id=image_id, who=who)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
+async def certificate_signatures(academy_id: Id, session: DbSession, who: Signer) -> SignaturesOut:
+    """Who signs the academy's certificates, and its seal (version 0: none set yet)."""
+    return await signatures.current_signatures(session, academy_id=academy_id, who=who)
+
+
+@router.put("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
+async def set_certificate_signatures(
+    academy_id: Id, body: SignaturesIn, session: DbSession, who: Signer
+) -> SignaturesOut:
+    """Up to three signatories (name, title, signature image) and a seal, for certificates
+    issued from now on; those issued before keep the signatories they were issued with."""
+    return await signatures.set_signatures(session, academy_id=academy_id, signatures=body, who=who)
 
 
 @router.get(

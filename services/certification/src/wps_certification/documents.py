@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification import signatures
 from wps_certification.certificates import current_status, get_certificate
 from wps_certification.holders import LANGUAGES
 from wps_certification.models import Certificate
@@ -18,7 +19,12 @@ def verification_url(certificate: Certificate, base_url: str) -> str:
 
 
 def document(
-    certificate: Certificate, *, language: str, base_url: str, today: date
+    certificate: Certificate,
+    *,
+    language: str,
+    base_url: str,
+    today: date,
+    signed: signatures.Printed | None = None,
 ) -> CertificateDocument:
     """What the PDF shows, in `language` (falling back to English for missing texts)."""
     language = language if language in LANGUAGES else "en"
@@ -44,6 +50,8 @@ def document(
         verification_url=verification_url(certificate, base_url),
         status=current_status(certificate, today),
         template_version=certificate.template_version,
+        signatories=signed.signatories if signed else (),
+        seal=signed.seal if signed else None,
     )
 
 
@@ -58,6 +66,11 @@ async def certificate_document(
 ) -> CertificateDocument:
     """What the PDF of a certificate `who` may see shows, in `language` or else the holder's."""
     certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
+    signed = await signatures.printed(session, certificate.academy_id, certificate.signature_set_id)
     return document(
-        certificate, language=language or certificate.language, base_url=base_url, today=today
+        certificate,
+        language=language or certificate.language,
+        base_url=base_url,
+        today=today,
+        signed=signed,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_certification import status_list
+from wps_certification import signatures, status_list
 from wps_certification.codes import new_verification_code
 from wps_certification.holders import holder_snapshot
 from wps_certification.models import TRACK_AWARD, Certificate, CertificateCounter, Holder, outbox
@@ -115,12 +115,14 @@ async def issue_awards(session: AsyncSession, awards: Sequence[Award]) -> list[s
         session, [(holders[award.trainee_id], award.completed_on.year) for award in new]
     )
     entries = await status_list.allocate(session, [award.academy_id for award in new])
+    signed_by = await signatures.current_set_ids(session, {award.academy_id for award in new})
     by_award: dict[tuple[str, str], dict[str, Any]] = {}
     for award, number, entry in zip(new, numbers, entries, strict=True):
         certificate = _certificate_row(
             award, holders[award.trainee_id], number, _previous(latest, award)
         )
         certificate["status_index"] = entry
+        certificate["signature_set_id"] = signed_by.get(award.academy_id)
         _remember(latest, award, certificate["id"])
         by_award[(award.enrolment_id, award.awarded_for)] = certificate
     certificates = list(by_award.values())

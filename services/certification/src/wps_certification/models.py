@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wps_common.db import UTCDateTime, new_id, utcnow
@@ -94,6 +104,8 @@ class Certificate(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # its entry in the academy's Bitstring Status List (None only before one was allocated)
     status_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the academy's signatories and seal when it was issued (None: none were set)
+    signature_set_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     @property
     def award(self) -> str:
@@ -113,6 +125,36 @@ class CertificateCounter(Base):
     academy_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class CertificateImage(Base):
+    """A signature or seal image an academy uploaded, re-encoded as PNG, named by its hash."""
+
+    __tablename__ = "certificate_images"
+
+    academy_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the PNG
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SignatureSet(Base):
+    """Who signs an academy's certificates, and its seal, from `created_at` on: the newest set
+    is the current one; a certificate names the set it was issued under."""
+
+    __tablename__ = "signature_sets"
+    __table_args__ = (UniqueConstraint("academy_id", "version", name="uq_signature_sets_version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    academy_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)
+    # [{"name", "title", "signature_image_id"}], in signing order
+    signatories: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    seal_image_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class StatusListCounter(Base):

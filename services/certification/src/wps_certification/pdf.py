@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import html
 import io
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import segno
+from PIL import Image
 from reportlab import rl_config
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
@@ -26,6 +28,7 @@ __all__ = [
     "TEMPLATE_VERSION",
     "CertificateDocument",
     "CertificateModule",
+    "CertificateSignatory",
     "render_certificate",
 ]
 
@@ -46,6 +49,9 @@ _TITLE = Box(_FONTS[1], size=26, floor=16, width=_LINE, lines=2, upper=True)
 _HOLDER = Box(_FONTS[1], size=27, floor=15, width=_LINE, lines=2)
 _ORIGINAL = Box(_FONTS[0], size=11, floor=8, width=_LINE, lines=2)
 _TRACK = Box(_FONTS[1], size=15, floor=10, width=_LINE, lines=2)
+# A signatory's name and title under the signature, in a cell of 62 mm.
+_SIGNATORY = Box(_FONTS[1], size=9, floor=7, width=62 * 72 / 25.4 * 0.98 - 8 * 72 / 25.4, lines=2)
+_SIGNATORY_TITLE = Box(_FONTS[0], size=7.5, floor=6, width=_SIGNATORY.width, lines=2)
 # Beyond this many modules the table goes in two columns side by side, in smaller type.
 _ONE_COLUMN = 8
 
@@ -63,6 +69,13 @@ class CertificateModule:
 
 
 @dataclass(frozen=True)
+class CertificateSignatory:
+    name: str
+    title: str
+    image: bytes | None = None  # PNG, as certification stores it
+
+
+@dataclass(frozen=True)
 class CertificateDocument:
     language: str  # "en" or "ru"; anything else falls back to "en"
     holder_name: str
@@ -77,6 +90,8 @@ class CertificateDocument:
     verification_url: str
     status: str = "valid"  # "valid" | "revoked" | "expired" | "superseded"
     template_version: str = TEMPLATE_VERSION
+    signatories: tuple[CertificateSignatory, ...] = ()
+    seal: bytes | None = None  # PNG
 
 
 _LABELS: dict[str, dict[str, str]] = {
@@ -224,6 +239,38 @@ def _module_rows(
     return "\n".join(lines)
 
 
+def _image(png: bytes, box_mm: tuple[float, float]) -> str:
+    """An <img> of the PNG scaled to fit `box_mm` (width, height) with its proportions kept."""
+    with Image.open(io.BytesIO(png)) as image:
+        width, height = image.size
+    scale = min(box_mm[0] / width, box_mm[1] / height)
+    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return f'<img src="{source}" width="{width * scale:.1f}mm" height="{height * scale:.1f}mm">'
+
+
+def _signatures(doc: CertificateDocument, e: Callable[[str], str]) -> str:
+    """The signatories side by side, each above a line with the name and title, and the seal."""
+    if not doc.signatories and doc.seal is None:
+        return ""
+    cells = []
+    for signatory in doc.signatories:
+        name, title = (
+            fit(printable(signatory.name), _SIGNATORY),
+            fit(printable(signatory.title), _SIGNATORY_TITLE),
+        )
+        picture = _image(signatory.image, (45, 14)) if signatory.image else ""
+        cells.append(
+            f'<td style="width: 62mm">{picture}<div class="signature-line">'
+            f'<div class="signatory" style="font-size: {name.size}pt">'
+            f"{'<br/>'.join(e(line) for line in name.lines)}</div>"
+            f'<div class="signatory-title" style="font-size: {title.size}pt">'
+            f"{'<br/>'.join(e(line) for line in title.lines)}</div></div></td>"
+        )
+    if doc.seal is not None:
+        cells.append(f'<td style="width: 32mm">{_image(doc.seal, (28, 28))}</td>')
+    return f'<table class="signatures" align="center"><tr>{"".join(cells)}</tr></table>'
+
+
 def _build_html(doc: CertificateDocument) -> str:
     lang = doc.language if doc.language in _LABELS else "en"
     labels = _LABELS[lang]
@@ -287,6 +334,7 @@ def _build_html(doc: CertificateDocument) -> str:
         escaped,
         module_rows=rows,
         module_layout="two-columns" if len(doc.modules) > _ONE_COLUMN else "",
+        signatures=_signatures(doc, e),
         status_stamp=stamp,
         academy_lines=lines(academy),
         academy_size=academy.size,

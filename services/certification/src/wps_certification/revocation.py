@@ -75,6 +75,7 @@ async def reissue_certificate(
         previous_certificate_id=old.previous_certificate_id,
         supersedes_id=old.id,
         status_index=(await status_list.allocate(session, [old.academy_id]))[0],
+        signature_set_id=old.signature_set_id,  # a correction, signed as the original was
         **snapshot,
     )
     old.status = "superseded"

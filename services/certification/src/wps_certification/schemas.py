@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from wps_common.fields import MultiLine, printable
+from wps_common.fields import MultiLine, Name, SingleLine, printable
 
 Status = Literal["valid", "revoked", "expired", "superseded"]
 # Text shown to whoever verifies a certificate: without the control and direction characters
@@ -78,3 +78,41 @@ class Verification(BaseModel):
     expires_on: date | None
     revoked_on: date | None = Field(description="revoked: since when (never why)")
     superseded_on: date | None
+
+
+ImageId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="an uploaded image's id")]
+
+
+class ImageOut(BaseModel):
+    id: ImageId
+    width: int
+    height: int
+    media_type: Literal["image/png"] = "image/png"
+
+
+class Signatory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = Field(description="as printed under the signature")
+    title: Annotated[str, SingleLine(200)] = Field(
+        default="", description="e.g. Head of the Academy"
+    )
+    signature_image_id: ImageId | None = Field(
+        default=None, description="an image uploaded to certificate-images"
+    )
+
+
+class SignaturesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signatories: list[Signatory] = Field(default_factory=list, max_length=3)
+    seal_image_id: ImageId | None = None
+
+
+class SignaturesOut(BaseModel):
+    academy_id: str
+    signatories: list[Signatory]
+    seal_image_id: str | None
+    version: int = Field(description="0 until the academy first sets its signatories")
+    updated_at: datetime | None
+    updated_by: str | None
