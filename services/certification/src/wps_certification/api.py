@@ -38,7 +38,7 @@ from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.clock import Now, Today
-from wps_common.fields import Code, Id, Limit, Offset, printable
+from wps_common.fields import Code, Id, Limit, Offset, SingleLine, printable
 from wps_common.paging import Cursor, Page
 
 router = APIRouter(prefix="/v1")
@@ -263,6 +263,8 @@ def _prefers_html(accept: str) -> bool:
 
 Signer = Annotated[Principal, Depends(require(Role.ADMIN, Role.ACADEMY_ADMIN))]
 ImageIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+# an academy's id as certification keeps it (a UUID: 36 characters)
+AcademyId = Annotated[str, SingleLine(36, min_length=1)]
 
 
 @router.post(
@@ -281,7 +283,7 @@ ImageIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
     },
 )
 async def upload_certificate_image(
-    academy_id: Id, request: Request, session: DbSession, who: Signer
+    academy_id: AcademyId, request: Request, session: DbSession, who: Signer
 ) -> ImageOut:
     """A signature or seal image (PNG or JPEG, at most 512 KiB and 2000×2000 pixels), sent as
     the raw body. It is stored re-encoded as PNG from its pixels alone (no metadata or hidden
@@ -300,7 +302,7 @@ async def upload_certificate_image(
     responses={200: {"content": {"image/png": {"schema": {"type": "string"}}}}},
 )
 async def certificate_image(
-    academy_id: Id, image_id: ImageIdPath, session: DbSession, who: Signer
+    academy_id: AcademyId, image_id: ImageIdPath, session: DbSession, who: Signer
 ) -> Response:
     """An uploaded signature or seal image, as stored (PNG)."""
     png = await signatures.image(session, academy_id=academy_id, image_id=image_id, who=who)
@@ -308,14 +310,16 @@ async def certificate_image(
 
 
 @router.get("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
-async def certificate_signatures(academy_id: Id, session: DbSession, who: Signer) -> SignaturesOut:
+async def certificate_signatures(
+    academy_id: AcademyId, session: DbSession, who: Signer
+) -> SignaturesOut:
     """Who signs the academy's certificates, and its seal (version 0: none set yet)."""
     return await signatures.current_signatures(session, academy_id=academy_id, who=who)
 
 
 @router.put("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
 async def set_certificate_signatures(
-    academy_id: Id, body: SignaturesIn, session: DbSession, who: Signer
+    academy_id: AcademyId, body: SignaturesIn, session: DbSession, who: Signer
 ) -> SignaturesOut:
     """Up to three signatories (name, title, signature image) and a seal, for certificates
     issued from now on; those issued before keep the signatories they were issued with."""
@@ -335,7 +339,7 @@ async def set_certificate_signatures(
     },
 )
 async def revocation_list(
-    academy_id: Id,
+    academy_id: AcademyId,
     number: Annotated[int, Path(ge=0, le=1_000_000)],
     request: Request,
     session: DbSession,
