@@ -29,13 +29,15 @@ def build_app(
     description: str,
     runtime: ServiceRuntime,
     routers: Sequence[APIRouter],
+    prefix: str = "",
     version: str = "0.1.0",
     lookups: Lookups | None = None,
     max_upload_bytes: int | None = None,
 ) -> FastAPI:
-    """`lookups` resolve a token's academy code and a trainee's employee number to this
-    service's ids (services without academies or trainees have none); `max_upload_bytes` is
-    the limit for file uploads (others get the JSON body limit)."""
+    """`prefix` goes before the paths of `routers` (`/v1`); `lookups` resolve a token's
+    academy code and a trainee's employee number to this service's ids (services without
+    academies or trainees have none); `max_upload_bytes` is the limit for file uploads (others
+    get the JSON body limit)."""
     verifier = TokenVerifier(runtime.settings)
 
     @asynccontextmanager
@@ -85,8 +87,11 @@ def build_app(
     app.add_middleware(HttpMetrics, metrics=runtime.metrics)
     app.include_router(health)
     app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
+    # Each router is included in the app itself, with the prefix: FastAPI matches a request
+    # against the app's routes and then again, to handle it, inside the router it chose, so
+    # a router of routers under `/v1` had every route before the chosen one tried twice.
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, prefix=prefix)
     install_openapi(app, runtime.settings, idempotent=runtime.idempotency is not None)
     return app
 

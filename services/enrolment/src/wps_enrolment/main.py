@@ -12,7 +12,7 @@ from wps_common.clock import today_by
 from wps_common.jobs import PeriodicJob
 from wps_common.runtime import ServiceRuntime
 from wps_enrolment import compliance
-from wps_enrolment.api import router
+from wps_enrolment.api import PREFIX, routers
 from wps_enrolment.handlers import subscriptions
 from wps_enrolment.identity import EnrolmentLookups
 from wps_enrolment.imports import ImportRunner
@@ -51,7 +51,8 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
         runtime=runtime,
         lookups=EnrolmentLookups(),
         max_upload_bytes=settings.import_max_bytes,
-        routers=[router],
+        routers=routers,
+        prefix=PREFIX,
     )
     app.state.imports = imports
     return app

@@ -1,9 +1,8 @@
 """Enrolment REST API: /v1/academies, /v1/trainees, /v1/imports, /v1/cohorts, /v1/enrolments,
-/v1/compliance and /v1/reports, one router per subdomain."""
+/v1/compliance and /v1/reports, one router per subdomain, each included in the app under
+`PREFIX` (see wps_common.app.build_app)."""
 
 from __future__ import annotations
-
-from fastapi import APIRouter
 
 from wps_enrolment.api.academies import router as academies
 from wps_enrolment.api.cohorts import router as cohorts
@@ -14,8 +13,7 @@ from wps_enrolment.api.reports import router as reports
 from wps_enrolment.api.results import router as results
 from wps_enrolment.api.trainees import router as trainees
 
-router = APIRouter(prefix="/v1")
-for part in (academies, trainees, compliance, imports, cohorts, enrolments, results, reports):
-    router.include_router(part)
+PREFIX = "/v1"
+routers = (academies, trainees, compliance, imports, cohorts, enrolments, results, reports)
 
-__all__ = ["router"]
+__all__ = ["PREFIX", "routers"]
