@@ -131,6 +131,7 @@ async def certificate_pdf(
             language=lang,
             base_url=_settings(request).public_base_url,
             today=today,
+            keyring=request.app.state.keyring,
         )
     renderer: Renderer = request.app.state.renderer
     etag = renderer.etag(doc)

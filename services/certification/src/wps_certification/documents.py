@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification import signatures
 from wps_certification.certificates import current_status, get_certificate
+from wps_certification.credential import open_badge, sign_credential
 from wps_certification.holders import LANGUAGES
 from wps_certification.models import Certificate
 from wps_certification.pdf import CertificateDocument, CertificateModule
+from wps_certification.signing import Keyring
 from wps_common.auth import Principal
 
 
@@ -25,6 +27,7 @@ def document(
     base_url: str,
     today: date,
     signed: signatures.Printed | None = None,
+    credential_jwt: str | None = None,
 ) -> CertificateDocument:
     """What the PDF shows, in `language` (falling back to English for missing texts)."""
     language = language if language in LANGUAGES else "en"
@@ -52,6 +55,7 @@ def document(
         template_version=certificate.template_version,
         signatories=signed.signatories if signed else (),
         seal=signed.seal if signed else None,
+        credential_jwt=credential_jwt,
     )
 
 
@@ -63,9 +67,21 @@ async def certificate_document(
     language: str | None,
     base_url: str,
     today: date,
+    keyring: Keyring,
 ) -> CertificateDocument:
-    """What the PDF of a certificate `who` may see shows, in `language` or else the holder's."""
+    """What the PDF of a certificate `who` may see shows, in `language` or else the holder's,
+    with its signed credential embedded (none once it is revoked or superseded)."""
     certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
+    token = (
+        None
+        if current_status(certificate, today) in ("revoked", "superseded")
+        else sign_credential(
+            open_badge(certificate, base_url=base_url),
+            certificate,
+            keyring=keyring,
+            issuer=base_url,
+        )
+    )
     signed = await signatures.printed(session, certificate.academy_id, certificate.signature_set_id)
     return document(
         certificate,
@@ -73,4 +89,5 @@ async def certificate_document(
         base_url=base_url,
         today=today,
         signed=signed,
+        credential_jwt=token,
     )

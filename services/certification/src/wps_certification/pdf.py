@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import pikepdf
+import pikepdf.pdfa as pdfa
 import segno
 from PIL import Image
 from reportlab import rl_config
@@ -25,6 +27,8 @@ from wps_common.fields import printable
 
 __all__ = [
     "ASSETS_DIR",
+    "CREDENTIAL_FILE",
+    "PDFA",
     "TEMPLATE_VERSION",
     "CertificateDocument",
     "CertificateModule",
@@ -33,6 +37,8 @@ __all__ = [
 ]
 
 TEMPLATE_VERSION = "2026.2"
+CREDENTIAL_FILE = "credential.jwt"
+PDFA = "3b"  # the PDF/A flavour certificates are written as
 ASSETS_DIR: pathlib.Path = pathlib.Path(__file__).resolve().parent / "assets"
 _TEMPLATE = ASSETS_DIR / "certificate.html"
 _FONTS = (ASSETS_DIR / "fonts" / "DejaVuSans.ttf", ASSETS_DIR / "fonts" / "DejaVuSans-Bold.ttf")
@@ -92,6 +98,8 @@ class CertificateDocument:
     template_version: str = TEMPLATE_VERSION
     signatories: tuple[CertificateSignatory, ...] = ()
     seal: bytes | None = None  # PNG
+    # the signed credential (VC-JWT), embedded in the PDF; None for a revoked or superseded one
+    credential_jwt: str | None = None
 
 
 _LABELS: dict[str, dict[str, str]] = {
@@ -348,6 +356,75 @@ def _build_html(doc: CertificateDocument) -> str:
     )
 
 
+def _pdf_date(day: datetime.date) -> str:
+    return f"D:{day:%Y%m%d}000000Z"
+
+
+_SHOW_TEXT = frozenset({"Tj", "TJ", "'", '"'})
+
+
+def _embedded_fonts_only(page: pikepdf.Page) -> None:
+    """reportlab selects Helvetica (a standard font, never embedded) when a page begins, and
+    xhtml2pdf never draws a glyph with it; PDF/A wants every font in use embedded, so its
+    name is pointed at one of the embedded fonts instead. A font that does draw is left as
+    it is (the tests' PDF/A validation would then say so)."""
+    fonts = page.obj.Resources.get("/Font")
+    if fonts is None:
+        return
+    embedded = [
+        font for font in fonts.values() if "/FontDescriptor" in font or "/DescendantFonts" in font
+    ]
+    bare = {name for name, font in fonts.items() if font not in embedded}
+    if not bare or not embedded:
+        return
+    drawing: set[str] = set()
+    current = None
+    for instruction in pikepdf.parse_content_stream(page):
+        operator = str(instruction.operator)
+        if operator == "Tf" and isinstance(instruction, pikepdf.ContentStreamInstruction):
+            current = str(instruction.operands[0])
+        elif operator in _SHOW_TEXT and current in bare:
+            drawing.add(current)
+    for name in bare - drawing:
+        fonts[name] = embedded[0]
+
+
+def _archival(data: bytes, doc: CertificateDocument) -> bytes:
+    """The PDF as PDF/A-3b: pikepdf's `prepare` writes the XMP metadata that declares it (in
+    step with the document information) and the sRGB output intent; the signed credential is
+    embedded as an associated file of the document (`/AF`, relationship Alternative: the same
+    certificate, machine-readable). Every date is the day of issue, so equal input still gives
+    equal bytes. `pikepdf.pdfa.validate_written` approves the result (test_pdf_archival.py)."""
+    issued = _pdf_date(doc.issued_on)
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for page in pdf.pages:
+            if "/Trans" in page.obj:
+                del page.obj["/Trans"]  # a page transition: nothing a certificate needs
+            _embedded_fonts_only(page)
+        if doc.credential_jwt is not None:
+            spec = pikepdf.AttachedFileSpec(
+                pdf,
+                doc.credential_jwt.encode("ascii"),
+                description="The certificate as a signed Open Badges 3.0 credential (VC-JWT)",
+                filename=CREDENTIAL_FILE,
+                mime_type="application/vc+jwt",
+                creation_date=issued,
+                mod_date=issued,
+            )
+            spec.relationship = pikepdf.Name.Alternative
+            pdf.attachments[CREDENTIAL_FILE] = spec
+            pdf.Root.AF = pikepdf.Array([spec.obj])
+        pdfa.prepare(pdf, PDFA)
+        moment = f"{doc.issued_on.isoformat()}T00:00:00+00:00"
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+            for key in ("xmp:CreateDate", "xmp:ModifyDate", "xmp:MetadataDate"):
+                meta[key] = moment
+            meta["xmp:CreatorTool"] = "WPS Training Platform"
+        out = io.BytesIO()
+        pdf.save(out, **pdfa.resolve_save_kwargs(PDFA, deterministic_id=True))
+    return out.getvalue()
+
+
 def render_certificate(doc: CertificateDocument) -> bytes:
-    """Render ``doc`` as a one-page A4-landscape PDF; raise RuntimeError on failure."""
-    return _html_to_pdf(_build_html(doc))
+    """Render ``doc`` as a one-page A4-landscape PDF/A-3b; raise RuntimeError on failure."""
+    return _archival(_html_to_pdf(_build_html(doc)), doc)
