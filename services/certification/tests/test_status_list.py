@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import pathlib
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from wps_certification.main import MIGRATIONS
 from wps_certification.status_list import LIST_SIZE, encode
@@ -118,38 +118,51 @@ def test_the_bit_order_is_the_specifications() -> None:
     assert encode([5]) == encode([5])  # the same revocations, the same bytes
 
 
-def test_certificates_issued_before_get_entries_in_issue_order(tmp_path: pathlib.Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'certification.db'}")
+async def test_certificates_issued_before_get_entries_in_issue_order(database_url: str) -> None:
+    engine = create_async_engine(database_url)
     config = alembic_config(MIGRATIONS)
+
+    def upgrade(connection: sa.Connection, revision: str) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
     columns = (
         "id, enrolment_id, awarded_for, edition, number, verification_code, trainee_id, "
         "academy_id, holder_name, employee_number, academy_name, track_code, track_version, "
         "track, language, template_version, issued_on, status, created_at"
     )
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "c3d8f1a6b240")
-        for row_id, academy, created in (
-            ("c3", "a1", "2026-03-01 00:00:00"),
-            ("c1", "a1", "2026-01-01 00:00:00"),
-            ("c2", "a2", "2026-02-01 00:00:00"),
-            ("c4", "a1", "2026-04-01 00:00:00"),
-        ):
-            connection.execute(
-                sa.text(
-                    f"INSERT INTO certificates ({columns}) VALUES (:id, :id, 'track', 1, :id, "
-                    ":id, 't', :academy, 'n', 'e', 'A', 'T', 1, '{}', 'en', '2026.1', "
-                    "'2026-01-01', 'valid', :created)"
-                ),
-                {"id": row_id, "academy": academy, "created": created},
+    insert = sa.text(
+        f"INSERT INTO certificates ({columns}) VALUES (:id, :id, 'track', 1, :id, :id, 't', "
+        ":academy, 'n', 'e', 'A', 'T', 1, '{}', 'en', '2026.1', :issued, 'valid', :created)"
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, "c3d8f1a6b240")
+            for row_id, academy, month in (
+                ("c3", "a1", 3),
+                ("c1", "a1", 1),
+                ("c2", "a2", 2),
+                ("c4", "a1", 4),
+            ):
+                created = datetime(2026, month, 1, tzinfo=UTC)
+                await connection.execute(
+                    insert,
+                    {
+                        "id": row_id,
+                        "academy": academy,
+                        "issued": created.date(),
+                        "created": created,
+                    },
+                )
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, "head")
+            result = await connection.execute(sa.text("SELECT id, status_index FROM certificates"))
+            entries = {row_id: entry for row_id, entry in result}
+            result = await connection.execute(
+                sa.text("SELECT academy_id, used FROM status_list_counters")
             )
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        result = connection.execute(sa.text("SELECT id, status_index FROM certificates"))
-        entries = {row_id: entry for row_id, entry in result}
-        result = connection.execute(sa.text("SELECT academy_id, used FROM status_list_counters"))
-        counters = {academy: used for academy, used in result}
-    engine.dispose()
+            counters = {academy: used for academy, used in result}
+    finally:
+        await engine.dispose()
     assert entries == {"c1": 0, "c3": 1, "c4": 2, "c2": 0}
     assert counters == {"a1": 3, "a2": 1}

@@ -28,19 +28,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("certificates") as batch:
         batch.add_column(sa.Column("status_index", sa.Integer(), nullable=True))
+    # Ranked once into a table of their own, then copied by key: a correlated window query
+    # would rank the whole table again for every row.
+    op.execute(
+        """
+        CREATE TABLE status_index_backfill AS
+        SELECT id, ROW_NUMBER() OVER (PARTITION BY academy_id ORDER BY created_at, id) - 1
+            AS entry
+        FROM certificates
+        """
+    )
+    op.execute("CREATE UNIQUE INDEX ix_status_index_backfill ON status_index_backfill (id)")
     op.execute(
         """
         UPDATE certificates SET status_index = (
-            SELECT ranked.entry FROM (
-                SELECT id, ROW_NUMBER() OVER (
-                    PARTITION BY academy_id ORDER BY created_at, id
-                ) - 1 AS entry
-                FROM certificates
-            ) AS ranked
-            WHERE ranked.id = certificates.id
+            SELECT entry FROM status_index_backfill WHERE status_index_backfill.id = certificates.id
         )
         """
     )
+    op.execute("DROP TABLE status_index_backfill")
     op.execute(
         """
         INSERT INTO status_list_counters (academy_id, used)
