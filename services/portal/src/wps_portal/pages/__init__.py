@@ -6,13 +6,23 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from wps_portal.pages import academy, academy_oversight, hr, public, review, teaching, trainee
+    from wps_portal.pages import (
+        academy,
+        academy_oversight,
+        hr,
+        public,
+        review,
+        signatures,
+        teaching,
+        trainee,
+    )
 
     return [
         public.router,
         trainee.router,
         academy.router,
         academy_oversight.router,
+        signatures.router,
         teaching.router,
         review.router,
         hr.router,
