@@ -1,11 +1,14 @@
 """Inputs that used to crash or mislead: integers past the database's types, NUL and other
 control characters, names with direction overrides, dates near year 1, CSV files with a bare
-carriage return, and cells a spreadsheet would run as formulas."""
+carriage return or no recognisable delimiter, broken workbooks and zip bombs, and cells a
+spreadsheet would run as formulas."""
 
 from __future__ import annotations
 
 import csv
 import io
+import random
+import zipfile
 from datetime import date
 from typing import Any
 
@@ -16,6 +19,7 @@ from sqlalchemy import update
 from wps_common.db import Database
 from wps_common.errors import PROBLEM_JSON
 from wps_common.fields import from_spreadsheet, spreadsheet_safe
+from wps_enrolment.import_files import XLSX
 from wps_enrolment.imports import parse
 from wps_enrolment.models import Trainee
 
@@ -238,6 +242,11 @@ class TestImportFiles:
         ("body", "words"),
         [
             (b"employee_number\r,family_name,given_name\n", "lacks the required column"),
+            # One delimiter in the header, another in the rows: none can be recognised.
+            (
+                b"employee_number;family_name;given_name\nE-1,Petrova,Ana\nE-2;B,C\n",
+                "delimiter could not be recognised",
+            ),
             (b'"employee_number' + b"x" * 140_000 + b'"\n', "header cannot be read"),
             (b"employee_number,family_name,given_name\nE-1,Pet\x00rova,Ana\n", "NUL"),
             ("employee_number\n".encode("utf-16-le"), "NUL character on line 1"),
@@ -277,6 +286,66 @@ class TestImportFiles:
         errors = {(e["row"], e["column"]) for e in job["errors"]}
         # A row is numbered by the line it ends on; a CR ends a line as LF does.
         assert errors == {(2, "unit"), (3, "family_name"), (5, "given_name")}, job["errors"]
+
+
+def _zip(*entries: tuple[str, bytes, int]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data, compression in entries:
+            archive.writestr(name, data, compress_type=compression)
+    return out.getvalue()
+
+
+def _post_workbook(academy: Academy, body: bytes) -> Any:
+    return academy.client.post(
+        f"/v1/academies/{academy.academy_id}/imports",
+        content=body,
+        headers={**academy.staff, "Content-Type": XLSX},
+    )
+
+
+class TestWorkbooks:
+    """A workbook that is not one, or unpacks to far more than it is, is a 422 that says so,
+    before anything tries to read its sheets."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"PK\x03\x04" + b"\x00" * 200,  # a zip's start, then nothing of one
+            b"employee_number,family_name,given_name\nE-1,Petrova,Ana\n",  # CSV named .xlsx
+            _zip(("hello.txt", b"not a workbook", zipfile.ZIP_DEFLATED)),
+            _zip(("[Content_Types].xml", b"<Types", zipfile.ZIP_DEFLATED)),  # cut XML
+        ],
+    )
+    async def test_a_broken_workbook(self, academy: Academy, body: bytes) -> None:
+        assert_invalid(await _post_workbook(academy, body), "file", "cannot be read", ".xlsx")
+
+    @pytest.mark.parametrize(
+        "entries",
+        [
+            # 5 MB of zeros in 5 KB: a thousand times its size
+            [("xl/worksheets/sheet1.xml", b"0" * 5_000_000, zipfile.ZIP_DEFLATED)],
+            # 60 MB, at a ratio a real workbook might have
+            [
+                ("xl/media/photo.bin", random.randbytes(700_000), zipfile.ZIP_STORED),
+                ("xl/worksheets/sheet1.xml", b"0" * 60_000_000, zipfile.ZIP_DEFLATED),
+            ],
+        ],
+    )
+    async def test_a_zip_bomb(self, academy: Academy, entries: list[Any]) -> None:
+        problem = assert_invalid(
+            await _post_workbook(academy, _zip(*entries)), "file", "would unpack to"
+        )
+        assert "refused" in problem["detail"]
+
+    async def test_an_old_or_locked_workbook(self, academy: Academy) -> None:
+        body = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500
+        response = await academy.client.post(
+            f"/v1/academies/{academy.academy_id}/imports",
+            files={"file": ("personnel.xls", body, "application/vnd.ms-excel")},
+            headers=academy.staff,
+        )
+        assert_invalid(response, "file", "(.xls)", "password")
 
 
 class TestSpreadsheetFormulas:

@@ -126,12 +126,19 @@ async def test_unusable_files_are_refused_at_once(academy: Academy) -> None:
     url = f"/v1/academies/{academy.academy_id}/imports"
     csv_headers = {**academy.staff, "Content-Type": "text/csv"}
     cases = [
-        (b"", "empty"),
-        (b"name,unit\nAna,Patrol\n", "employee_number"),
-        ("employee_number,family_name,given_name\nE-1,Петрова,Ана\n".encode("cp1251"), "UTF-8"),
+        (b"", "text/csv", "empty"),
+        (b"name,unit\nAna,Patrol\n", "text/csv", 'given_name; found: "name", "unit".'),
+        # A charset the request names is the one tried, and the one the answer names.
+        (
+            "employee_number,family_name,given_name\nE-1,Петрова,Ана\n".encode("cp1251"),
+            "text/csv; charset=ascii",
+            "not ascii text",
+        ),
     ]
-    for body, words in cases:
-        response = await academy.client.post(url, content=body, headers=csv_headers)
+    for body, content_type, words in cases:
+        response = await academy.client.post(
+            url, content=body, headers={**academy.staff, "Content-Type": content_type}
+        )
         assert response.status_code == 422, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert words in response.json()["detail"]

@@ -1,6 +1,6 @@
-"""The trainee CSV an HR system exports: its columns and their spellings, reading and
-validating a file (pure, CPU only: run it in a worker thread), and writing one that re-imports
-as it was."""
+"""The trainee CSV an HR system exports: its columns and their spellings, its delimiter, reading
+and validating a file (pure, CPU only: run it in a worker thread), and writing one that
+re-imports as it was."""
 
 from __future__ import annotations
 
@@ -73,6 +73,24 @@ BOOLEANS = {
     "0": False,
     "n": False,
 }
+# What spreadsheets write between cells: Excel's "CSV" in a locale whose decimal mark is a comma
+# (Russian, Kazakh, most of Europe) separates with `;`, its "Unicode text" with a tab.
+DELIMITERS = ",;\t|"
+_SNIFFED = 8192  # characters of the file's start the delimiter is found from
+# An example person, as the template shows the columns filled in.
+EXAMPLE = (
+    "E-0001",
+    "Petrova",
+    "Ana",
+    "ru",
+    "female",
+    "Lieutenant",
+    "Instructor",
+    "Patrol Service",
+    "National Police",
+    date(2024, 3, 1),
+    True,
+)
 _trainee = TypeAdapter(TraineeCreate)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -91,10 +109,20 @@ def header_map(header: Sequence[str]) -> dict[int, str]:
             found[index] = name
     missing = [c for c in REQUIRED if c not in seen]
     if missing:
+        cells = [h.strip().lstrip("\ufeff") for h in header]
+        if len(cells) == 1 and any(mark in cells[0] for mark in DELIMITERS[1:]):
+            raise InvalidInput(
+                "The file's delimiter could not be recognised, so its header reads as one "
+                f'column: "{cells[0][:200]}". Separate the columns with commas, semicolons, '
+                "tabs or vertical bars, the same one on every line.",
+                field="file",
+            )
+        named = [c[:60] for c in cells if c]
+        listed = ", ".join(f'"{c}"' for c in named[:30]) or "no column names"
+        if len(named) > 30:
+            listed += f" and {len(named) - 30} more"
         raise InvalidInput(
-            "The CSV header lacks the required column(s) "
-            + ", ".join(missing)
-            + f"; found: {', '.join(h.strip() for h in header) or 'nothing'}.",
+            f"The CSV header lacks the required column(s) {', '.join(missing)}; found: {listed}.",
             field="file",
         )
     return found
@@ -136,10 +164,25 @@ class Parsed:
     total: int = 0
 
 
+def delimiter(text: str) -> str:
+    """The delimiter of the file, found from its first lines (the header among them); a comma
+    when they do not tell. The same text always gives the same answer, so the check at
+    submission and the job's reading agree."""
+    sample = text[:_SNIFFED]
+    if len(text) > _SNIFFED:  # whole lines only: a cut last line would break the count
+        end = max(sample.rfind("\n"), sample.rfind("\r"))
+        sample = sample[:end] if end > 0 else sample
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
 def _reader(text: str) -> Any:
     # newline="": a bare CR (old Mac files) ends a line as CRLF and LF do, instead of being a
-    # character inside a field that the csv module refuses.
-    return csv.reader(io.StringIO(text, newline=""))
+    # character inside a field that the csv module refuses. Only the delimiter is taken from
+    # the sniffed dialect: its guesses on quoting would read the same cells differently.
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter(text))
 
 
 def parse(text: str) -> Parsed:
@@ -285,6 +328,12 @@ def check_text(text: str) -> None:
     if not header:
         raise InvalidInput("The CSV file is empty.", field="file")
     header_map(header)
+
+
+def template_csv() -> str:
+    """The columns and one example row. With a byte-order mark, Excel reads the names typed
+    into it in Cyrillic as UTF-8 (and keeps the mark when it saves)."""
+    return "\ufeff" + write_csv([EXAMPLE])
 
 
 def write_csv(rows: Sequence[Any]) -> str:
