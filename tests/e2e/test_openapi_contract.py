@@ -206,6 +206,11 @@ def test_files_and_redirects_are_declared_with_their_media_types(tmp_path: Path)
     enrolment = SERVICES["enrolment"](tmp_path, ISSUER).openapi()["paths"]
     export = enrolment["/v1/academies/{academy_id}/trainees.csv"]["get"]["responses"]
     assert list(export["200"]["content"]) == ["text/csv"]
+    template = enrolment["/v1/imports/trainees/template"]["get"]["responses"]
+    assert list(template["200"]["content"]) == [
+        "text/csv",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ]
     report = enrolment["/v1/reports/{measure}"]["get"]["responses"]
     assert set(report["200"]["content"]) == {"application/json", "text/csv"}
 
@@ -287,6 +292,8 @@ async def test_a_journey_answers_as_documented(platform: Platform) -> None:
         "/v1/compliance/summary",
         "/v1/reports/completion?by=rank",
         "/v1/reports/participation?format=csv",
+        "/v1/imports/trainees/template",
+        "/v1/imports/trainees/template?format=xlsx",
     ):
         assert (await enrolment.get(path, headers=ADMIN)).status_code == 200, path
     [enrolled] = (
