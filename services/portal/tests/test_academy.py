@@ -205,13 +205,24 @@ def test_hr_import_in_partial_mode_reports_the_bad_row(page: Any, enrolment: htt
     exported = export.value.path().read_text(encoding="utf-8")
     assert exported.startswith("employee_number,") and f"IMP-{tag}-3" in exported
     assert f"IMP-{tag}-2" not in exported
+    # The templates come from enrolment through the portal: the CSV in UTF-8 with its mark
+    # (Excel reads Cyrillic typed into it), the workbook with the same columns.
+    expect(page.locator("#f-file")).to_have_attribute("accept", re.compile(r"\.csv,\.xlsx"))
     with page.expect_download() as template:
-        page.click("main a:has-text('Download an empty template')")
-    assert template.value.path().read_text(encoding="utf-8").strip().split(",")[:3] == [
-        "employee_number",
-        "family_name",
-        "given_name",
-    ]
+        page.click("main a:has-text('Download the template (CSV)')")
+    assert template.value.suggested_filename == "trainees-template.csv"
+    content = template.value.path().read_bytes()
+    assert content.startswith(b"\xef\xbb\xbf")
+    header, example = content.decode("utf-8-sig").splitlines()
+    assert header.split(",")[:3] == ["employee_number", "family_name", "given_name"]
+    assert example.startswith("E-0001,")
+    with page.expect_download() as workbook:
+        page.click("main a:has-text('Download the template (Excel)')")
+    assert workbook.value.suggested_filename == "trainees-template.xlsx"
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
+
+    sheet = load_workbook(io.BytesIO(workbook.value.path().read_bytes())).worksheets[0]
+    assert [c.value for c in sheet[1]][:3] == ["employee_number", "family_name", "given_name"]
 
 
 def test_a_full_cohort_waitlists_and_a_withdrawal_promotes(

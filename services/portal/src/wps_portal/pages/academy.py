@@ -452,7 +452,11 @@ async def upload_import(request: Request, user: User = for_roles(*STAFF)) -> Res
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _import_form(
-            request, scope, mode=mode, status=422, error=_("Choose the CSV file to upload.")
+            request,
+            scope,
+            mode=mode,
+            status=422,
+            error=_("Choose the CSV or Excel file to upload."),
         )
     content = await upload.read(UPLOAD_LIMIT + 1)
     if len(content) > UPLOAD_LIMIT:
@@ -501,22 +505,31 @@ def _import_form(
 
 
 @router.get("/imports/template.csv", name="import_template")
-async def import_template(request: Request, user: User = for_roles(*STAFF)) -> Response:
-    """An empty file with the columns the import reads: the first line of enrolment's export."""
-    scope = await required_scope(request, user)
-    upstream = await _export(request, scope)
-    header = ""
-    try:
-        async for chunk in upstream.aiter_text():
-            header += chunk
-            if "\n" in header:
-                break
-    finally:
-        await upstream.aclose()
+async def import_template_csv(request: Request, user: User = for_roles(*STAFF)) -> Response:
+    """The file the import reads, to fill in (columns and an example row), from enrolment."""
+    return await _import_template(request, user, "csv")
+
+
+@router.get("/imports/template.xlsx")
+async def import_template_xlsx(request: Request, user: User = for_roles(*STAFF)) -> Response:
+    """The same template as an Excel workbook."""
+    return await _import_template(request, user, "xlsx")
+
+
+async def _import_template(request: Request, user: User, kind: str) -> Response:
+    backend: Backend = request.app.state.backend
+    upstream = await backend.request(  # an error answer is the error page (main.py)
+        "enrolment",
+        "GET",
+        "/v1/imports/trainees/template",
+        token=user.access_token,
+        lang=language(request).code,
+        params={"format": kind},
+    )
     return Response(
-        header.split("\n", 1)[0] + "\n",
-        media_type=CSV_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="trainees-template.csv"'},
+        upstream.content,
+        media_type=upstream.headers.get("content-type", "application/octet-stream"),
+        headers={"Content-Disposition": f'attachment; filename="trainees-template.{kind}"'},
     )
 
 
