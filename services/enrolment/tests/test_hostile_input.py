@@ -316,6 +316,7 @@ class TestWorkbooks:
             _zip(("hello.txt", b"not a workbook", zipfile.ZIP_DEFLATED)),
             _zip(("[Content_Types].xml", b"<Types", zipfile.ZIP_DEFLATED)),  # cut XML
         ],
+        ids=["zip-start", "csv", "other-zip", "cut-xml"],
     )
     async def test_a_broken_workbook(self, academy: Academy, body: bytes) -> None:
         assert_invalid(await _post_workbook(academy, body), "file", "cannot be read", ".xlsx")
@@ -331,6 +332,7 @@ class TestWorkbooks:
                 ("xl/worksheets/sheet1.xml", b"0" * 60_000_000, zipfile.ZIP_DEFLATED),
             ],
         ],
+        ids=["ratio", "size"],
     )
     async def test_a_zip_bomb(self, academy: Academy, entries: list[Any]) -> None:
         problem = assert_invalid(

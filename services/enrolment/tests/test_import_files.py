@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wps_enrolment.import_files import XLSX
+from wps_enrolment.import_files import XLSX, roster_text
 from wps_enrolment.trainee_csv import COLUMNS, EXAMPLE
 
 from .conftest import Academy
@@ -176,3 +176,13 @@ async def test_the_template_is_for_the_staff_who_import(academy: Academy) -> Non
     assert (await academy.client.get(url)).status_code == 401
     refused = await academy.client.get(url + "?format=xls", headers=academy.staff)
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8_r", "cp866"])
+@pytest.mark.parametrize("rows", [1, 4])
+def test_a_few_cyrillic_names_are_enough_to_tell_the_code_page(encoding: str, rows: int) -> None:
+    """charset-normalizer alone reads one cp1251 row as Shift JIS, and cp866 as cp1125."""
+    text = "employee_number;family_name;given_name\r\n" + "".join(
+        f"{n};{f};{g}\r\n" for n, f, g in CYRILLIC[1 : 1 + rows]
+    )
+    assert roster_text(text.encode(encoding), charset=None) == text
