@@ -186,3 +186,12 @@ def test_a_few_cyrillic_names_are_enough_to_tell_the_code_page(encoding: str, ro
         f"{n};{f};{g}\r\n" for n, f, g in CYRILLIC[1 : 1 + rows]
     )
     assert roster_text(text.encode(encoding), charset=None) == text
+
+
+def test_the_encoding_is_found_where_the_first_letter_beyond_ascii_is() -> None:
+    """A long file whose first Cyrillic name comes after thousands of Latin ones."""
+    text = "employee_number,family_name,given_name\n" + "".join(
+        f"N-{i:06d},Family{i},Given{i}\n" for i in range(20_000)
+    )
+    text += "RU-1,Ёлкина,Юлия\n"
+    assert roster_text(text.encode("cp1251"), charset=None) == text

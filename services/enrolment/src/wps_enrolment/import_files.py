@@ -58,12 +58,12 @@ def roster_text(
         return _decoded(body, charset, "name its charset in the Content-Type")
     try:
         return body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        first = exc.start  # the first byte UTF-8 cannot read: the encoding shows from there
     for mark, encoding in _MARKS:
         if body.startswith(mark):
             return _decoded(body, encoding, "save it again as UTF-8")
-    found = _encoding(body[:_SAMPLE])
+    found = _encoding(body[max(0, first - 4096) : first + _SAMPLE])
     if found is None:
         raise InvalidInput(
             "The file is not UTF-8 text, and no other encoding reads it as text either. Save "
