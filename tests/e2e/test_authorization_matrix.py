@@ -269,6 +269,7 @@ ACADEMIES_LISTED = (OK, OK, HIDDEN, OK, HIDDEN, HIDDEN, OK, HIDDEN, OK, OK, ANON
 OVERSIGHT_LISTED = (OK, OK, HIDDEN, OK, HIDDEN, ROLE, ROLE, ROLE, OK, OK, ANON)
 OWN_RECORD = (GONE, GONE, GONE, GONE, GONE, GONE, OK, OK, GONE, GONE, ANON)
 IMPORTERS_A = (ACCEPTED, ACCEPTED, GONE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ANON)
+IMPORTERS = (OK, OK, OK, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ANON)  # no academy's data
 CERTIFICATES_LISTED = (OK, OK, HIDDEN, OK, HIDDEN, ROLE, OK, HIDDEN, OK, OK, ANON)
 OTHER_CERTIFICATES_LISTED = (OK, OK, HIDDEN, OK, HIDDEN, ROLE, HIDDEN, HIDDEN, OK, OK, ANON)
 # Writing into academy B by naming it in the body.
@@ -344,6 +345,8 @@ ROWS: list[Row] = [
     Row(E, "GET", "/v1/reports/participation?academy_id={A}", ANALYSTS_A),
     Row(E, "GET", "/v1/academies/{A}/trainees.csv", STAFF_A),
     Row(E, "GET", "/v1/imports/{J}", STAFF_A),
+    Row(E, "GET", "/v1/imports/trainees/template", IMPORTERS),
+    Row(E, "GET", "/v1/imports/trainees/template?format=xlsx", IMPORTERS),
     # Certification, reading (reviewers have no business with certificates).
     Row(X, "GET", "/v1/certificates?limit=500", CERTIFICATES_LISTED, lists=("id", "{X}")),
     Row(X, "GET", "/v1/certificates/{X}", CERTIFICATE_OF_A),
