@@ -1,4 +1,4 @@
-/* Certificate signatures: the file pickers speak the page's language. The browser's own picker
+/* File pickers that speak the page's language (ui.file_pick). The browser's own picker
    says "Choose File" in the browser's language, whatever the page's; with JavaScript, the
    picker sits transparent over a translated button and the chosen file's name is shown beside
    it. Without JavaScript the browser's picker is shown as it is. */
