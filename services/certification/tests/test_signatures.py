@@ -17,7 +17,8 @@ from wps_common.testing import auth
 from .conftest import ACADEMY_ID, issue
 
 ADMIN = auth("academy_admin", academy_id=ACADEMY_ID, sub="admin-1")
-BASE = f"/v1/academies/{ACADEMY_ID}"
+IMAGES = f"/v1/certificate-images/{ACADEMY_ID}"
+SIGNATURES = f"/v1/certificate-signatures/{ACADEMY_ID}"
 
 
 def png(width: int = 600, height: int = 200, secret: str | None = None) -> bytes:
@@ -44,9 +45,7 @@ def jpeg() -> bytes:
 async def upload(
     client: httpx.AsyncClient, data: bytes, media: str = "image/png"
 ) -> httpx.Response:
-    return await client.post(
-        f"{BASE}/certificate-images", content=data, headers={**ADMIN, "Content-Type": media}
-    )
+    return await client.post(IMAGES, content=data, headers={**ADMIN, "Content-Type": media})
 
 
 def images_in(pdf: bytes) -> int:
@@ -65,7 +64,7 @@ async def test_uploads_are_re_encoded_and_bad_files_are_refused(
     assert response.status_code == 201, response.text
     stored = response.json()
     assert (stored["width"], stored["height"], stored["media_type"]) == (600, 200, "image/png")
-    got = await client.get(f"{BASE}/certificate-images/{stored['id']}", headers=ADMIN)
+    got = await client.get(f"{IMAGES}/{stored['id']}", headers=ADMIN)
     assert got.status_code == 200 and got.headers["content-type"] == "image/png"
     assert marker.encode() not in got.content  # only the pixels survive
     assert hashlib.sha256(got.content).hexdigest() == stored["id"]
@@ -90,7 +89,7 @@ async def test_uploads_are_re_encoded_and_bad_files_are_refused(
 
 
 async def test_only_the_academys_admins_set_its_signatories(client: httpx.AsyncClient) -> None:
-    path = f"{BASE}/certificate-signatures"
+    path = SIGNATURES
     expected = {
         "academy admin": (ADMIN, 200),
         "admin": (auth("admin"), 200),
@@ -109,7 +108,7 @@ async def test_only_the_academys_admins_set_its_signatories(client: httpx.AsyncC
 async def test_certificates_print_the_signatories_they_were_issued_under(
     client: httpx.AsyncClient, bus: dict[str, Any], database_url: str
 ) -> None:
-    path = f"{BASE}/certificate-signatures"
+    path = SIGNATURES
     before = await issue(bus, database_url, "t-g1")
     empty = (await client.get(path, headers=ADMIN)).json()
     assert empty["version"] == 0 and empty["signatories"] == []

@@ -68,7 +68,7 @@ class Certification:
 
     @property
     def path(self) -> str:
-        return f"/v1/academies/{self.academy['id']}/certificate-signatures"
+        return f"/v1/certificate-signatures/{self.academy['id']}"
 
     def signatures(self) -> dict[str, Any]:
         response = self.http.get(self.path)
@@ -84,7 +84,7 @@ class Certification:
 
     def upload(self, data: bytes) -> str:
         response = self.http.post(
-            f"/v1/academies/{self.academy['id']}/certificate-images",
+            f"/v1/certificate-images/{self.academy['id']}",
             content=data,
             headers={"Content-Type": "image/png"},
         )

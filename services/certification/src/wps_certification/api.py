@@ -269,7 +269,7 @@ AcademyId = Annotated[str, SingleLine(36, min_length=1)]
 
 
 @router.post(
-    "/academies/{academy_id}/certificate-images",
+    "/certificate-images/{academy_id}",
     tags=["signatures"],
     status_code=201,
     response_model=ImageOut,
@@ -297,7 +297,7 @@ async def upload_certificate_image(
 
 
 @router.get(
-    "/academies/{academy_id}/certificate-images/{image_id}",
+    "/certificate-images/{academy_id}/{image_id}",
     tags=["signatures"],
     response_class=Response,
     responses={200: {"content": {"image/png": {"schema": {"type": "string"}}}}},
@@ -310,7 +310,7 @@ async def certificate_image(
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
+@router.get("/certificate-signatures/{academy_id}", tags=["signatures"])
 async def certificate_signatures(
     academy_id: AcademyId, session: DbSession, who: Signer
 ) -> SignaturesOut:
@@ -318,7 +318,7 @@ async def certificate_signatures(
     return await signatures.current_signatures(session, academy_id=academy_id, who=who)
 
 
-@router.put("/academies/{academy_id}/certificate-signatures", tags=["signatures"])
+@router.put("/certificate-signatures/{academy_id}", tags=["signatures"])
 async def set_certificate_signatures(
     academy_id: AcademyId, body: SignaturesIn, session: DbSession, who: Signer
 ) -> SignaturesOut:

@@ -98,7 +98,7 @@ class Signatory(BaseModel):
         default="", description="e.g. Head of the Academy"
     )
     signature_image_id: ImageId | None = Field(
-        default=None, description="an image uploaded to certificate-images"
+        default=None, description="an image uploaded to /v1/certificate-images/{academy_id}"
     )
 
 

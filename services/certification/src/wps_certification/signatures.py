@@ -158,7 +158,7 @@ async def set_signatures(
         if unknown := sorted(str(i) for i in named - known):
             raise InvalidInput(
                 f"No image {unknown[0]} was uploaded for this academy; upload it to "
-                "certificate-images first.",
+                "/v1/certificate-images first.",
                 field="signatories",
             )
     last = await session.scalar(

@@ -19,5 +19,9 @@ class EnrolmentSettings(ServiceSettings):
     report_min_cell: int = Field(
         5, ge=2, description="k of k-anonymity: report cells with fewer people are suppressed"
     )
-    import_max_bytes: int = Field(20_000_000, ge=1_000, description="largest HR file (CSV or Excel workbook) accepted, in bytes")
+    import_max_bytes: int = Field(
+        20_000_000,
+        ge=1_000,
+        description="largest HR file (CSV or Excel workbook) accepted, in bytes",
+    )
     import_chunk_rows: int = Field(1000, ge=10, description="rows written per statement batch")

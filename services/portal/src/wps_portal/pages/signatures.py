@@ -46,7 +46,7 @@ class Draft:
 
 
 def _path(scope: Scope) -> str:
-    return f"/v1/academies/{quote(scope.id, safe='')}/certificate-signatures"
+    return f"/v1/certificate-signatures/{quote(scope.id, safe='')}"
 
 
 def _image_id(value: Any) -> str | None:
@@ -149,7 +149,7 @@ async def _uploaded(request: Request, scope: Scope, form: FormData, name: str) -
         request,
         "certification",
         "POST",
-        f"/v1/academies/{quote(scope.id, safe='')}/certificate-images",
+        f"/v1/certificate-images/{quote(scope.id, safe='')}",
         content=content,
         headers={"Content-Type": media_type or "application/octet-stream"},
     )
@@ -196,7 +196,7 @@ async def signature_image(
         upstream = await backend.request(
             "certification",
             "GET",
-            f"/v1/academies/{quote(academy_id, safe='')}/certificate-images/{image_id}",
+            f"/v1/certificate-images/{quote(academy_id, safe='')}/{image_id}",
             token=user.access_token,
         )
     except ServiceError as error:
