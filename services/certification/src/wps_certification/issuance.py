@@ -11,10 +11,9 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_certification import signatures, status_list
+from wps_certification import counters, signatures, status_list
 from wps_certification.codes import new_verification_code
 from wps_certification.holders import holder_snapshot
 from wps_certification.models import TRACK_AWARD, Certificate, CertificateCounter, Holder, outbox
@@ -301,31 +300,14 @@ async def next_number(session: AsyncSession, holder: Holder, year: int) -> str:
 
 
 async def _numbers(session: AsyncSession, wanted: Sequence[tuple[Holder, int]]) -> list[str]:
-    """The next numbers for `wanted` (holder, year) pairs, in order, taken in one statement.
-
-    Gap-free and unique across replicas: each academy and year's counter row is inserted or
-    advanced by the count needed, and stays locked until the caller's transaction ends (a
-    concurrent transaction waits, then sees the new value; a rollback returns the numbers).
-    Rows are taken in key order, so two transactions cannot lock them crosswise.
-    """
+    """The next numbers for `wanted` (holder, year) pairs, in order, taken in one statement:
+    gap-free and unique across replicas (`counters.advance`)."""
     needed: dict[tuple[str, int], int] = {}
     for holder, year in wanted:
         needed[(holder.academy_id, year)] = needed.get((holder.academy_id, year), 0) + 1
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = insert(CertificateCounter).values(
-        [
-            {"academy_id": academy_id, "year": year, "last_value": count}
-            for (academy_id, year), count in sorted(needed.items())
-        ]
+    last = await counters.advance(
+        session, CertificateCounter, ("academy_id", "year"), "last_value", needed
     )
-    stmt = values.on_conflict_do_update(
-        index_elements=[CertificateCounter.academy_id, CertificateCounter.year],
-        set_={"last_value": CertificateCounter.last_value + values.excluded.last_value},
-    ).returning(
-        CertificateCounter.academy_id, CertificateCounter.year, CertificateCounter.last_value
-    )
-    last = {(academy_id, year): value for academy_id, year, value in await session.execute(stmt)}
     # The first number each key hands out in this batch; then counted up in order.
     following = {key: last[key] - count + 1 for key, count in needed.items()}
     numbers: list[str] = []

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification import counters
 from wps_certification.models import Certificate, StatusListCounter
 from wps_certification.signing import Keyring
 from wps_common.errors import NotFound
@@ -48,26 +48,16 @@ def issuer_id(academy_id: str) -> str:
 
 async def allocate(session: AsyncSession, academy_ids: Sequence[str]) -> list[int]:
     """The next status-list entries for certificates of `academy_ids`, in order, taken in one
-    statement (each academy's counter row is advanced and locked until the transaction ends,
-    as certificate numbers are; a rollback returns the entries)."""
-    needed: dict[str, int] = {}
+    statement, as certificate numbers are (`counters.advance`)."""
+    needed: dict[tuple[str], int] = {}
     for academy_id in academy_ids:
-        needed[academy_id] = needed.get(academy_id, 0) + 1
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    values = insert(StatusListCounter).values(
-        [{"academy_id": key, "used": count} for key, count in sorted(needed.items())]
-    )
-    stmt = values.on_conflict_do_update(
-        index_elements=[StatusListCounter.academy_id],
-        set_={"used": StatusListCounter.used + values.excluded.used},
-    ).returning(StatusListCounter.academy_id, StatusListCounter.used)
-    used: dict[str, int] = {academy: count for academy, count in await session.execute(stmt)}
+        needed[(academy_id,)] = needed.get((academy_id,), 0) + 1
+    used = await counters.advance(session, StatusListCounter, ("academy_id",), "used", needed)
     following = {key: used[key] - count for key, count in needed.items()}
     entries: list[int] = []
     for academy_id in academy_ids:
-        entries.append(following[academy_id])
-        following[academy_id] += 1
+        entries.append(following[(academy_id,)])
+        following[(academy_id,)] += 1
     return entries
 
 
