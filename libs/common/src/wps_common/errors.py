@@ -64,6 +64,12 @@ class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PayloadTooLarge(ProblemError):
+    """An upload over its own limit (a file, an image), said after reading it."""
+
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service unavailable", "unavailable"
 

@@ -20,15 +20,11 @@ from wps_certification.models import CertificateImage, SignatureSet
 from wps_certification.pdf import CertificateSignatory
 from wps_certification.schemas import ImageOut, SignaturesIn, SignaturesOut
 from wps_common.auth import Principal
-from wps_common.errors import Conflict, InvalidInput, NotFound, ProblemError
+from wps_common.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 MAX_IMAGE_BYTES = 512 * 1024
 MAX_SIDE = 2000
 MEDIA_TYPES = ("image/png", "image/jpeg")
-
-
-class ImageTooLarge(ProblemError):
-    status, title, slug = 413, "Payload too large", "payload-too-large"
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ def clean_png(data: bytes, media_type: str) -> tuple[bytes, int, int]:
             field="image",
         )
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge(
+        raise PayloadTooLarge(
             f"The image is {len(data)} bytes; at most {MAX_IMAGE_BYTES} are accepted."
         )
     try:

@@ -13,17 +13,13 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from wps_common.app import DbSession
-from wps_common.errors import InvalidInput, ProblemError
+from wps_common.errors import InvalidInput, PayloadTooLarge
 from wps_common.fields import Id
 from wps_enrolment import import_files, imports, trainee_csv
 from wps_enrolment.api.deps import CSV, Settings, Staff
 from wps_enrolment.schemas import ImportJobOut
 
 router = APIRouter(tags=["imports"])
-
-
-class PayloadTooLarge(ProblemError):
-    status, title, slug = 413, "Payload too large", "payload-too-large"
 
 
 @dataclass(frozen=True)
