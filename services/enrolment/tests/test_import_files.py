@@ -195,3 +195,34 @@ def test_the_encoding_is_found_where_the_first_letter_beyond_ascii_is() -> None:
     )
     text += "RU-1,Ёлкина,Юлия\n"
     assert roster_text(text.encode("cp1251"), charset=None) == text
+
+
+@pytest.mark.parametrize(
+    ("header", "genders"),
+    [
+        ("Табельный номер;Фамилия;Имя;Пол;Звание;Подразделение", ("Ж", "м")),
+        ("Табель нөмірі;Тегі;Аты;Жынысы;Атағы;Бөлімше", ("әйел", "Ер")),
+    ],
+    ids=["ru", "kk"],
+)
+async def test_russian_and_kazakh_column_headings_are_understood(
+    academy: Academy, header: str, genders: tuple[str, str]
+) -> None:
+    """An HR export in the academy's own language names its columns in that language."""
+    rows = [
+        f"RU-001;Петрова;Анна;{genders[0]};лейтенант;Патруль",
+        f"RU-002;Ёлкин;Пётр;{genders[1]};капитан;Следствие",
+    ]
+    body = "\r\n".join([header, *rows]).encode("utf-8") + b"\r\n"
+    job = await imported(academy, body, "text/csv")
+    assert (job["status"], job["error_count"]) == ("succeeded", 0), job
+    listed = await academy.client.get(
+        f"/v1/trainees?academy_id={academy.academy_id}&limit=10", headers=academy.staff
+    )
+    got = {
+        t["employee_number"]: (t["gender"], t["rank"], t["unit"]) for t in listed.json()["items"]
+    }
+    assert got == {
+        "RU-001": ("female", "лейтенант", "Патруль"),
+        "RU-002": ("male", "капитан", "Следствие"),
+    }
