@@ -98,6 +98,10 @@ class TraineeProfileChanged(EventPayload):
     preferred_language: str
     active: bool
     changed_at: datetime
+    # Additive to v1: the academy's name in each of its languages, and its languages in the
+    # order texts fall back (e.g. ["kk", "ru", "en"]); empty from a publisher that predates them.
+    academy_names: dict[str, str] = Field(default_factory=dict)
+    academy_languages: list[str] = Field(default_factory=list)
 
     def about(self) -> str:
         return f"trainee/{self.trainee_id}"
