@@ -97,7 +97,7 @@ BAD = [
     (module("WPS-101", assessment={"kind": "quiz", "pass_mark": -5}), "assessment.pass_mark", ""),
     (module("WPS-101", assessment={"kind": "none", "pass_mark": 50}), "assessment", "pass mark"),
     (module("WPS-101", tags=["WPS Agenda"]), "tags", ""),
-    (module("WPS-101", summary={"ru": "Только по-русски"}), "summary", "English"),
+    (module("WPS-101", summary={"ru": " "}), "summary", "empty"),
     (module("WPS-101", objectives={"en": []}), "objectives", "empty"),
     (module("WPS-101", delivery_mode="hologram"), "delivery_mode", ""),
 ]

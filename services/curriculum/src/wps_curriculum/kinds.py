@@ -57,6 +57,12 @@ def _piped(values: Iterable[str]) -> str:
     return f"|{'|'.join(items)}|" if items else ""
 
 
+def _sort_title(title: dict[str, str]) -> str:
+    """Titles sort by their English text, or by their first text where there is no English."""
+    text = title.get(FALLBACK_LANGUAGE) or next(iter(title.values()), "")
+    return text.casefold()[:300]
+
+
 def index_columns(kind: str, code: str, content: dict[str, Any]) -> dict[str, str]:
     """Columns lists filter, search and sort on, derived from a version's content."""
     words: list[str] = [code]
@@ -66,7 +72,7 @@ def index_columns(kind: str, code: str, content: dict[str, Any]) -> dict[str, st
     words.extend(content.get("tags", []))
     words.extend(content.get("references", []))
     columns = {
-        "sort_title": content["title"][FALLBACK_LANGUAGE].casefold()[:300],
+        "sort_title": _sort_title(content["title"]),
         "search_text": "\n".join(words).casefold(),
         "languages": _piped(complete_languages(kind, content)),
         "tag_index": _piped(content.get("tags", content.get("target_roles", []))),

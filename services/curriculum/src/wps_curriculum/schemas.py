@@ -14,6 +14,8 @@ CODE_PATTERN = r"^[A-Z]{2,6}-[A-Z0-9]{2,8}$"
 REQUIREMENT_CODE_PATTERN = r"^REQ(-[A-Z0-9]{2,8}){1,4}$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
 SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+# Where a text is missing in the language asked for, English is tried first when there is one
+# (it is no longer required: a Kazakh academy may write only Kazakh and Russian), then any text.
 FALLBACK_LANGUAGE = "en"
 OWNER_MAX_LENGTH = 100
 _LANGUAGE = re.compile(LANGUAGE_PATTERN)
@@ -35,14 +37,13 @@ def _check_languages(value: dict[str, object]) -> None:
 
 
 def _check_texts(value: dict[str, str], *, required: bool) -> dict[str, str]:
+    """Texts in any languages; a required one needs at least one (English is not required)."""
     _check_languages(dict(value))
     for language, text in value.items():
         if not text.strip():
             raise ValueError(f"the '{language}' text is empty")
-    if required and "en" not in value:
-        raise ValueError("an English ('en') text is required: it is the fallback language")
-    if value and "en" not in value:
-        raise ValueError("give an English ('en') text too: it is the fallback language")
+    if required and not value:
+        raise ValueError('give the text in at least one language, e.g. {"kk": "…"} or {"ru": "…"}')
     return {language: text.strip() for language, text in value.items()}
 
 
@@ -124,8 +125,6 @@ class ModuleContent(BaseModel):
     @classmethod
     def _objectives(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         _check_languages(dict(value))
-        if value and "en" not in value:
-            raise ValueError("give English ('en') objectives too: it is the fallback language")
         for language, items in value.items():
             if not items or any(not item.strip() for item in items):
                 raise ValueError(f"the '{language}' objectives are empty")
@@ -203,7 +202,8 @@ class LocalisedText(BaseModel):
 
 
 class LocalisedModuleOut(VersionMeta, LocalisedText):
-    """A module version with its texts in one language (?lang=), English where missing."""
+    """A module version with its texts in one language (?lang=); where a text is missing in it,
+    English when there is English, else another language (named in `fallback_languages`)."""
 
     title: str
     summary: str | None
@@ -284,7 +284,8 @@ class TrackVersionOut(VersionMeta):
 
 
 class LocalisedTrackOut(VersionMeta, LocalisedText):
-    """A track version with its texts in one language (?lang=), English where missing."""
+    """A track version with its texts in one language (?lang=); where a text is missing in it,
+    English when there is English, else another language (named in `fallback_languages`)."""
 
     title: str
     certificate_title: str

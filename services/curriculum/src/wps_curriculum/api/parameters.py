@@ -32,7 +32,8 @@ Lang = Annotated[
     str | None,
     Query(
         pattern=LANGUAGE_PATTERN,
-        description="give texts in this language only; English where a text is missing",
+        description="give texts in this language only; where a text is missing in it, English "
+        "when there is English, else another language (`fallback_languages` says which)",
     ),
 ]
 Limit = Annotated[fields.Limit, Query()]
@@ -46,7 +47,8 @@ SortKey = Annotated[
     str,
     Query(
         pattern=r"^-?(code|title|created_at|published_at)$",
-        description="code, title (English), created_at or published_at; '-' for descending",
+        description="code, title (English, or the first language of a title without English), "
+        "created_at or published_at; '-' for descending",
     ),
 ]
 STAFF = (Role.ADMIN, Role.ACADEMY_ADMIN, Role.REVIEWER)

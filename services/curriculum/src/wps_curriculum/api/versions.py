@@ -1,5 +1,6 @@
 """The routes modules and tracks share for reading their versions, registered once per kind,
-and how a version is given out (whole, or in one language with English as the fallback)."""
+and how a version is given out (whole, or in one language with a fallback where a text is
+missing)."""
 
 from __future__ import annotations
 
@@ -142,8 +143,12 @@ def meta(version: ModuleVersion | TrackVersion, kind: str) -> dict[str, Any]:
 
 
 def in_language(language: str, value: dict[str, Any], field: str, fallbacks: dict[str, str]) -> Any:
-    """A localised field in `language`, else in English (noted in `fallbacks`)."""
+    """A localised field in `language`, else in English when there is English, else in the
+    first language it has (the one given is noted in `fallbacks`)."""
     if not value or language in value:
         return value.get(language)
-    fallbacks[field] = FALLBACK_LANGUAGE
-    return value.get(FALLBACK_LANGUAGE)
+    given = next((code for code in (FALLBACK_LANGUAGE, *value) if value.get(code)), None)
+    if given is None:
+        return None
+    fallbacks[field] = given
+    return value[given]
