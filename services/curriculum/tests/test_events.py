@@ -73,6 +73,7 @@ async def test_each_transition_emits_its_event_once(
     ]
     assert changes[1]["grace_period_days"] == 90 and changes[0]["renewal_months"] == 24
     assert changes[0]["selector"]["roles"] == "all"
+    assert changes[0]["refresher_track_code"] is None
     assert tap.events[5].data == {
         "track_code": "GHR-FOUND",
         "version": 1,

@@ -81,6 +81,9 @@ BAD_RULES = [
     ({**RULE, "selector": {"roles": []}}, "selector.roles", 422),
     ({**RULE, "selector": {"ranks": "some"}}, "selector.ranks", 422),
     ({**RULE, "title": {"ru": "Только по-русски"}}, "title", 422),
+    ({**RULE, "refresher_track_code": "GHR-FOUND"}, "refresher_track_code", 422),
+    ({**RULE, "refresher_track_code": "ZZZ-NONE"}, "refresher_track_code", 422),
+    ({**RULE, "refresher_track_code": "bad code"}, "refresher_track_code", 422),
 ]
 
 
@@ -112,3 +115,40 @@ async def test_only_admins_change_rules(curriculum: httpx.AsyncClient) -> None:
         headers=ADMIN,
     )
     assert missing.status_code == 404
+
+
+REFRESHER: dict[str, Any] = {
+    **TRACK,
+    "code": "GHR-REFRESH",
+    "title": {"en": "Foundation refresher"},
+    "certificate_title": {"en": "Foundation refresher"},
+}
+
+
+async def test_a_refresher_track_renews_a_rule(curriculum: httpx.AsyncClient) -> None:
+    """A rule names a published refresher track; the change is a new revision with its trail,
+    and the refresher cannot lose its last published version while the rule names it."""
+    client = curriculum
+    await client.post("/v1/requirements", json=RULE, headers=ADMIN)
+    await client.post("/v1/tracks", json=REFRESHER, headers=ADMIN)
+    unpublished = {k: v for k, v in RULE.items() if k != "code"} | {
+        "refresher_track_code": "GHR-REFRESH"
+    }
+    refused = await client.put("/v1/requirements/REQ-OPS-SGBV", json=unpublished, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    assert "no published version" in refused.json()["detail"]
+    await publish(client, "tracks", "GHR-REFRESH")
+
+    named = await client.put("/v1/requirements/REQ-OPS-SGBV", json=unpublished, headers=ADMIN)
+    assert named.status_code == 200, named.text
+    assert named.json()["refresher_track_code"] == "GHR-REFRESH"
+    assert named.json()["revision"] == 2
+    trail = (await client.get("/v1/requirements/REQ-OPS-SGBV/history", headers=ADMIN)).json()
+    assert [e["action"] for e in trail["items"]] == ["created", "updated"]
+
+    blocked = await client.post("/v1/tracks/GHR-REFRESH/versions/1/retire", headers=ADMIN)
+    assert blocked.status_code == 409 and "REQ-OPS-SGBV" in blocked.json()["detail"]
+
+    without = {k: v for k, v in RULE.items() if k != "code"}
+    cleared = await client.put("/v1/requirements/REQ-OPS-SGBV", json=without, headers=ADMIN)
+    assert cleared.json()["refresher_track_code"] is None and cleared.json()["revision"] == 3

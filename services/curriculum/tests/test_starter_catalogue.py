@@ -60,6 +60,8 @@ REQUIREMENT_KEYS = {
     "renewal_months",
     "reminder_days",
 }
+# Fields an entry may leave out.
+OPTIONAL_KEYS = {"requirements": {"refresher"}}
 
 MAX_CERTIFICATE_MODULES = 2
 MIN_OBJECTIVES, MAX_OBJECTIVES = 3, 5
@@ -198,8 +200,9 @@ def test_entries_have_exactly_the_documented_fields(
     for entry in catalogue[section]:
         assert isinstance(entry, dict), f"{section}: every entry must be a mapping"
         code = entry.get("code", "<no code>")
+        optional = OPTIONAL_KEYS.get(section, set())
         missing = expected_keys - set(entry)
-        unknown = set(entry) - expected_keys
+        unknown = set(entry) - expected_keys - optional
         assert not missing, f"{section} {code}: missing fields {sorted(missing)}"
         assert not unknown, f"{section} {code}: unknown fields {sorted(unknown)}"
 
@@ -465,6 +468,19 @@ def test_mandated_tracks_are_present(
 def test_requirement_tracks_exist(catalogue: Catalogue, tracks: dict[str, dict[str, Any]]) -> None:
     for req in catalogue["requirements"]:
         assert req["track"] in tracks, f"requirement {req['code']}: unknown track {req['track']}"
+
+
+def test_requirement_refreshers(catalogue: Catalogue, tracks: dict[str, dict[str, Any]]) -> None:
+    """A refresher is another track, made of modules of the track it renews."""
+    for req in catalogue["requirements"]:
+        refresher = req.get("refresher")
+        if refresher is None or req["track"] not in tracks:
+            continue
+        code = req["code"]
+        assert refresher in tracks, f"requirement {code}: unknown refresher track {refresher}"
+        assert refresher != req["track"], f"requirement {code}: refresher is its own track"
+        extra = set(tracks[refresher]["modules"]) - set(tracks[req["track"]]["modules"])
+        assert not extra, f"requirement {code}: refresher modules {sorted(extra)} not in the track"
 
 
 def test_requirement_selectors(catalogue: Catalogue, tracks: dict[str, dict[str, Any]]) -> None:

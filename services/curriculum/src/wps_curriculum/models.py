@@ -111,6 +111,9 @@ class Requirement(Base):
     title: Mapped[dict[str, str]] = mapped_column(JSON)
     selector: Mapped[dict[str, Any]] = mapped_column(JSON)
     track_code: Mapped[str] = mapped_column(ForeignKey("tracks.code"), index=True)
+    # A shorter track that renews the requirement for someone who held it before (checked to
+    # be a published track when set, as `track_code` is).
+    refresher_track_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     grace_period_days: Mapped[int] = mapped_column(Integer)
     renewal_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reminder_days: Mapped[list[int]] = mapped_column(JSON)

@@ -29,6 +29,7 @@ async def create_requirement(
     if existing is not None and existing.deleted_at is None:
         raise Conflict(f"A requirement with code {data.code} already exists.", code=data.code)
     renewal = await _renewal_months(session, data)
+    await _check_refresher(session, data)
     if existing is None:
         requirement = Requirement(code=data.code, revision=1, created_at=now, created_by=actor)
         session.add(requirement)
@@ -49,6 +50,7 @@ async def update_requirement(
     """Replace a rule; an identical body changes nothing and emits nothing."""
     requirement = await get_requirement(session, code=code, lock=True)
     renewal = await _renewal_months(session, data)
+    await _check_refresher(session, data)
     before = _snapshot(requirement)
     _apply(requirement, data, renewal)
     if _snapshot(requirement) == before:
@@ -127,10 +129,31 @@ async def _renewal_months(session: AsyncSession, data: RequirementContent) -> in
     return data.renewal_months
 
 
+async def _check_refresher(session: AsyncSession, data: RequirementContent) -> None:
+    """A refresher is another track with a published version, like the requirement's own."""
+    code = data.refresher_track_code
+    if code is None:
+        return
+    if code == data.track_code:
+        raise InvalidInput(
+            f"The refresher must be a track other than {data.track_code}, which the "
+            "requirement already asks for.",
+            field="refresher_track_code",
+        )
+    try:
+        await get_version(session, TRACKS, code=code, statuses=["published"])
+    except NotFound as exc:
+        raise InvalidInput(
+            f"Track {code} has no published version; publish it before naming it as the refresher.",
+            field="refresher_track_code",
+        ) from exc
+
+
 def _apply(requirement: Requirement, data: RequirementContent, renewal: int | None) -> None:
     requirement.title = data.title
     requirement.selector = data.selector.model_dump(mode="json")
     requirement.track_code = data.track_code
+    requirement.refresher_track_code = data.refresher_track_code
     requirement.grace_period_days = data.grace_period_days
     requirement.renewal_months = renewal
     requirement.reminder_days = list(data.reminder_days)
@@ -141,6 +164,7 @@ def _snapshot(requirement: Requirement) -> tuple[object, ...]:
         requirement.title,
         requirement.selector,
         requirement.track_code,
+        requirement.refresher_track_code,
         requirement.grace_period_days,
         requirement.renewal_months,
         requirement.reminder_days,
@@ -169,6 +193,7 @@ async def _changed(
             title=requirement.title,
             selector=Selector.model_validate(requirement.selector),
             track_code=requirement.track_code,
+            refresher_track_code=requirement.refresher_track_code,
             grace_period_days=requirement.grace_period_days,
             renewal_months=requirement.renewal_months,
             reminder_days=requirement.reminder_days,

@@ -367,6 +367,11 @@ class RequirementContent(BaseModel):
     title: Localised
     selector: SelectorIn = Field(default_factory=SelectorIn)
     track_code: Code
+    refresher_track_code: Code | None = Field(
+        None,
+        description="a shorter published track whose certificate renews the requirement for "
+        "someone who held it before (never the requirement's own track)",
+    )
     grace_period_days: int = Field(ge=0, le=3650, description="days from a person's start date")
     renewal_months: int | None = Field(
         None, ge=1, le=240, description="omitted = the track's certificate validity"
@@ -404,6 +409,7 @@ class RequirementOut(BaseModel):
     title: dict[str, str]
     selector: SelectorOut
     track_code: str
+    refresher_track_code: str | None = None
     grace_period_days: int
     renewal_months: int | None
     reminder_days: list[int]

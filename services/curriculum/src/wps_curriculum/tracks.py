@@ -135,7 +135,7 @@ async def publish_track(session: AsyncSession, found: TrackVersion) -> None:
 
 async def retire_track(session: AsyncSession, found: TrackVersion) -> None:
     """Announce a track version being retired. Its last published version stays while a
-    requirement names the track."""
+    requirement names the track (as the one it asks for, or as its refresher)."""
     assert found.retired_at is not None
     others = await session.scalar(
         select(func.count()).where(
@@ -148,7 +148,9 @@ async def retire_track(session: AsyncSession, found: TrackVersion) -> None:
         required_by = list(
             await session.scalars(
                 select(Requirement.code).where(
-                    Requirement.track_code == found.track_code, Requirement.deleted_at.is_(None)
+                    (Requirement.track_code == found.track_code)
+                    | (Requirement.refresher_track_code == found.track_code),
+                    Requirement.deleted_at.is_(None),
                 )
             )
         )

@@ -38,6 +38,7 @@ def requirement_out(requirement: Requirement) -> RequirementOut:
             "title": requirement.title,
             "selector": requirement.selector,
             "track_code": requirement.track_code,
+            "refresher_track_code": requirement.refresher_track_code,
             "grace_period_days": requirement.grace_period_days,
             "renewal_months": requirement.renewal_months,
             "reminder_days": requirement.reminder_days,

@@ -70,6 +70,7 @@ class CatalogueRequirement(BaseModel):
     grace_period_days: int
     renewal_months: int | None = None
     reminder_days: list[int] = Field(default_factory=list)
+    refresher: Code | None = None
 
 
 class Catalogue(BaseModel):
@@ -167,7 +168,11 @@ async def load_catalogue(
                 report.present["requirements"].append(rule.code)
                 continue
             data_in = RequirementCreate.model_validate(
-                {**rule.model_dump(exclude={"track"}), "track_code": rule.track}
+                {
+                    **rule.model_dump(exclude={"track", "refresher"}),
+                    "track_code": rule.track,
+                    "refresher_track_code": rule.refresher,
+                }
             )
             await requirements.create_requirement(session, data=data_in, actor=actor, now=now)
             report.created["requirements"].append(rule.code)

@@ -107,6 +107,11 @@ class RequirementChanged(EventPayload):
     title: Localised
     selector: Selector
     track_code: str
+    refresher_track_code: str | None = Field(
+        None,
+        description="a shorter track whose certificate renews the requirement for someone who "
+        "held it before (absent or null: none)",
+    )
     grace_period_days: int = Field(ge=0)
     renewal_months: int | None = Field(None, ge=1)
     reminder_days: list[int] = Field(default_factory=list)

@@ -7,8 +7,8 @@ Create Date: 2026-11-24 20:10:00.000000
 
 from collections.abc import Sequence
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "e85c15c143ba"
 down_revision: str | None = "e26f3e4f9c36"
@@ -17,8 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # SLOT: to be filled by the work that owns it (or this file removed and the chain re-linked)
+    with op.batch_alter_table("requirements") as batch:
+        batch.add_column(sa.Column("refresher_track_code", sa.String(length=20), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("requirements") as batch:
+        batch.drop_column("refresher_track_code")
