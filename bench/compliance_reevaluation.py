@@ -60,6 +60,7 @@ from wps_enrolment.models import Academy, ComplianceRecord, Trainee, outbox
 ACADEMY = "BENCH"
 CODE = "REQ-BENCH"
 TODAY = date(2026, 6, 1)
+NOON = datetime(TODAY.year, TODAY.month, TODAY.day, 12, tzinfo=UTC)  # the same date in UTC
 FILL_CHUNK = 5000
 
 bare_metadata = MetaData()
@@ -249,7 +250,7 @@ async def run(trainees: int, database_url: str | None) -> dict[str, Any]:
                 js=js,
                 stream=settings.stream_name,
                 routing=routing,
-                handlers=compliance_handlers(lambda: TODAY),
+                handlers=compliance_handlers(lambda: NOON),
                 batch_size=settings.consumer_batch_size,
                 max_deliver=settings.consumer_max_deliver,
                 ack_wait_seconds=settings.consumer_ack_wait_seconds,

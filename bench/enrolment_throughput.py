@@ -183,7 +183,7 @@ async def job_alone(url: str, text: str, chunk_rows: int) -> float:
                 )
             )
         started = time.perf_counter()
-        await import_jobs.run(db, job_id, chunk_rows=chunk_rows, today=utcnow().date())
+        await import_jobs.run(db, job_id, chunk_rows=chunk_rows)
         elapsed = time.perf_counter() - started
         async with db.session() as s:
             job = await s.get(ImportJob, job_id)

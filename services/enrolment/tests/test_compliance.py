@@ -101,7 +101,7 @@ async def test_compliance_follows_events_time_and_exemptions(academy: Academy) -
 
         clock.set(date(2026, 5, 1))
         assert await sweeper.run_if_due(sweep) is True
-        assert await sweeper.run_if_due(sweep) is False  # once per day, however often asked
+        assert await sweeper.run_if_due(sweep) is False  # once an hour, however often asked
         await becomes(academy, officer["id"], "overdue", "2026-04-01")
 
         await publish_event(bus, certificate(officer, academy, date(2026, 5, 2)))

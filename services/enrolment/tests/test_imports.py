@@ -258,9 +258,9 @@ async def test_an_import_abandoned_by_a_dead_process_is_taken_up_again(academy: 
                     lease_until=utcnow() + timedelta(minutes=1),
                 )
             )
-        runner = ImportRunner(lambda: db, lambda: utcnow().date(), chunk_rows=100)
+        runner = ImportRunner(lambda: db, utcnow, chunk_rows=100)
         assert await runner.abandoned() == []  # its runner still holds the lease
-        await run(db, "abandoned-job", chunk_rows=100, today=utcnow().date())
+        await run(db, "abandoned-job", chunk_rows=100)
         async with db.session() as session:
             assert (await session.get(ImportJob, "abandoned-job")).status == "running"  # type: ignore[union-attr]
             await session.execute(
@@ -269,7 +269,7 @@ async def test_an_import_abandoned_by_a_dead_process_is_taken_up_again(academy: 
                 .values(lease_until=utcnow() - timedelta(seconds=1))  # …and then it died
             )
         assert await runner.abandoned() == ["abandoned-job"]
-        await run(db, "abandoned-job", chunk_rows=100, today=utcnow().date())
+        await run(db, "abandoned-job", chunk_rows=100)
         async with db.session() as session:
             job = await session.get(ImportJob, "abandoned-job")
             assert job is not None and job.status == "succeeded" and job.created_count == 1
@@ -309,7 +309,7 @@ async def test_stopping_waits_for_a_cancelled_job_to_let_go_of_the_database(
                     lease_until=utcnow() + timedelta(minutes=1),
                 )
             )
-        runner = ImportRunner(lambda: db, lambda: utcnow().date(), chunk_rows=100)
+        runner = ImportRunner(lambda: db, utcnow, chunk_rows=100)
         await runner.start("stopped-job")
         [task] = runner.tasks
         await runner.stop()
@@ -383,7 +383,6 @@ async def run_partial_job(
     db: Database, academy: Academy, job_id: str, content: str
 ) -> asyncio.Task[None]:
     """A queued partial import of `content`, run in a task 100 rows a chunk."""
-    from wps_common.db import utcnow
     from wps_enrolment.imports import run
     from wps_enrolment.models import ImportJob
 
@@ -399,7 +398,7 @@ async def run_partial_job(
                 created_by="hr-1",
             )
         )
-    return asyncio.create_task(run(db, job_id, chunk_rows=100, today=utcnow().date()))
+    return asyncio.create_task(run(db, job_id, chunk_rows=100))
 
 
 async def job_once_created(db: Database, job_id: str, created: int, what: str) -> Any:

@@ -124,8 +124,13 @@ async def changes(session: AsyncSession) -> list[tuple[str, str | None, str]]:
     ]
 
 
+def noon(day: date) -> datetime:
+    """Midday UTC: the same date in every academy of these tests (they are in UTC)."""
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
 async def evaluate(session: AsyncSession, today: date, **scope: Any) -> int:
-    transitions = await compliance.evaluate(session, today=today, **scope)
+    transitions = await compliance.evaluate(session, now=noon(today), **scope)
     session.expire_all()
     return transitions
 
@@ -260,6 +265,7 @@ class TestEvaluateCompliance:
 
 ADMIN = Principal(subject="admin-1", roles=frozenset({Role.ADMIN}))
 TODAY = date(2026, 11, 20)
+NOW = noon(TODAY)
 
 
 async def types(session: AsyncSession) -> list[str]:
@@ -279,7 +285,7 @@ async def registered(session: AsyncSession, employee_number: str = "E-1") -> Tra
         rank="Captain",
         start_date=date(2026, 2, 1),
     )
-    return await trainees.create_trainee(session, data=data, who=ADMIN, today=TODAY)
+    return await trainees.create_trainee(session, data=data, who=ADMIN, now=NOW)
 
 
 async def enrolled(session: AsyncSession, max_attempts: int = 3) -> Enrolment:
@@ -428,14 +434,14 @@ class TestExemptions:
     ) -> None:
         trainee = await registered(service_session)
         await requirement(service_session)
-        await compliance.evaluate(service_session, today=TODAY, trainee_ids=[trainee.id])
+        await compliance.evaluate(service_session, now=NOW, trainee_ids=[trainee.id])
         scope = {"trainee_id": trainee.id, "requirement_code": "REQ-GHR", "who": ADMIN}
         await compliance_status.exempt(
-            service_session, **scope, reason="served as a trainer", today=TODAY
+            service_session, **scope, reason="served as a trainer", now=NOW
         )
         service_session.expire_all()
         assert [s[2] for s in await statuses(service_session)] == ["exempt"]
-        await compliance_status.lift_exemption(service_session, **scope, today=TODAY)
+        await compliance_status.lift_exemption(service_session, **scope, now=NOW)
         service_session.expire_all()
         assert [s[2] for s in await statuses(service_session)] == ["overdue"]
         assert [c[1:] for c in await changes(service_session)] == [
@@ -444,7 +450,7 @@ class TestExemptions:
             ("exempt", "overdue"),
         ]
         with pytest.raises(NotFound):
-            await compliance_status.lift_exemption(service_session, **scope, today=TODAY)
+            await compliance_status.lift_exemption(service_session, **scope, now=NOW)
 
     async def test_an_unknown_requirement_cannot_be_exempted(
         self, service_session: AsyncSession
@@ -457,7 +463,7 @@ class TestExemptions:
                 requirement_code="REQ-NONE",
                 reason="not needed",
                 who=ADMIN,
-                today=TODAY,
+                now=NOW,
             )
         assert await service_session.scalar(select(Exemption.trainee_id)) is None
 

@@ -5,7 +5,7 @@ API and a CSV import on a database made by the migrations."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import MetaData, delete, select
@@ -133,7 +133,7 @@ class TestMatches:
             trainee_id="t-KZ-0004",
             data=TraineeUpdate(family_name="Sadykova"),
             who=ADMIN,
-            today=date(2026, 3, 1),
+            now=datetime(2026, 3, 1, 12, tzinfo=UTC),
         )
         await people.flush()
         assert await self.search(people, "sadyk") == {"KZ-0004"}

@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app=create_app,  # type: ignore[arg-type]
         migrations=MIGRATIONS,
         outbox=outbox,
-        subscriptions=lambda: subscriptions(lambda: system_clock().date()),
+        subscriptions=lambda: subscriptions(system_clock),
         argv=argv,
     )
 

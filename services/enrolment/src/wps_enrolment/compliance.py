@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wps_common.db import Database, utcnow
+from wps_common.db import Database
 from wps_common.events.contracts import ComplianceChanged
 from wps_common.tenancy import in_academy
 from wps_enrolment.compliance_rules import (
@@ -26,6 +27,7 @@ from wps_enrolment.compliance_rules import (
 from wps_enrolment.models import (
     Academy,
     CertificateRecord,
+    ComplianceChange,
     ComplianceRecord,
     Exemption,
     Requirement,
@@ -34,9 +36,31 @@ from wps_enrolment.models import (
 )
 
 # The rules live in compliance_rules; these names stay importable from here.
-__all__ = ["Verdict", "evaluate", "selector_matches", "sweep", "valid_until", "verdict"]
+__all__ = [
+    "Counts",
+    "Verdict",
+    "evaluate",
+    "local_date",
+    "selector_matches",
+    "sweep",
+    "valid_until",
+    "verdict",
+]
 
 CHUNK = 1000
+
+# Transitions counted rather than announced one by one: {requirement: {status: count}}.
+Counts = dict[str, dict[str, int]]
+
+
+def local_date(time_zone: str, now: datetime) -> date:
+    """The academy's date at `now`: compliance days begin at the academy's own midnight
+    (a zone name this machine does not know counts as UTC)."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return now.date()
+    return now.astimezone(zone).date()
 
 
 class _Trainee(NamedTuple):
@@ -74,14 +98,16 @@ _STORED_COLUMNS = [getattr(ComplianceRecord, name) for name in _Stored._fields]
 async def evaluate(
     session: AsyncSession,
     *,
-    today: date,
+    now: datetime,
     trainee_ids: Sequence[str] | None = None,
     academy_id: str | None = None,
     requirement_codes: Sequence[str] | None = None,
+    counts: Counts | None = None,
 ) -> int:
     """Recompute the given trainees (or an academy's, or everyone's) against the given
-    requirements (or all); write what changed and emit compliance.changed per transition.
-    Returns the number of transitions."""
+    requirements (or all), each on their academy's date at `now`; write what changed and emit
+    compliance.changed per transition, or, given `counts`, count the transitions there instead
+    (a bulk import announces one summary). Returns the number of transitions."""
     requirements = list(
         (
             await session.scalars(
@@ -96,7 +122,11 @@ async def evaluate(
         stmt = stmt.where(Trainee.id.in_(list(trainee_ids)))
     if academy_id is not None:
         stmt = in_academy(stmt, Trainee.academy_id, academy_id)
-    academy_codes = dict((await session.execute(select(Academy.id, Academy.code))).all())
+    academies = _Academies()
+    for id_, code, time_zone in await session.execute(
+        select(Academy.id, Academy.code, Academy.time_zone)
+    ):
+        academies.codes[id_], academies.days[id_] = code, local_date(time_zone, now)
     transitions = 0
     last_id = ""
     while True:
@@ -106,8 +136,16 @@ async def evaluate(
         ]
         if not chunk:
             return transitions
-        transitions += await _evaluate_chunk(session, chunk, requirements, academy_codes, today)
+        transitions += await _evaluate_chunk(session, chunk, requirements, academies, now, counts)
         last_id = chunk[-1].id
+
+
+@dataclass
+class _Academies:
+    """Each academy's code (selectors name it) and its date at the evaluation's moment."""
+
+    codes: dict[str, str] = field(default_factory=dict)
+    days: dict[str, date] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,11 +200,12 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
 class _Writes:
     """The statements and events a chunk's new verdicts need."""
 
-    today: date
     now: datetime
+    counts: Counts | None = None
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     events: list[ComplianceChanged] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def add(
         self,
@@ -174,6 +213,7 @@ class _Writes:
         requirement: Requirement,
         row: _Stored | None,
         found: Verdict,
+        today: date,
     ) -> None:
         stored = Verdict(row.status, row.due_on, row.certificate_id) if row else None
         what = change(stored, found)
@@ -183,7 +223,7 @@ class _Writes:
             "status": found.status,
             "due_on": found.due_on,
             "certificate_id": found.certificate_id,
-            "evaluated_on": self.today,
+            "evaluated_on": today,
         }
         if row is None:
             self.inserts.append(
@@ -199,7 +239,22 @@ class _Writes:
             self.updates.append(
                 {"id": row.id, **values, "since": self.now if what.announce else row.since}
             )
-        if what.announce:
+        if not what.announce:
+            return
+        self.history.append(
+            {
+                "trainee_id": trainee.id,
+                "academy_id": trainee.academy_id,
+                "requirement_code": requirement.code,
+                "status": found.status,
+                "changed_on": today,
+                "changed_at": self.now,
+            }
+        )
+        if self.counts is not None:
+            by_status = self.counts.setdefault(requirement.code, {})
+            by_status[found.status] = by_status.get(found.status, 0) + 1
+        else:
             self.events.append(
                 ComplianceChanged(
                     trainee_id=trainee.id,
@@ -218,15 +273,17 @@ async def _evaluate_chunk(
     session: AsyncSession,
     trainees: list[_Trainee],
     requirements: list[Requirement],
-    academy_codes: dict[str, str],
-    today: date,
+    academies: _Academies,
+    now: datetime,
+    counts: Counts | None,
 ) -> int:
     known = await _known(session, [t.id for t in trainees], requirements)
-    writes = _Writes(today=today, now=utcnow())
+    writes = _Writes(now=now, counts=counts)
     wanted: set[tuple[str, str]] = set()
     for trainee in trainees:
+        today = academies.days.get(trainee.academy_id) or now.date()
         for requirement in requirements:
-            if not applies(requirement, trainee, academy_codes.get(trainee.academy_id, "")):
+            if not applies(requirement, trainee, academies.codes.get(trainee.academy_id, "")):
                 continue
             key = (trainee.id, requirement.code)
             wanted.add(key)
@@ -237,21 +294,62 @@ async def _evaluate_chunk(
                 key in known.exemptions,
                 today,
             )
-            writes.add(trainee, requirement, known.existing.get(key), found)
+            writes.add(trainee, requirement, known.existing.get(key), found, today)
     # Rows that no longer apply (deactivated trainee, selector or requirement changed) go.
-    stale = [row.id for key, row in known.existing.items() if key not in wanted]
+    stale = [row for key, row in known.existing.items() if key not in wanted]
     if stale:
-        await session.execute(delete(ComplianceRecord).where(ComplianceRecord.id.in_(stale)))
+        await session.execute(
+            delete(ComplianceRecord).where(ComplianceRecord.id.in_([r.id for r in stale]))
+        )
+        academy_of = {t.id: t.academy_id for t in trainees}
+        writes.history.extend(
+            {
+                "trainee_id": row.trainee_id,
+                "academy_id": academy_of[row.trainee_id],
+                "requirement_code": row.requirement_code,
+                "status": None,
+                "changed_on": academies.days.get(academy_of[row.trainee_id]) or now.date(),
+                "changed_at": now,
+            }
+            for row in stale
+        )
     if writes.inserts:
         await session.execute(insert(ComplianceRecord), writes.inserts)
     if writes.updates:
         await session.execute(update(ComplianceRecord), writes.updates)
+    if writes.history:
+        await session.execute(insert(ComplianceChange), writes.history)
     await outbox.add_many(session, writes.events)
-    return len(writes.events)
+    return len(writes.history) - len(stale)
 
 
-async def sweep(db: Database, today: date) -> int:
-    """The daily run over everyone, a chunk of trainees per transaction."""
+async def sweep(db: Database, now: datetime) -> int:
+    """Re-evaluate every academy whose own date has moved on since its last sweep, a chunk of
+    trainees per transaction; the academy is marked swept on its date once all its chunks are
+    done (a sweep that stops half-way takes the academy up again on its next run). Run hourly,
+    it catches each academy's midnight within the hour."""
+    async with db.reading() as session:
+        academies = (
+            await session.execute(
+                select(Academy.id, Academy.time_zone, Academy.compliance_swept_on).order_by(
+                    Academy.id
+                )
+            )
+        ).all()
+    transitions = 0
+    for academy_id, time_zone, swept_on in academies:
+        day = local_date(time_zone, now)
+        if swept_on is not None and swept_on >= day:
+            continue
+        transitions += await _sweep_academy(db, academy_id, now)
+        async with db.session() as session:
+            await session.execute(
+                update(Academy).where(Academy.id == academy_id).values(compliance_swept_on=day)
+            )
+    return transitions
+
+
+async def _sweep_academy(db: Database, academy_id: str, now: datetime) -> int:
     transitions = 0
     last_id = ""
     while True:
@@ -260,7 +358,7 @@ async def sweep(db: Database, today: date) -> int:
                 (
                     await session.scalars(
                         select(Trainee.id)
-                        .where(Trainee.id > last_id)
+                        .where(Trainee.academy_id == academy_id, Trainee.id > last_id)
                         .order_by(Trainee.id)
                         .limit(CHUNK)
                     )
@@ -268,5 +366,5 @@ async def sweep(db: Database, today: date) -> int:
             )
             if not ids:
                 return transitions
-            transitions += await evaluate(session, today=today, trainee_ids=ids)
+            transitions += await evaluate(session, now=now, trainee_ids=ids)
         last_id = ids[-1]

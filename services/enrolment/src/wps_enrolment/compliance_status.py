@@ -4,7 +4,7 @@ evaluation are in `compliance`."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -99,7 +99,7 @@ async def exempt(
     requirement_code: str,
     reason: str,
     who: Principal,
-    today: date,
+    now: datetime,
 ) -> None:
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
     if await session.get(Requirement, requirement_code) is None:
@@ -126,11 +126,11 @@ async def exempt(
         changes={"requirement_code": requirement_code, "reason": reason},
     )
     await session.flush()
-    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
 
 
 async def lift_exemption(
-    session: AsyncSession, *, trainee_id: str, requirement_code: str, who: Principal, today: date
+    session: AsyncSession, *, trainee_id: str, requirement_code: str, who: Principal, now: datetime
 ) -> None:
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
     exemption = await session.get(Exemption, (trainee.id, requirement_code))
@@ -147,4 +147,4 @@ async def lift_exemption(
         changes={"requirement_code": requirement_code},
     )
     await session.flush()
-    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])

@@ -5,7 +5,7 @@ each relevant fact triggers."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ from wps_enrolment.curriculum import (
 )
 from wps_enrolment.models import CertificateRecord, Requirement
 
-Today = Callable[[], date]
+Now = Callable[[], datetime]
 
 
 async def remember_requirement(session: AsyncSession, payload: RequirementChanged) -> bool:
@@ -87,7 +87,7 @@ async def remember_certificate(session: AsyncSession, payload: CertificateIssued
     return True
 
 
-def compliance_handlers(today: Today) -> dict[type[EventPayload], Handler]:
+def compliance_handlers(now: Now) -> dict[type[EventPayload], Handler]:
     """Handlers that change what compliance is computed from, then recompute it."""
 
     async def on_requirement_changed(
@@ -95,31 +95,31 @@ def compliance_handlers(today: Today) -> dict[type[EventPayload], Handler]:
     ) -> None:
         if await remember_requirement(session, payload):
             await compliance.evaluate(
-                session, today=today(), requirement_codes=[payload.requirement_code]
+                session, now=now(), requirement_codes=[payload.requirement_code]
             )
 
     async def on_certificate_issued(
         session: AsyncSession, payload: CertificateIssued, event: CloudEvent
     ) -> None:
         if await remember_certificate(session, payload):
-            await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
+            await compliance.evaluate(session, now=now(), trainee_ids=[payload.trainee_id])
 
     async def on_certificate_revoked(
         session: AsyncSession, payload: CertificateRevoked, event: CloudEvent
     ) -> None:
         await _set_status(session, payload.certificate_id, "revoked", payload.revoked_on)
-        await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
+        await compliance.evaluate(session, now=now(), trainee_ids=[payload.trainee_id])
 
     async def on_certificate_expired(
         session: AsyncSession, payload: CertificateExpired, event: CloudEvent
     ) -> None:
         await _set_status(session, payload.certificate_id, "expired", payload.expired_on)
-        await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
+        await compliance.evaluate(session, now=now(), trainee_ids=[payload.trainee_id])
 
     async def on_certificate_expiring(
         session: AsyncSession, payload: CertificateExpiring, event: CloudEvent
     ) -> None:
-        await compliance.evaluate(session, today=today(), trainee_ids=[payload.trainee_id])
+        await compliance.evaluate(session, now=now(), trainee_ids=[payload.trainee_id])
 
     return {
         RequirementChanged: on_requirement_changed,
@@ -137,7 +137,7 @@ async def _set_status(session: AsyncSession, certificate_id: str, status: str, o
         await session.flush()
 
 
-def subscriptions(today: Today) -> list[Subscription]:
+def subscriptions(now: Now) -> list[Subscription]:
     return [
         Subscription(
             handlers={
@@ -145,7 +145,7 @@ def subscriptions(today: Today) -> list[Subscription]:
                 TrackRetired: on_track_retired,
                 ModulePublished: on_module_published,
                 ModuleRetired: on_module_retired,
-                **compliance_handlers(today),
+                **compliance_handlers(now),
             }
         )
     ]

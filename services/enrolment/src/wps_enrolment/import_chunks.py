@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, select, update
@@ -37,13 +37,15 @@ async def upsert_chunk(
     rows: list[tuple[int, dict[str, Any]]],
     columns: list[str],
     actor: str,
-    today: date,
+    evaluated_at: datetime,
     ahead: tuple[dict[int, str], list[tuple[int, dict[str, Any]]]] = ({}, []),
+    compliance_counts: compliance.Counts | None = None,
 ) -> dict[str, int]:
     """Insert new employee numbers, update changed ones: one statement of each per chunk.
     Core statements on the tables, every row with every column: one multi-row INSERT per
     batch (the ORM's bulk insert splits rows into a statement per pattern of NULLs), and the
-    events are built from the rows in hand, not read back."""
+    events are built from the rows in hand, not read back. Compliance transitions are counted
+    into `compliance_counts` when given (the job announces one summary), else announced."""
     numbers = [values["employee_number"] for _, values in rows]
     # Plain rows, not ORM objects: nothing stale stays in the identity map after the UPDATEs
     # below, so compliance (and anyone later in this session) reads the new values.
@@ -82,7 +84,9 @@ async def upsert_chunk(
         # trainees back to find that out).
         if await session.scalar(select(Requirement.code).limit(1)) is not None:
             changed_ids = [p["id"] for p in plan.profiles]
-            await compliance.evaluate(session, today=today, trainee_ids=changed_ids)
+            await compliance.evaluate(
+                session, now=evaluated_at, trainee_ids=changed_ids, counts=compliance_counts
+            )
     return {"created": len(plan.inserts), "updated": len(plan.updates), "unchanged": plan.unchanged}
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, text, update
@@ -67,7 +68,9 @@ async def _claim(db: Database, job_id: str) -> tuple[_Held, str, str, str, str] 
         return _Held(job.id, now), job.content or "", job.academy_id, job.mode, job.created_by
 
 
-async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> None:
+async def run(
+    db: Database, job_id: str, *, chunk_rows: int, clock: Callable[[], datetime] = utcnow
+) -> None:
     """Execute a queued import. Partial mode commits a chunk at a time (progress is real),
     starting on the first rows while the rest of the file is read; all-or-nothing reads the
     whole file first and writes everything in one transaction, and nothing when a row is bad."""
@@ -86,9 +89,9 @@ async def run(db: Database, job_id: str, *, chunk_rows: int, today: date) -> Non
                 message = f"{bad} bad row(s); nothing was imported (mode all_or_nothing)."
                 await _finish(db, job, status="failed", message=message)
                 return
-            counts = await _write_all(db, job, parsed, academy_id, actor, chunk_rows, today)
+            counts = await _write_all(db, job, parsed, academy_id, actor, chunk_rows, clock)
         else:
-            counts = await _write_chunks(db, job, reading, academy_id, actor, chunk_rows, today)
+            counts = await _write_chunks(db, job, reading, academy_id, actor, chunk_rows, clock)
     except LeaseLost:
         log.warning("import %s: taken over by another runner; this one stops", job_id)
         return
@@ -116,7 +119,7 @@ async def _write_all(
     academy_id: str,
     actor: str,
     chunk_rows: int,
-    today: date,
+    clock: Callable[[], datetime],
 ) -> dict[str, int]:
     """Upsert every row chunk by chunk in one transaction (all-or-nothing)."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -132,7 +135,7 @@ async def _write_all(
             _add(
                 counts,
                 await upsert_chunk(
-                    session, academy, chunk, parsed.columns, actor, today, (texts, ahead)
+                    session, academy, chunk, parsed.columns, actor, clock(), (texts, ahead)
                 ),
             )
         await _progress(session, job, len(parsed.rows) + len(parsed.errors), counts)
@@ -146,7 +149,7 @@ async def _write_chunks(
     academy_id: str,
     actor: str,
     chunk_rows: int,
-    today: date,
+    clock: Callable[[], datetime],
 ) -> dict[str, int]:
     """Upsert the valid rows a chunk at a time, one transaction each, as they are read. The
     file's rows and errors are reported once it has been read to its end; until then the job
@@ -162,9 +165,10 @@ async def _write_chunks(
             academy = await session.get(Academy, academy_id)
             assert academy is not None
             columns = reading.columns
+            at = clock()
             _add(
                 counts,
-                await upsert_chunk(session, academy, chunk, columns, actor, today, (texts, ahead)),
+                await upsert_chunk(session, academy, chunk, columns, actor, at, (texts, ahead)),
             )
             written += len(chunk)
             parsed = reading.parsed if reading.finished else None

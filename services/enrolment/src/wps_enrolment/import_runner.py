@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
@@ -28,11 +28,11 @@ class ImportRunner:
     def __init__(
         self,
         db: Callable[[], Database],
-        today: Callable[[], date],
+        clock: Callable[[], datetime],
         chunk_rows: int,
         metrics: ServiceMetrics | None = None,
     ):
-        self.db, self.today, self.chunk_rows = db, today, chunk_rows
+        self.db, self.clock, self.chunk_rows = db, clock, chunk_rows
         self.metrics = metrics
         if metrics is not None:
             metrics.import_started()
@@ -68,7 +68,7 @@ class ImportRunner:
 
     async def run_job(self, job_id: str) -> None:
         began, clock = utcnow(), time.perf_counter()
-        await run(self.db(), job_id, chunk_rows=self.chunk_rows, today=self.today())
+        await run(self.db(), job_id, chunk_rows=self.chunk_rows, clock=self.clock)
         if self.metrics is not None:
             await self._observe(job_id, began, time.perf_counter() - clock)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from wps_common.app import build_app
-from wps_common.clock import today_by
 from wps_common.jobs import PeriodicJob
 from wps_common.runtime import ServiceRuntime
 from wps_enrolment import compliance
@@ -34,14 +33,17 @@ def create_app(settings: EnrolmentSettings | None = None) -> FastAPI:
     )
 
     async def sweep(now: datetime) -> None:
-        # Due dates pass and reminder windows open with time alone: once a day, re-evaluate all.
-        await compliance.sweep(runtime.db, now.date())
+        # Due dates pass and reminder windows open with time alone: every hour, the academies
+        # whose own midnight has passed since their last sweep are re-evaluated.
+        await compliance.sweep(runtime.db, now)
 
-    today = today_by(runtime)
-    imports = ImportRunner(lambda: runtime.db, today, settings.import_chunk_rows, runtime.metrics)
+    def now() -> datetime:
+        return runtime.clock()  # read at each call: tests replace the runtime's clock
+
+    imports = ImportRunner(lambda: runtime.db, now, settings.import_chunk_rows, runtime.metrics)
     runtime.extend(
-        subscriptions=subscriptions(today),
-        jobs=[PeriodicJob(COMPLIANCE_SWEEP, timedelta(days=1), sweep)],
+        subscriptions=subscriptions(now),
+        jobs=[PeriodicJob(COMPLIANCE_SWEEP, timedelta(hours=1), sweep)],
         workers=[imports.recover],
         on_stop=[imports.stop],
     )

@@ -54,6 +54,9 @@ class Academy(Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     languages: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The academy's local date its compliance was last swept on (the sweep runs hourly and
+    # takes each academy once its own midnight has passed).
+    compliance_swept_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class Trainee(Base):
@@ -295,6 +298,25 @@ class ComplianceRecord(Base):
     evaluated_on: Mapped[date] = mapped_column(Date)
 
 
+class ComplianceChange(Base):
+    """A trainee's status against a requirement from a day on (kept since this table exists;
+    a null status: the requirement stopped applying). The monthly series reads it."""
+
+    __tablename__ = "compliance_history"
+    __table_args__ = (
+        Index("ix_compliance_history_academy_on", "academy_id", "changed_on"),
+        Index("ix_compliance_history_trainee", "trainee_id", "requirement_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    trainee_id: Mapped[str] = mapped_column(ForeignKey("trainees.id"))
+    academy_id: Mapped[str] = mapped_column(String(36))
+    requirement_code: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    changed_on: Mapped[date] = mapped_column(Date)  # the academy's local date
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Exemption(Base):
     """An academy admin's decision that a requirement does not apply to a trainee, and why."""
 
@@ -338,3 +360,8 @@ class ImportJob(Base):
     # While running, the runner renews this lease; a job whose lease lapsed (its process died)
     # is taken up again by any replica. Re-running is safe: rows are upserts.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Compliance transitions the import caused, {requirement: {status: count}}, added to in
+    # each chunk's transaction; announced once, as one summary, when the job finishes.
+    compliance_changes: Mapped[dict[str, dict[str, int]] | None] = mapped_column(
+        JSON, nullable=True
+    )

@@ -3,7 +3,7 @@ and the history of every change."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +41,7 @@ def _taken(employee_number: str, trainee_id: str) -> Conflict:
 
 
 async def create_trainee(
-    session: AsyncSession, *, data: TraineeCreate, who: Principal, today: date
+    session: AsyncSession, *, data: TraineeCreate, who: Principal, now: datetime
 ) -> Trainee:
     academy = await academy_for_write(session, data.academy_id, who)
     duplicate = await _holder_of(session, academy.id, data.employee_number)
@@ -60,7 +60,7 @@ async def create_trainee(
         changes=data.model_dump(exclude={"academy_id"}),
     )
     await outbox.add(session, profile_event(trainee, academy))
-    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
     return trainee
 
 
@@ -73,7 +73,7 @@ async def get_trainee(session: AsyncSession, *, trainee_id: str, who: Principal)
 
 
 async def update_trainee(
-    session: AsyncSession, *, trainee_id: str, data: TraineeUpdate, who: Principal, today: date
+    session: AsyncSession, *, trainee_id: str, data: TraineeUpdate, who: Principal, now: datetime
 ) -> Trainee:
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
     sent = data.model_dump(exclude_unset=True)
@@ -103,7 +103,7 @@ async def update_trainee(
     assert academy is not None
     await session.flush()
     await outbox.add(session, profile_event(trainee, academy))
-    await compliance.evaluate(session, today=today, trainee_ids=[trainee.id])
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
     return trainee
 
 

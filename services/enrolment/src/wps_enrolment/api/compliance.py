@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from wps_common.app import DbSession
-from wps_common.clock import Today
+from wps_common.clock import Now
 from wps_common.fields import Code, Id, Limit, Offset
 from wps_common.paging import Cursor, Page
 from wps_enrolment import compliance_status
@@ -40,7 +40,7 @@ async def exempt(
     body: ExemptionCreate,
     session: DbSession,
     who: Staff,
-    today: Today,
+    now: Now,
 ) -> Response:
     """Exempt a trainee from a requirement, with the reason (academy admins)."""
     await compliance_status.exempt(
@@ -49,18 +49,18 @@ async def exempt(
         requirement_code=requirement_code,
         reason=body.reason,
         who=who,
-        today=today,
+        now=now,
     )
     return Response(status_code=204)
 
 
 @router.delete("/trainees/{trainee_id}/exemptions/{requirement_code}", status_code=204)
 async def lift_exemption(
-    trainee_id: Id, requirement_code: Code, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, requirement_code: Code, session: DbSession, who: Staff, now: Now
 ) -> Response:
     """Lift an exemption: the requirement applies again."""
     await compliance_status.lift_exemption(
-        session, trainee_id=trainee_id, requirement_code=requirement_code, who=who, today=today
+        session, trainee_id=trainee_id, requirement_code=requirement_code, who=who, now=now
     )
     return Response(status_code=204)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from wps_common.app import DbSession
-from wps_common.clock import Today
+from wps_common.clock import Now
 from wps_common.errors import NotFound
 from wps_common.fields import Id, Limit, Offset, SingleLine
 from wps_common.paging import Cursor, Page
@@ -28,11 +28,11 @@ router = APIRouter(tags=["trainees"])
 
 @router.post("/trainees", status_code=201, responses=OTHER_ACADEMY)
 async def create_trainee(
-    body: TraineeCreate, session: DbSession, who: Staff, today: Today
+    body: TraineeCreate, session: DbSession, who: Staff, now: Now
 ) -> TraineeOut:
     """Register a trainee under the HR system's employee number (unique per academy)."""
     return TraineeOut.model_validate(
-        await trainees.create_trainee(session, data=body, who=who, today=today)
+        await trainees.create_trainee(session, data=body, who=who, now=now)
     )
 
 
@@ -105,19 +105,19 @@ async def get_trainee(trainee_id: Id, session: DbSession, who: Reader) -> Traine
 
 @router.patch("/trainees/{trainee_id}")
 async def update_trainee(
-    trainee_id: Id, body: TraineeUpdate, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, body: TraineeUpdate, session: DbSession, who: Staff, now: Now
 ) -> TraineeOut:
     """Change a trainee's details (audited; `active: false` deactivates)."""
     return TraineeOut.model_validate(
         await trainees.update_trainee(
-            session, trainee_id=trainee_id, data=body, who=who, today=today
+            session, trainee_id=trainee_id, data=body, who=who, now=now
         )
     )
 
 
 @router.post("/trainees/{trainee_id}/deactivate")
 async def deactivate_trainee(
-    trainee_id: Id, session: DbSession, who: Staff, today: Today
+    trainee_id: Id, session: DbSession, who: Staff, now: Now
 ) -> TraineeOut:
     """Deactivate a trainee (left the service): no new enrolments, no compliance tracking."""
     return TraineeOut.model_validate(
@@ -126,7 +126,7 @@ async def deactivate_trainee(
             trainee_id=trainee_id,
             data=TraineeUpdate(active=False),
             who=who,
-            today=today,
+            now=now,
         )
     )
 
