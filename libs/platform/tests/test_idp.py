@@ -517,6 +517,8 @@ class TestDirectory:
         directory = load_directory(portal_url="http://portal.test:9000")
 
         assert {a.code for a in directory.academies} == {"KZ-ALA", "KZ-AST"}
+        for academy in directory.academies:  # named in each of their languages
+            assert set(academy.names) == set(academy.languages) == {"kk", "ru", "en"}
         assert len(directory.users) == 10
         trainee = directory.user_by_username("trainee.ast")
         assert trainee is not None and trainee.employee_number == "AST-2001"

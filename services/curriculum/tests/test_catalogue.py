@@ -33,6 +33,7 @@ async def test_loading_twice_publishes_once(settings: CurriculumSettings) -> Non
             settings.nats_url, settings.stream_name, [f"{settings.subject_root}.>"]
         ) as tap:
             await tap.wait_for("requirement.changed", count=len(CATALOGUE.requirements))
+            await tap.wait_for("clearance_profile.changed", count=len(CATALOGUE.clearance_profiles))
             # A second replica starting, then the CLI: both find everything there.
             async with running_app(create_app(on_start)):
                 assert await table_counts(settings.database_url) == first
@@ -42,7 +43,13 @@ async def test_loading_twice_publishes_once(settings: CurriculumSettings) -> Non
     assert first["modules"] == first["module_versions"] == len(CATALOGUE.modules) >= 12
     assert first["tracks"] == first["track_versions"] == len(CATALOGUE.tracks) >= 3
     assert first["requirements"] == len(CATALOGUE.requirements) >= 2
-    published = len(CATALOGUE.modules) + len(CATALOGUE.tracks) + len(CATALOGUE.requirements)
+    assert first["clearance_profiles"] == len(CATALOGUE.clearance_profiles) >= 1
+    published = (
+        len(CATALOGUE.modules)
+        + len(CATALOGUE.tracks)
+        + len(CATALOGUE.requirements)
+        + len(CATALOGUE.clearance_profiles)
+    )
     assert first["outbox"] == published
     assert len(tap.events) == published
     tracks = {e.data["track"]["code"]: e.data["track"] for e in tap.of_type("track.published")}
@@ -74,6 +81,13 @@ async def test_loading_twice_publishes_once(settings: CurriculumSettings) -> Non
         await db.dispose()
     assert {a.actor for a in approvals} == {"catalogue"} and authors == 1
     assert all("0010-starter-catalogue" in (a.comment or "") for a in approvals)
+    (profile,) = [e.data for e in tap.of_type("clearance_profile.changed")]
+    assert profile["profile_code"] == "UN-PKO-PREDEPLOY" and profile["active"] is True
+    assert profile["title"]["kk"] and profile["items"] == [
+        {"kind": "module", "code": "WPS-101"},
+        {"kind": "module", "code": "SEAH-101"},
+        {"kind": "module", "code": "CRSV-301"},
+    ]
 
 
 def _cli(argv: list[str], env: dict[str, str]) -> int:

@@ -179,7 +179,7 @@ def prerequisite_closure(modules: Mapping[str, Mapping[str, Any]], code: str) ->
 
 
 def test_top_level_keys(catalogue: Catalogue) -> None:
-    assert set(catalogue) == {"modules", "tracks", "requirements"}
+    assert set(catalogue) == {"modules", "tracks", "requirements", "clearance_profiles"}
     for key in ("modules", "tracks", "requirements"):
         assert isinstance(catalogue[key], list), f"'{key}' must be a list"
 
@@ -545,3 +545,21 @@ def test_foundation_requirement_covers_everyone(catalogue: Catalogue) -> None:
     assert all(value == "all" for value in selector.values()), (
         f"the foundation requirement must select all personnel, got {selector}"
     )
+
+
+def test_clearance_profiles_name_catalogue_modules_and_tracks(
+    catalogue: Catalogue, tracks: dict[str, dict[str, Any]]
+) -> None:
+    """A clearance profile asks only for modules and tracks of the catalogue, each once, and
+    its title is in English, Russian and Kazakh."""
+    modules = {module["code"] for module in catalogue["modules"]}
+    for profile in catalogue["clearance_profiles"]:
+        code = profile["code"]
+        assert set(profile) == {"code", "title", "items"}, f"clearance profile {code}: fields"
+        assert {"en", "ru", "kk"} <= set(profile["title"]), f"clearance profile {code}: title"
+        assert CYRILLIC_RE.search(profile["title"]["ru"]), f"clearance profile {code}: ru title"
+        named = [(item["kind"], item["code"]) for item in profile["items"]]
+        assert len(set(named)) == len(named), f"clearance profile {code}: an item repeats"
+        for kind, item in named:
+            known = modules if kind == "module" else set(tracks)
+            assert item in known, f"clearance profile {code}: unknown {kind} {item}"

@@ -20,10 +20,17 @@ async def seed_demo_records(
     auth = {"Authorization": f"Bearer {token}"}
     listed = _ok(await enrolment.get("/v1/academies", params={"limit": 200}, headers=auth))
     academies = {a["code"]: a["id"] for a in listed["items"]}
+    unnamed = {a["code"] for a in listed["items"] if not a.get("names")}
     for academy in directory.academies:
         if academy.code in academies:
+            if academy.code in unnamed and academy.names:  # seeded before names existed
+                path = f"/v1/academies/{academies[academy.code]}"
+                _ok(await enrolment.patch(path, json={"names": academy.names}, headers=auth))
+                created.append(f"names of academy {academy.code}")
             continue
-        body = academy.model_dump(include={"code", "name", "country", "time_zone", "languages"})
+        body = academy.model_dump(
+            include={"code", "name", "country", "time_zone", "languages", "names"}
+        )
         academies[academy.code] = _ok(
             await enrolment.post("/v1/academies", json=body, headers=auth)
         )["id"]

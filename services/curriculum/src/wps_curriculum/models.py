@@ -1,12 +1,12 @@
-"""Curriculum tables: modules and tracks with numbered, reviewed versions; requirements; the
-audit trail of who did what when."""
+"""Curriculum tables: modules and tracks with numbered, reviewed versions; requirements;
+clearance profiles; the audit trail of who did what when."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 
 from wps_common.audit import AuditColumns
@@ -124,10 +124,29 @@ class Requirement(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class ClearanceProfile(Base):
+    """A named set of modules and tracks a person must hold valid certificates of, e.g. before
+    a peacekeeping mission. `items` is a list of `{"kind": "module"|"track", "code": …}`.
+    Retired profiles are kept (`active` false) so that their revision keeps growing."""
+
+    __tablename__ = "clearance_profiles"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    items: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
 class AuditEntry(AuditColumns, Base):
-    """One thing someone did to a module, track or requirement (`entity_id` is its code);
-    review comments live here. `changes` holds the status it left and reached and the comment,
-    when there are any; `version` is the module/track version or the requirement revision."""
+    """One thing someone did to a module, track, requirement or clearance profile (`entity_id`
+    is its code); review comments live here. `changes` holds the status it left and reached and
+    the comment, when there are any; `version` is the module/track version or the requirement
+    or profile revision."""
 
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

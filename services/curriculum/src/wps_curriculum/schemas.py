@@ -420,3 +420,64 @@ class RequirementOut(BaseModel):
     updated_at: datetime
     updated_by: str
     deleted_at: datetime | None = None
+
+
+CLEARANCE_PROFILE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,9}(-[A-Z0-9]{2,12}){0,4}$"
+ClearanceProfileCode = Annotated[
+    str,
+    Field(pattern=CLEARANCE_PROFILE_CODE_PATTERN, examples=["UN-PKO-PREDEPLOY"], max_length=40),
+]
+
+
+class ClearanceItemIn(BaseModel):
+    """A module or a track a profile asks for; it must have a published version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["module", "track"]
+    code: Code
+
+
+class ClearanceProfileContent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Localised
+    items: list[ClearanceItemIn] = Field(
+        min_length=1,
+        max_length=50,
+        description="what a person must hold valid certificates of: modules (any certificate "
+        "of a track that contains the module, or the module's own) and tracks",
+        examples=[[{"kind": "module", "code": "WPS-101"}, {"kind": "module", "code": "SEAH-101"}]],
+    )
+    active: bool = Field(True, description="false = retired: no longer offered or answered")
+
+    _title = field_validator("title")(_localised)
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_items(cls, value: list[ClearanceItemIn]) -> list[ClearanceItemIn]:
+        _distinct([f"{item.kind} {item.code}" for item in value], "an item")
+        return value
+
+
+class ClearanceProfileCreate(ClearanceProfileContent):
+    code: ClearanceProfileCode
+
+
+class ClearanceItemOut(BaseModel):
+    kind: str
+    code: str
+
+
+class ClearanceProfileOut(BaseModel):
+    """A profile as stored."""
+
+    code: str
+    revision: int
+    title: dict[str, str]
+    items: list[ClearanceItemOut]
+    active: bool
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str

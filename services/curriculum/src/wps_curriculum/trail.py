@@ -1,5 +1,6 @@
 """The curriculum's audit trail on the shared shape (`wps_common.audit`): who did what to a
-module, track or requirement, with the status it left and reached and any review comment."""
+module, track, requirement or clearance profile, with the status it left and reached and any
+review comment."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common import audit
 from wps_common.errors import NotFound
 from wps_common.paging import Page
-from wps_curriculum.models import AuditEntry, Module, Requirement, Track
+from wps_curriculum.models import AuditEntry, ClearanceProfile, Module, Requirement, Track
 from wps_curriculum.schemas import AuditEntryOut
 
 
@@ -51,7 +52,8 @@ async def history(
     offset: int = 0,
     cursor: str | None = None,
 ) -> Page[AuditEntryOut]:
-    """One page of the trail of a module, track or requirement (or one version of it)."""
+    """One page of the trail of a module, track, requirement or clearance profile (or one
+    version of it)."""
     where = [] if version is None else [AuditEntry.version == version]
     found = await audit.history_page(
         session,
@@ -65,10 +67,15 @@ async def history(
         cursor=cursor,
     )
     if found.total == 0 and not await _exists(session, entity, code):
-        raise NotFound(f"There is no {entity} {code}.")
+        raise NotFound(f"There is no {entity.replace('_', ' ')} {code}.")
     return found
 
 
 async def _exists(session: AsyncSession, entity: str, code: str) -> bool:
-    root = {"module": Module, "track": Track, "requirement": Requirement}[entity]
+    root = {
+        "module": Module,
+        "track": Track,
+        "requirement": Requirement,
+        "clearance_profile": ClearanceProfile,
+    }[entity]
     return await session.get(root, code) is not None

@@ -1,4 +1,4 @@
-"""Academies, the tenants: registering, reading and renaming them."""
+"""Academies, the tenants: registering, reading and renaming them, and their languages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from wps_common.tenancy import in_academy, scoped
 from wps_enrolment.audit import audit
 from wps_enrolment.models import Academy, Trainee, outbox
 from wps_enrolment.profiles import profile_event
-from wps_enrolment.schemas import AcademyCreate, AcademyUpdate
+from wps_enrolment.schemas import AcademyCreate, AcademyUpdate, names_outside
 
 
 async def create_academy(session: AsyncSession, *, data: AcademyCreate, who: Principal) -> Academy:
@@ -51,11 +51,25 @@ async def list_academies(
     )
 
 
+# Trainees whose profiles are announced again per outbox statement when an academy's printed
+# name changes (an academy holds thousands; one statement per batch, one transaction).
+ANNOUNCE_BATCH = 1000
+# What certificates print of an academy: a change announces its trainees' profiles again.
+_PRINTED = ("name", "names", "languages")
+
+
 async def update_academy(
     session: AsyncSession, *, academy_id: str, data: AcademyUpdate, who: Principal
 ) -> Academy:
     academy = await get_academy(session, academy_id=academy_id, who=who)
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    asked = data.model_dump(exclude_unset=True, exclude_none=True)
+    changes = {name: value for name, value in asked.items() if getattr(academy, name) != value}
+    names = changes.get("names", academy.names or {})
+    languages = changes.get("languages", academy.languages)
+    problem = names_outside(names, languages)
+    if problem:
+        field = "names" if "names" in changes else "languages"
+        raise InvalidInput(f"{problem[0].upper()}{problem[1:]}.", field=field)
     for name, value in changes.items():
         setattr(academy, name, value)
     if changes:
@@ -68,12 +82,25 @@ async def update_academy(
             actor=who.subject,
             changes=changes,
         )
-        # Certificates print the academy's name: holders' details must follow.
-        trainees = (
-            await session.scalars(in_academy(select(Trainee), Trainee.academy_id, academy.id))
-        ).all()
-        await outbox.add_many(session, [profile_event(t, academy) for t in trainees])
+    if any(name in changes for name in _PRINTED):
+        await announce_profiles(session, academy)
     return academy
+
+
+async def announce_profiles(session: AsyncSession, academy: Academy) -> int:
+    """Announce every trainee of the academy again (trainee.profile_changed), in the caller's
+    transaction: certificates issued after the change print the academy's new name."""
+    stmt = in_academy(select(Trainee), Trainee.academy_id, academy.id).order_by(Trainee.id)
+    announced, after = 0, ""
+    while True:
+        batch = (
+            await session.scalars(stmt.where(Trainee.id > after).limit(ANNOUNCE_BATCH))
+        ).all()
+        if not batch:
+            return announced
+        await outbox.add_bulk(session, [profile_event(t, academy) for t in batch])
+        announced += len(batch)
+        after = batch[-1].id
 
 
 async def academy_for_write(session: AsyncSession, academy_id: str, who: Principal) -> Academy:

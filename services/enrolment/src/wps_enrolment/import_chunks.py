@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +63,9 @@ async def upsert_chunk(
     # inserted, are built in a thread while the database writes this chunk's trainees (the
     # driver steps SQLite and awaits PostgreSQL without holding the GIL); nothing in the thread
     # touches the session.
-    facts = (academy.id, academy.code, academy.name)
+    facts = _AcademyFacts(
+        academy.id, academy.code, academy.name, dict(academy.names or {}), list(academy.languages)
+    )
     events = asyncio.ensure_future(
         asyncio.to_thread(_work_ahead, plan.profiles, facts, now, coming, texts)
     )
@@ -98,7 +100,7 @@ _PROFILE = ("id", "employee_number", "given_name", "family_name", "preferred_lan
 
 def _work_ahead(
     profiles: list[dict[str, Any]],
-    academy: tuple[str, str, str],
+    academy: _AcademyFacts,
     now: datetime,
     coming: list[tuple[int, dict[str, Any]]],
     texts: dict[int, str],
@@ -110,16 +112,28 @@ def _work_ahead(
     return outbox.rows([_profile_event(p, academy, now) for p in profiles])
 
 
+class _AcademyFacts(NamedTuple):
+    """What a profile event says of the academy, read before the chunk's work goes to a thread
+    (which must not touch the ORM object)."""
+
+    id: str
+    code: str
+    name: str
+    names: dict[str, str]
+    languages: list[str]
+
+
 def _profile_event(
-    profile: dict[str, Any], academy: tuple[str, str, str], now: datetime
+    profile: dict[str, Any], academy: _AcademyFacts, now: datetime
 ) -> TraineeProfileChanged:
     # The event profiles.profile_event builds from a Trainee, built from the row in hand.
-    academy_id, code, name = academy
     return TraineeProfileChanged(
         trainee_id=profile["id"],
-        academy_id=academy_id,
-        academy_code=code,
-        academy_name=name,
+        academy_id=academy.id,
+        academy_code=academy.code,
+        academy_name=academy.name,
+        academy_names=academy.names,
+        academy_languages=academy.languages,
         employee_number=profile["employee_number"],
         given_name=profile["given_name"],
         family_name=profile["family_name"],

@@ -49,10 +49,14 @@ class Academy(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(String(20), unique=True)
+    # The official name, shown where no localised name fits.
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     time_zone: Mapped[str] = mapped_column(String(64))
+    # The languages texts fall back through, in order (e.g. ["kk", "ru", "en"]).
     languages: Mapped[list[str]] = mapped_column(JSON)
+    # The academy's name per language, each in one of `languages`.
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The academy's local date its compliance was last swept on (the sweep runs hourly and
     # takes each academy once its own midnight has passed).

@@ -14,6 +14,8 @@ def profile_event(trainee: Trainee, academy: Academy) -> TraineeProfileChanged:
         academy_id=academy.id,
         academy_code=academy.code,
         academy_name=academy.name,
+        academy_names=dict(academy.names or {}),
+        academy_languages=list(academy.languages or []),
         employee_number=trainee.employee_number,
         given_name=trainee.given_name,
         family_name=trainee.family_name,

@@ -6,7 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from wps_common.fields import (
     Day,
@@ -54,26 +62,88 @@ def _known_zone(value: str) -> str:
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
 
 
+def _language_order(value: list[str]) -> list[str]:
+    repeated = sorted({code for code in value if value.count(code) > 1})
+    if repeated:
+        raise ValueError(f"a language may appear only once in the order: {', '.join(repeated)}")
+    return value
+
+
+def names_outside(names: dict[str, str], languages: list[str]) -> str | None:
+    """What is wrong when a localised name is in none of the academy's languages."""
+    stray = ", ".join(f"'{code}'" for code in names if code not in languages)
+    if not stray:
+        return None
+    return (
+        f"the name in {stray} is not in one of the academy's languages "
+        f"({', '.join(languages)}): add the language to `languages` or drop the name"
+    )
+
+
+LanguageOrder = Annotated[
+    list[Language],
+    Field(
+        min_length=1,
+        max_length=10,
+        description="the academy's languages in the order texts fall back through, best first "
+        "(e.g. `[\"kk\", \"ru\", \"en\"]`: a Kazakh text where there is one, else Russian, "
+        "else English); each once. A trainee's own language comes before them.",
+        examples=[["kk", "ru", "en"]],
+    ),
+    AfterValidator(_language_order),
+]
+AcademyNames = Annotated[
+    dict[Language, Name],
+    Field(
+        max_length=10,
+        description="the academy's name in each of its languages, as pages and certificates "
+        "print it; `name` is shown where none fits",
+        examples=[{"kk": "Алматы академиясы", "ru": "Алматинская академия"}],
+    ),
+]
+
+
 class AcademyCreate(BaseModel):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,19}$", examples=["KZ-AST"])
-    name: Name
+    name: Name = Field(description="the official name, shown where no localised name fits")
     country: str = Field(pattern=r"^[A-Z]{2}$", examples=["KZ"], description="ISO 3166-1 alpha-2")
     time_zone: TimeZone = Field("UTC", examples=["Asia/Almaty"])
-    languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1)
+    languages: LanguageOrder = Field(default_factory=lambda: ["en"])
+    names: AcademyNames = Field(default_factory=dict)
+
+    @field_validator("names")
+    @classmethod
+    def _names_in_languages(cls, names: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # `languages` comes first: when it is itself invalid, its own error is the one told.
+        problem = names_outside(names, info.data.get("languages") or [])
+        if problem and "languages" in info.data:
+            raise ValueError(problem)
+        return names
 
 
 class AcademyUpdate(BaseModel):
+    """Only the fields sent change. `names` replaces every localised name (send them all);
+    each must be in the academy's languages as they are after the change."""
+
     name: Name | None = None
     time_zone: TimeZone | None = None
-    languages: list[Language] | None = Field(None, min_length=1)
+    languages: LanguageOrder | None = None
+    names: AcademyNames | None = None
 
 
 class AcademyOut(AcademyCreate, _Out):
     # As stored: records written before a rule was tightened must still be readable.
     name: str
     time_zone: str
+    languages: list[str]
+    names: dict[str, str] = Field(default_factory=dict)
     id: str
     created_at: datetime
+
+    @field_validator("names")
+    @classmethod
+    def _names_in_languages(cls, names: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return names  # as stored
 
 
 class TraineeFields(BaseModel):

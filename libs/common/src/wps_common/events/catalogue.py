@@ -73,6 +73,19 @@ EXAMPLES: dict[type[EventPayload], EventPayload] = {
         reminder_days=[60, 30, 7],
         changed_at=_NOW,
     ),
+    c.ClearanceProfileChanged: c.ClearanceProfileChanged(
+        profile_code="UN-PKO-PREDEPLOY",
+        revision=1,
+        change="created",
+        title={"en": "UN peacekeeping pre-deployment"},
+        items=[
+            c.ClearanceItem(kind="module", code="WPS-101"),
+            c.ClearanceItem(kind="module", code="SEAH-101"),
+            c.ClearanceItem(kind="module", code="CRSV-301"),
+        ],
+        active=True,
+        changed_at=_NOW,
+    ),
     c.TraineeEnrolled: c.TraineeEnrolled(
         **_ENROLMENT,
         cohort_id=_COHORT,

@@ -28,7 +28,8 @@ class Academy(_Entry):
     name: str
     country: str
     time_zone: str
-    languages: list[Locale]
+    languages: list[Locale]  # the order texts fall back through
+    names: dict[Locale, str] = Field(default_factory=dict)  # the name in each language
 
 
 class DirectoryUser(_Entry):

@@ -18,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_common.auth import Principal, Role
 from wps_common.db import Database, utcnow
 from wps_common.errors import ProblemError
-from wps_curriculum import requirements
+from wps_curriculum import clearance_profiles, requirements
 from wps_curriculum.kinds import MODULES, TRACKS, Kind
-from wps_curriculum.models import Module, Requirement, Track
+from wps_curriculum.models import ClearanceProfile, Module, Requirement, Track
 from wps_curriculum.modules import create_module
 from wps_curriculum.review import transition
 from wps_curriculum.schemas import (
+    ClearanceItemIn,
+    ClearanceProfileCode,
+    ClearanceProfileCreate,
     Code,
     ModuleCreate,
     PinnedModule,
@@ -67,10 +70,18 @@ class CatalogueRequirement(BaseModel):
     title: dict[str, str]
     selector: SelectorIn
     track: Code
+    refresher: Code | None = None
     grace_period_days: int
     renewal_months: int | None = None
     reminder_days: list[int] = Field(default_factory=list)
-    refresher: Code | None = None
+
+
+class CatalogueClearanceProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: ClearanceProfileCode
+    title: dict[str, str]
+    items: list[ClearanceItemIn]
 
 
 class Catalogue(BaseModel):
@@ -79,22 +90,22 @@ class Catalogue(BaseModel):
     modules: list[ModuleCreate]
     tracks: list[CatalogueTrack]
     requirements: list[CatalogueRequirement]
+    clearance_profiles: list[CatalogueClearanceProfile] = Field(default_factory=list)
+
+
+KINDS = ("modules", "tracks", "requirements", "clearance_profiles")
 
 
 @dataclass
 class LoadReport:
-    created: dict[str, list[str]] = field(
-        default_factory=lambda: {"modules": [], "tracks": [], "requirements": []}
-    )
-    present: dict[str, list[str]] = field(
-        default_factory=lambda: {"modules": [], "tracks": [], "requirements": []}
-    )
+    created: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
+    present: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
 
     def summary(self) -> str:
         parts = [
-            f"{len(self.created[kind])} {kind} published"
+            f"{len(self.created[kind])} {kind.replace('_', ' ')} published"
             + (f" ({len(self.present[kind])} already there)" if self.present[kind] else "")
-            for kind in ("modules", "tracks", "requirements")
+            for kind in KINDS
         ]
         return ", ".join(parts)
 
@@ -176,6 +187,17 @@ async def load_catalogue(
             )
             await requirements.create_requirement(session, data=data_in, actor=actor, now=now)
             report.created["requirements"].append(rule.code)
+        for profile in catalogue.clearance_profiles:
+            if await session.get(ClearanceProfile, profile.code) is not None:
+                report.present["clearance_profiles"].append(profile.code)
+                continue
+            await clearance_profiles.create_profile(
+                session,
+                data=ClearanceProfileCreate.model_validate(profile.model_dump()),
+                actor=actor,
+                now=now,
+            )
+            report.created["clearance_profiles"].append(profile.code)
     except ProblemError as exc:
         raise CatalogueError(f"the catalogue was not loaded: {exc.detail}") from exc
     except ValidationError as exc:

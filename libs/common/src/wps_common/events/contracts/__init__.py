@@ -13,6 +13,8 @@ from wps_common.events.contracts.certification import (
 )
 from wps_common.events.contracts.common import Localised, Selector
 from wps_common.events.contracts.curriculum import (
+    ClearanceItem,
+    ClearanceProfileChanged,
     ModuleFacts,
     ModulePublished,
     ModuleRetired,
@@ -38,6 +40,8 @@ __all__ = [
     "CertificateExpiring",
     "CertificateIssued",
     "CertificateRevoked",
+    "ClearanceItem",
+    "ClearanceProfileChanged",
     "ComplianceChanged",
     "ComplianceStatus",
     "DeadLetterRecorded",

@@ -119,3 +119,31 @@ class RequirementChanged(EventPayload):
 
     def about(self) -> str:
         return f"requirement/{self.requirement_code}"
+
+
+class ClearanceItem(Part):
+    """One thing a clearance profile asks for: a module or a track, by code."""
+
+    kind: Literal["module", "track"]
+    code: str
+
+
+class ClearanceProfileChanged(EventPayload):
+    """A deployment clearance profile (a named set of modules and tracks a person must hold
+    valid certificates of, e.g. before a peacekeeping mission) was created, changed or retired
+    (`active` false)."""
+
+    service: ClassVar[str] = "curriculum"
+    entity: ClassVar[str] = "clearance_profile"
+    action: ClassVar[str] = "changed"
+
+    profile_code: str
+    revision: int = Field(ge=1, description="grows with every change of this profile")
+    change: Literal["created", "updated", "retired"]
+    title: Localised
+    items: list[ClearanceItem]
+    active: bool
+    changed_at: datetime
+
+    def about(self) -> str:
+        return f"clearance_profile/{self.profile_code}"
