@@ -159,6 +159,25 @@ async def test_names_and_languages_over_http(academy: Academy) -> None:
     assert renamed["academy_languages"] == ["kk", "ru", "en"]
 
 
+async def test_imported_trainees_are_announced_with_the_academys_names(academy: Academy) -> None:
+    at = f"/v1/academies/{academy.academy_id}"
+    body = {"languages": ["kk", "ru"], "names": NAMES}
+    assert (await academy.client.patch(at, json=body, headers=ADMIN)).status_code == 200
+    job = await academy.import_csv(
+        "Employee Number,Surname,First Name\nE-1,Sadykova,Aigerim\nE-2,Iskakov,Marat\n"
+    )
+    assert job["created_count"] == 2, job
+    db = Database(academy.database_url)
+    try:
+        async with db.session() as session:
+            imported = await profiles(session)
+    finally:
+        await db.dispose()
+    assert len(imported) == 2
+    for profile in imported:
+        assert profile["academy_names"] == NAMES and profile["academy_languages"] == ["kk", "ru"]
+
+
 BAD = [
     ({"languages": []}, "languages", "at least 1"),
     ({"languages": ["kk", "ru", "kk"]}, "languages", "only once in the order: kk"),
