@@ -165,6 +165,11 @@ REQUIREMENT: dict[str, Any] = {
     "grace_period_days": 90,
 }
 
+PROFILE: dict[str, Any] = {
+    "title": {"en": "Matrix pre-deployment"},
+    "items": [{"kind": "module", "code": "WPS-101"}],
+}
+
 
 def trainee(academy: str, number: str) -> dict[str, Any]:
     return {
@@ -214,6 +219,13 @@ async def requirement(world: World, params: Params) -> Params:
     body = {**REQUIREMENT, "code": code}
     await world.ok("curriculum", "POST", "/v1/requirements", "admin", 201, json=body)
     return {"requirement": code}
+
+
+async def clearance_profile(world: World, params: Params) -> Params:
+    code = f"PKO-X{params['n']}"
+    body = {**PROFILE, "code": code}
+    await world.ok("curriculum", "POST", "/v1/clearance-profiles", "admin", 201, json=body)
+    return {"profile": code}
 
 
 async def trainee_of_a(world: World, params: Params) -> Params:
@@ -320,6 +332,9 @@ ROWS: list[Row] = [
     Row(M, "GET", "/v1/tracks/GHR-FOUND/versions/1", EVERYONE),
     Row(M, "GET", "/v1/requirements/REQ-ALL-FOUND", EVERYONE),
     Row(M, "GET", "/v1/requirements/REQ-ALL-FOUND/history", RULE_TRAIL),
+    Row(M, "GET", "/v1/clearance-profiles", EVERYONE),
+    Row(M, "GET", "/v1/clearance-profiles/PKO-MATRIX", EVERYONE),
+    Row(M, "GET", "/v1/clearance-profiles/PKO-MATRIX/history", RULE_TRAIL),
     # Enrolment, reading.
     Row(E, "GET", "/v1/academies?limit=500", ACADEMIES_LISTED, lists=("id", "{A}")),
     Row(E, "GET", "/v1/academies/{A}", RECORD_OF_A),
@@ -343,6 +358,8 @@ ROWS: list[Row] = [
     Row(E, "GET", "/v1/compliance?academy_id={A}", ANALYSTS_A),
     Row(E, "GET", "/v1/compliance/summary?academy_id={A}", ANALYSTS_A),
     Row(E, "GET", "/v1/reports/participation?academy_id={A}", ANALYSTS_A),
+    # Deployment clearance: A's trainee (employee number KZ-ALA), for A's staff and HR.
+    Row(E, "GET", "/v1/clearance?employee_number=KZ-ALA&profile=PKO-MATRIX", ANALYSTS_A),
     Row(E, "GET", "/v1/academies/{A}/trainees.csv", STAFF_A),
     Row(E, "GET", "/v1/imports/{J}", STAFF_A),
     Row(E, "GET", "/v1/imports/trainees/template", IMPORTERS),
@@ -398,6 +415,16 @@ ROWS: list[Row] = [
         fresh=requirement,
     ),
     Row(M, "DELETE", "/v1/requirements/{requirement}", ADMIN_DELETES, fresh=requirement),
+    Row(M, "POST", "/v1/clearance-profiles", ADMIN_CREATES, body={**PROFILE, "code": "NEW-P{n}"}),
+    Row(
+        M,
+        "PUT",
+        "/v1/clearance-profiles/{profile}",
+        ADMIN_ONLY,
+        body={**PROFILE, "title": {"en": "Changed"}},
+        fresh=clearance_profile,
+    ),
+    Row(M, "POST", "/v1/clearance-profiles/{profile}/retire", ADMIN_ONLY, fresh=clearance_profile),
     # Enrolment, writing (the academy first: renaming it re-announces all its trainees).
     Row(E, "PATCH", "/v1/academies/{A}", STAFF_A, body={"name": "Almaty Police Academy"}),
     Row(E, "POST", "/v1/academies", ADMIN_CREATES, body=NEW_ACADEMY),
@@ -600,6 +627,18 @@ async def set_up(world: World) -> None:
         return await ok(E, "GET", f"/v1/trainees/{ids['tA']}/compliance", "admin")
 
     await wait_until(rule_reached_enrolment, what="requirement.changed to reach enrolment")
+
+    profile = {**PROFILE, "code": "PKO-MATRIX"}
+    await ok(M, "POST", "/v1/clearance-profiles", "admin", 201, json=profile)
+
+    async def profile_reached_enrolment() -> bool:
+        response = await world.clients[E].get(
+            "/v1/clearance?employee_number=KZ-ALA&profile=PKO-MATRIX",
+            headers=world.headers["admin"],
+        )
+        return response.status_code == 200
+
+    await wait_until(profile_reached_enrolment, what="clearance_profile.changed to reach enrolment")
 
 
 # --- running the table -------------------------------------------------------------------------

@@ -104,9 +104,11 @@ async def list_profiles(
 async def _check_items(session: AsyncSession, items: list[ClearanceItemIn]) -> None:
     """Every module and track named has a published version."""
     for index, item in enumerate(items):
-        kind = MODULES if item.kind == "module" else TRACKS
         try:
-            await get_version(session, kind, code=item.code, statuses=["published"])
+            if item.kind == "module":
+                await get_version(session, MODULES, code=item.code, statuses=["published"])
+            else:
+                await get_version(session, TRACKS, code=item.code, statuses=["published"])
         except NotFound as exc:
             raise InvalidInput(
                 f"There is no published {item.kind} {item.code}; a clearance profile can ask "

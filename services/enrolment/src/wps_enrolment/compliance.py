@@ -164,7 +164,9 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
     for certificate in (
         await session.scalars(
             select(CertificateRecord).where(
-                CertificateRecord.trainee_id.in_(ids), CertificateRecord.track_code.in_(tracks)
+                CertificateRecord.trainee_id.in_(ids),
+                CertificateRecord.track_code.in_(tracks),
+                CertificateRecord.award == "track",  # a module's own certificate counts not
             )
         )
     ).all():

@@ -15,6 +15,7 @@ from wps_common.events.contracts import (
     CertificateExpiring,
     CertificateIssued,
     CertificateRevoked,
+    ClearanceProfileChanged,
     ModulePublished,
     ModuleRetired,
     RequirementChanged,
@@ -24,6 +25,7 @@ from wps_common.events.contracts import (
 from wps_common.events.envelope import CloudEvent, EventPayload
 from wps_common.runtime import Subscription
 from wps_enrolment import compliance
+from wps_enrolment.clearance import on_clearance_profile_changed
 from wps_enrolment.curriculum import (
     on_module_published,
     on_module_retired,
@@ -67,9 +69,8 @@ async def remember_requirement(session: AsyncSession, payload: RequirementChange
 
 
 async def remember_certificate(session: AsyncSession, payload: CertificateIssued) -> bool:
-    """Keep an issued track certificate; False for a module's own (requirements ignore it)."""
-    if payload.award != "track":
-        return False  # requirements ask for track certificates; a module's own does not count
+    """Keep an issued certificate, a module's own too (deployment clearance counts it); False
+    for a module's own, which requirements ignore: they ask for track certificates."""
     if await session.get(CertificateRecord, payload.certificate_id) is None:
         session.add(
             CertificateRecord(
@@ -78,13 +79,15 @@ async def remember_certificate(session: AsyncSession, payload: CertificateIssued
                 academy_id=payload.academy_id,
                 enrolment_id=payload.enrolment_id,
                 track_code=payload.track_code,
+                award=payload.award,
+                track_version=payload.track_version,
                 issued_on=payload.issued_on,
                 expires_on=payload.expires_on,
                 status="valid",
             )
         )
         await session.flush()
-    return True
+    return payload.award == "track"
 
 
 def compliance_handlers(now: Now) -> dict[type[EventPayload], Handler]:
@@ -145,6 +148,7 @@ def subscriptions(now: Now) -> list[Subscription]:
                 TrackRetired: on_track_retired,
                 ModulePublished: on_module_published,
                 ModuleRetired: on_module_retired,
+                ClearanceProfileChanged: on_clearance_profile_changed,
                 **compliance_handlers(now),
             }
         )

@@ -233,7 +233,9 @@ class ModuleResult(Base):
 
 
 class CertificateRecord(Base):
-    """Read model: certificates as announced by certification (valid | revoked | expired)."""
+    """Read model: certificates as announced by certification (valid | revoked | expired).
+    `award` "module" marks a module's own certificate (`track_code` then names the module):
+    compliance counts track certificates only, deployment clearance both."""
 
     __tablename__ = "certificate_records"
 
@@ -242,6 +244,9 @@ class CertificateRecord(Base):
     academy_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     enrolment_id: Mapped[str] = mapped_column(String(36))
     track_code: Mapped[str] = mapped_column(String(20))
+    award: Mapped[str] = mapped_column(String(10), default="track", server_default="track")
+    # The version the certificate attests (unknown for certificates recorded before it was kept).
+    track_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     issued_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(20))
@@ -279,6 +284,20 @@ class Requirement(Base):
     title: Mapped[dict[str, str]] = mapped_column(JSON)
     # Grace periods of people who were already in post run from the day the rule appeared.
     created_on: Mapped[date] = mapped_column(Date)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClearanceProfile(Base):
+    """Read model: a deployment clearance profile as carried by clearance_profile.changed;
+    `items` is a list of `{"kind": "module"|"track", "code": …}`."""
+
+    __tablename__ = "clearance_profiles"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    items: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

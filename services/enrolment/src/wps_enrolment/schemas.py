@@ -424,3 +424,48 @@ class Report(BaseModel):
     k: int
     cells: list[ReportCell]
     overall: ReportCell
+
+
+class ClearancePerson(BaseModel):
+    """Who the answer is about: ids only, no more personal data than an HR system needs."""
+
+    trainee_id: str
+    employee_number: str
+    academy_id: str
+    academy_code: str
+
+
+class ClearanceProfileRef(BaseModel):
+    code: str
+    revision: int
+    title: dict[str, str] = Field(description="per language, as curriculum gives it")
+
+
+class ClearanceItemOut(BaseModel):
+    kind: Literal["module", "track"]
+    code: str
+    title: dict[str, str] = Field(description="the module's or track's title per language")
+    status: Literal["met", "expires", "missing"] = Field(
+        description="met: valid until the day asked for; expires: valid, but it ends "
+        "(`expires_on`) before that day; missing: nothing valid covers it"
+    )
+    expires_on: date | None = Field(
+        description="the last day what meets it is valid (null: it does not expire, or missing)"
+    )
+    basis: Literal["certificate", "recognition"] | None = Field(
+        description="what meets it: a certificate of the platform, or recognised training"
+    )
+    certificate_id: str | None = None
+    recognition_id: str | None = None
+    via: str | None = Field(
+        None,
+        description="the code of the track (or module) whose certificate covers the item",
+    )
+
+
+class ClearanceOut(BaseModel):
+    cleared: bool = Field(description="every item is met until `until`")
+    person: ClearancePerson
+    profile: ClearanceProfileRef
+    until: date = Field(description="the day everything must still be valid on")
+    items: list[ClearanceItemOut]
