@@ -178,6 +178,8 @@ async def test_verification_is_public_minimal_and_forgiving_about_typing(
         "track_title",
         "track_code",
         "academy_name",
+        "language",
+        "title",
         "number",
         "issued_on",
         "expires_on",
@@ -192,7 +194,10 @@ async def test_verification_is_public_minimal_and_forgiving_about_typing(
     html = await client.get(
         f"/v1/verify/{certificate.verification_code}", headers={"Accept": "text/html"}
     )
-    assert '<p class="status">valid</p>' in html.text and "UA-5521" not in html.text
+    # in the certificate's language (the holder's: Russian)
+    assert '<p class="status" data-status="valid">действителен</p>' in html.text
+    assert '<html lang="ru">' in html.text and "Гендер и права человека" in html.text
+    assert "UA-5521" not in html.text
 
 
 async def test_rendering_in_the_process_pool(bus: dict[str, Any], database_url: str) -> None:

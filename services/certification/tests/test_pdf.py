@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from pypdf import PdfReader
@@ -37,20 +38,39 @@ CODE = "7KQ4-MX9P-2HDR-WT3C"
 URL = f"http://localhost:8003/v1/verify/{CODE}"
 
 
+# What a test certificate says, in the certificate's language (the renderer is given texts
+# already picked: documents.py chooses them).
+TEXTS: dict[str, tuple[str, str, str, str]] = {
+    "en": (
+        "Police Academy of Kazakhstan",
+        "Gender and human rights in policing",
+        "Gender equality",
+        "Human rights",
+    ),
+    "ru": ("Академия МВД", "Гендер и права человека", "Гендерное равенство", "Права человека"),
+    "kk": (
+        "Қазақстан Республикасы ІІМ Академиясы",
+        "Құқық қорғау қызметіндегі гендер және адам құқықтары",
+        "Гендерлік теңдік",
+        "Адам құқықтары",
+    ),
+}
+
+
 def make_doc(language: str = "en", **changes: Any) -> CertificateDocument:
-    ru = language == "ru"
+    academy, track, first, second = TEXTS.get(language, TEXTS["en"])
     doc = CertificateDocument(
         language=language,
         holder_name="Айгерим Сулейменова",
         employee_number="EMP-004217",
-        academy_name="Академия МВД" if ru else "Police Academy of Kazakhstan",
-        track_title="Гендер и права человека" if ru else "Gender and human rights in policing",
+        academy_name=academy,
+        track_title=track,
         modules=(
-            CertificateModule("GHR-01", "Гендерное равенство" if ru else "Gender equality", 8),
-            CertificateModule("GHR-02", "Права человека" if ru else "Human rights", 4.5),
+            CertificateModule("GHR-01", first, 8),
+            CertificateModule("GHR-02", second, 4.5),
         ),
         issued_on=datetime.date(2026, 11, 23),
-        expires_on=None if ru else datetime.date(2029, 11, 23),
+        expires_on=None if language == "ru" else datetime.date(2029, 11, 23),
         number="KA-2026-000001",
         verification_code=CODE,
         verification_url=URL,
@@ -110,6 +130,43 @@ def test_russian_certificate() -> None:
         assert expected in text
 
 
+def test_kazakh_certificate() -> None:
+    data = render_certificate(make_doc("kk"))
+    assert page_count(data) == 1
+    text = pdf_text(data)
+    for expected in (
+        "Айгерим Сулейменова",
+        "ҚАЗАҚСТАН РЕСПУБЛИКАСЫ ІІМ АКАДЕМИЯСЫ",
+        "ОҚУДЫ АЯҚТАҒАНЫ ТУРАЛЫ СЕРТИФИКАТ",
+        "Осы сертификат иесі",
+        "Табель нөмірі EMP-004217",
+        "келесі оқу бағдарламасын сәтті аяқтады:",
+        "Құқық қорғау қызметіндегі гендер және адам құқықтары",
+        "Гендерлік теңдік",
+        "Жалпы сағат",
+        "12,5",
+        "БЕРІЛГЕН КҮНІ 2026 жылғы 23 қараша",  # the footer's labels are set in capitals
+        "ЖАРАМДЫЛЫҚ МЕРЗІМІ 2029 жылғы 23 қараша",
+        "СЕРТИФИКАТ НӨМІРІ KA-2026-000001",
+        f"ТЕКСЕРУ КОДЫ {CODE}",
+        f"Тексеру: {URL}",
+    ):
+        assert expected in text
+    # the Latin spelling is for English certificates only
+    assert "Aigerim" not in text
+    assert "Мерзімсіз" in pdf_text(render_certificate(make_doc("kk", expires_on=None)))
+
+
+def test_the_fonts_have_every_letter_of_the_kazakh_alphabet() -> None:
+    # A letter the embedded font lacks is printed as an empty box, and nothing else notices.
+    kazakh = "аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя"
+    for path in pdf._FONTS:
+        with TTFont(path) as font:
+            cmap = font.getBestCmap()
+        missing = [c for c in kazakh + kazakh.upper() if ord(c) not in cmap]
+        assert not missing, f"{path.name} lacks {''.join(missing)}"
+
+
 def test_unknown_language_falls_back_to_english() -> None:
     text = pdf_text(render_certificate(make_doc("de", expires_on=None)))
     assert "CERTIFICATE OF COMPLETION" in text
@@ -139,6 +196,9 @@ def test_renders_identically_in_a_process_pool() -> None:
         ("expired", "ru", "ИСТЁК"),
         ("superseded", "en", "SUPERSEDED"),
         ("superseded", "ru", "ЗАМЕНЁН"),
+        ("revoked", "kk", "КҮШІ ЖОЙЫЛДЫ"),
+        ("expired", "kk", "МЕРЗІМІ ӨТКЕН"),
+        ("superseded", "kk", "АУЫСТЫРЫЛҒАН"),
     ],
 )
 def test_status_mark(status: str, language: str, mark: str) -> None:
@@ -286,7 +346,7 @@ def test_assets_are_shipped() -> None:
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) missing")
-@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_first_page_rasterises_as_landscape(tmp_path: pathlib.Path, language: str) -> None:
     source = tmp_path / "cert.pdf"
     source.write_bytes(render_certificate(make_doc(language, status="revoked")))

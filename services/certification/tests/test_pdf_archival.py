@@ -23,7 +23,7 @@ from wps_common.testing import auth
 from .conftest import ACADEMY_ID, issue
 from .test_credential import verify_with_jwks
 from .test_pdf import make_doc
-from .test_pdf_layout import ACADEMY_200, NAME_200
+from .test_pdf_layout import ACADEMY_200, ACADEMY_KK_200, NAME_200, NAME_KK_200
 from .test_signatures import png
 
 STAFF = auth("academy_admin", academy_id=ACADEMY_ID, sub="staff-1")
@@ -55,6 +55,8 @@ def embedded(data: bytes) -> bytes | None:
         {"language": "en"},
         {"language": "ru", "status": "revoked"},
         {"language": "en", "academy_name": ACADEMY_200, "holder_name": NAME_200},
+        {"language": "kk", "academy_name": ACADEMY_KK_200, "holder_name": NAME_KK_200},
+        {"language": "kk", "status": "expired"},
         {
             "language": "ru",
             "modules": tuple(CertificateModule(f"M-{i}", f"Модуль {i}", 2) for i in range(30)),
@@ -65,7 +67,14 @@ def embedded(data: bytes) -> bytes | None:
             "seal": png(400, 400),
         },
     ],
-    ids=["en", "ru-revoked", "long-names", "signatories-and-many-modules"],
+    ids=[
+        "en",
+        "ru-revoked",
+        "long-names",
+        "kk-long-names",
+        "kk-expired",
+        "signatories-and-many-modules",
+    ],
 )
 def test_every_layout_is_approved_as_pdf_a_3b(changes: dict[str, Any]) -> None:
     language = changes.pop("language")

@@ -28,6 +28,15 @@ ACADEMY_200 = (
     "Карагандинский филиал учебного центра по подготовке кадров органов внутренних дел и "
     "миграционной службы"
 )[:200]
+# Kazakh's own letters are wider or narrower than their Russian neighbours (Ә, Ғ, Қ, Ң, Ө, Ұ,
+# Ү, Һ, І): measured with the font like any other.
+ACADEMY_KK_200 = (
+    "Қазақстан Республикасы Ішкі істер министрлігінің Мәлкеджар Бөкенбаев атындағы "
+    "Қарағанды академиясы, құқық қорғау органдары мен көші-қон қызметінің кадрларын даярлау "
+    "және біліктілігін арттыру өңірлік оқу орталығы, Үржар ауданы, Һ"
+)[:200]
+ACADEMY_KK_ONE_WORD = "Құқыққорғауоргандарыныңбіліктілігінарттыруөңірлікорталығы" * 3
+NAME_KK_200 = ("Әйгерім-Ұлжан Нұрғалиқызы Өтегенова-Үмбетәлиева Һ " * 5)[:200]
 NAME_200 = ("Айгерим-Жанар Сулейменова-Кенжебаева Нурсултановна " * 4)[:200]
 NAME_LATIN_200 = ("Maria-Alejandra Fernández-Castellanos de la Vega " * 5)[:200]
 ONE_WORD_200 = "Ш" * 200  # no place to break at all
@@ -86,6 +95,9 @@ def words_of(words: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
         ("en", ACADEMY_200, NAME_200),
         ("en", ACADEMY_93, NAME_LATIN_200),
         ("ru", ACADEMY_93, ONE_WORD_200),
+        ("kk", ACADEMY_KK_200, NAME_KK_200),
+        ("kk", ACADEMY_KK_ONE_WORD, NAME_200),
+        ("en", ACADEMY_KK_200, NAME_KK_200),
     ],
 )
 def test_long_names_are_printed_whole_inside_the_frame(
@@ -117,6 +129,40 @@ def test_long_names_with_many_modules_still_fit_one_page() -> None:
     assert any(w["text"] == "M-24" for w in words)
     # the sheet shrinks as a whole to keep to one page; the name stays readable
     assert min(w["size"] for w in words_of(words, NAME_200)) >= 8
+
+
+def test_a_kazakh_certificate_with_many_modules_fits_one_page() -> None:
+    modules = tuple(
+        CertificateModule(f"M-{i:02d}", f"Қауіпсіздік саласындағы әйелдер, {i}-модуль", 2)
+        for i in range(25)
+    )
+    data = render_certificate(
+        make_doc("kk", academy_name=ACADEMY_KK_200, holder_name=NAME_KK_200, modules=modules)
+    )
+    size, words = layout(data)
+    assert_inside_and_apart(size, words)
+    assert any(w["text"] == "M-24" for w in words)
+    words_of(words, ACADEMY_KK_200.upper())
+    words_of(words, NAME_KK_200)
+
+
+@pytest.mark.parametrize(
+    ("language", "status", "mark"),
+    [
+        ("en", "superseded", "SUPERSEDED"),
+        ("ru", "superseded", "ЗАМЕНЁН"),
+        ("kk", "revoked", "КҮШІ ЖОЙЫЛДЫ"),
+        ("kk", "superseded", "АУЫСТЫРЫЛҒАН"),
+    ],
+)
+def test_the_status_stamp_holds_its_word(language: str, status: str, mark: str) -> None:
+    (width, _), words = layout(render_certificate(make_doc(language, status=status)))
+    stamped = words_of(words, mark)
+    # certificate.html: the stamp spans the page less 49 mm each side, inside a 4 pt border
+    assert min(w["x0"] for w in stamped) >= 49 * MM + 4
+    assert max(w["x1"] for w in stamped) <= width - 49 * MM - 4
+    assert len({round(w["top"]) for w in stamped}) == 1  # one line
+    assert min(w["size"] for w in stamped) >= 24
 
 
 def test_a_short_name_keeps_the_design_size() -> None:

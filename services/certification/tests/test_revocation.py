@@ -81,7 +81,8 @@ async def test_revocation_is_an_event_without_the_reason_and_verifies_as_revoked
         page = await client.get(
             f"/v1/verify/{certificate.verification_code}", headers={"Accept": "text/html"}
         )
-        assert '<p class="status">revoked</p>' in page.text and "2027-03-01" in page.text
+        assert '<p class="status" data-status="revoked">отозван</p>' in page.text
+        assert "2027-03-01" in page.text
         assert "fraud" not in page.text
 
         pdf = await client.get(f"{path}.pdf?lang=en", headers=own)

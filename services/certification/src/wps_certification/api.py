@@ -54,7 +54,7 @@ ETAG = {
     "required": True,
     "schema": {"type": "string"},
 }
-Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru")]
+Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru or kk")]
 
 
 def _settings(request: Request) -> CertificationSettings:
@@ -366,48 +366,116 @@ async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-_EXPLANATIONS = {
-    "valid": "This certificate is genuine and valid.",
-    "expired": "This certificate is genuine but has expired.",
-    "revoked": "This certificate was revoked by the issuing academy and is no longer valid.",
-    "superseded": (
-        "This certificate was replaced by a corrected one and is no longer valid. "
-        "Ask the holder for the current certificate."
-    ),
+# The page speaks the certificate's language (en, ru or kk): whoever holds the certificate can
+# read it, and its texts are the ones the certificate prints.
+_PAGE: dict[str, dict[str, str]] = {
+    "en": {
+        "valid": "valid",
+        "expired": "expired",
+        "revoked": "revoked",
+        "superseded": "superseded",
+        "explain_valid": "This certificate is genuine and valid.",
+        "explain_expired": "This certificate is genuine but has expired.",
+        "explain_revoked": (
+            "This certificate was revoked by the issuing academy and is no longer valid."
+        ),
+        "explain_superseded": (
+            "This certificate was replaced by a corrected one and is no longer valid. "
+            "Ask the holder for the current certificate."
+        ),
+        "holder": "Holder",
+        "training": "Training",
+        "academy": "Issued by",
+        "number": "Certificate number",
+        "issued": "Issued on",
+        "expires": "Valid until",
+        "no_expiry": "no expiry",
+        "revoked_on": "Revoked on",
+        "superseded_on": "Replaced on",
+        "certificate": "Certificate",
+    },
+    "ru": {
+        "valid": "действителен",
+        "expired": "истёк",
+        "revoked": "отозван",
+        "superseded": "заменён",
+        "explain_valid": "Сертификат подлинный и действителен.",
+        "explain_expired": "Сертификат подлинный, но срок его действия истёк.",
+        "explain_revoked": "Выдавшая академия отозвала этот сертификат; он недействителен.",
+        "explain_superseded": (
+            "Этот сертификат заменён исправленным и недействителен. "
+            "Попросите у владельца действующий сертификат."
+        ),
+        "holder": "Владелец",
+        "training": "Обучение",
+        "academy": "Выдан",
+        "number": "Номер сертификата",
+        "issued": "Дата выдачи",
+        "expires": "Действителен до",
+        "no_expiry": "бессрочно",
+        "revoked_on": "Отозван",
+        "superseded_on": "Заменён",
+        "certificate": "Сертификат",
+    },
+    "kk": {
+        "valid": "жарамды",
+        "expired": "мерзімі өткен",
+        "revoked": "күші жойылды",
+        "superseded": "ауыстырылған",
+        "explain_valid": "Бұл сертификат түпнұсқа және жарамды.",
+        "explain_expired": "Бұл сертификат түпнұсқа, бірақ жарамдылық мерзімі өтті.",
+        "explain_revoked": "Бұл сертификаттың күшін берген академия жойды; ол жарамсыз.",
+        "explain_superseded": (
+            "Бұл сертификат түзетілген сертификатпен ауыстырылды және жарамсыз. "
+            "Иесінен қолданыстағы сертификатты сұраңыз."
+        ),
+        "holder": "Иесі",
+        "training": "Оқу",
+        "academy": "Берген ұйым",
+        "number": "Сертификат нөмірі",
+        "issued": "Берілген күні",
+        "expires": "Жарамдылық мерзімі",
+        "no_expiry": "мерзімсіз",
+        "revoked_on": "Күші жойылған күні",
+        "superseded_on": "Ауыстырылған күні",
+        "certificate": "Сертификат",
+    },
 }
 
 
 def _verification_page(result: Verification) -> str:
     e = html.escape
+    lang = result.language if result.language in _PAGE else "en"
+    says = _PAGE[lang]
     colour = {"valid": "#1b7f3b"}.get(result.status, "#b00020")
-    expiry = result.expires_on.isoformat() if result.expires_on else "no expiry"
-    title = result.track_title.get("en") or next(iter(result.track_title.values()), "")
+    expiry = result.expires_on.isoformat() if result.expires_on else says["no_expiry"]
     rows = []
     if result.holder_name is not None:
-        rows.append(("Holder", result.holder_name))
+        rows.append((says["holder"], result.holder_name))
     rows += [
-        ("Training", f"{title} ({result.track_code})"),
-        ("Issued by", result.academy_name),
-        ("Certificate number", result.number),
-        ("Issued on", result.issued_on.isoformat()),
-        ("Valid until", expiry),
+        (says["training"], f"{result.title} ({result.track_code})"),
+        (says["academy"], result.academy_name),
+        (says["number"], result.number),
+        (says["issued"], result.issued_on.isoformat()),
+        (says["expires"], expiry),
     ]
     if result.revoked_on is not None:
-        rows.append(("Revoked on", result.revoked_on.isoformat()))
+        rows.append((says["revoked_on"], result.revoked_on.isoformat()))
     if result.superseded_on is not None:
-        rows.append(("Replaced on", result.superseded_on.isoformat()))
+        rows.append((says["superseded_on"], result.superseded_on.isoformat()))
     # printable(): names from records older than today's validation may still hold controls
     # that would make the page show a name reordered.
     details = "\n".join(
         f"<dt>{e(label)}</dt><dd>{e(printable(value))}</dd>" for label, value in rows
     )
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+    status = says[result.status]
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex">
-<title>Certificate {e(result.number)} — {e(result.status)}</title>
+<title>{e(says["certificate"])} {e(result.number)} — {e(status)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}
 .status{{font-size:2rem;font-weight:700;color:{colour};text-transform:uppercase}}
 dt{{font-weight:600;margin-top:.6rem}}</style></head><body>
-<p class="status">{e(result.status)}</p>
-<p class="explanation">{e(_EXPLANATIONS[result.status])}</p>
+<p class="status" data-status="{e(result.status)}">{e(status)}</p>
+<p class="explanation">{e(says["explain_" + result.status])}</p>
 <dl>{details}</dl></body></html>"""

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification import status_list
 from wps_certification.certificates import current_status, get_certificate
+from wps_certification.language import academy_name_on, text_on
 from wps_certification.models import Certificate
 from wps_certification.signing import Keyring
 from wps_common.auth import Principal
@@ -28,10 +29,6 @@ def _z(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _pick(texts: dict[str, str], language: str) -> str:
-    return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
-
-
 def valid_window(certificate: Certificate) -> tuple[datetime, datetime | None]:
     """From the start of the issue day to the end of the last valid day (UTC)."""
     start = _instant(certificate.issued_on, time(0, 0, 0))
@@ -46,7 +43,7 @@ def valid_window(certificate: Certificate) -> tuple[datetime, datetime | None]:
 def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
     """The credential document. It names the exact curriculum it attests: the track (or
     module) version and content hash, and every module's version, hash and hours."""
-    title = _pick(certificate.track["certificate_title"], certificate.language)
+    title = text_on(certificate.track["certificate_title"], certificate)
     hours = sum(float(m["duration_hours"]) for m in certificate.track["modules"])
     valid_from, valid_until = valid_window(certificate)
     credential: dict[str, Any] = {
@@ -57,7 +54,7 @@ def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
         "issuer": {
             "id": status_list.issuer_id(certificate.academy_id),
             "type": ["Profile"],
-            "name": certificate.academy_name,
+            "name": academy_name_on(certificate),
         },
         "validFrom": _z(valid_from),
         "awardedDate": _z(valid_from),
@@ -76,10 +73,10 @@ def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
 def _achievement(certificate: Certificate, title: str, hours: float) -> dict[str, Any]:
     """What was achieved: the track or module, at the version and content hash completed."""
     track = certificate.track
-    language = certificate.language
     kind = "module" if certificate.module_code else "track"
     modules = "; ".join(
-        f"{m['code']} v{m['version']} ({_pick(m['title'], language)}, {m['duration_hours']:g} h)"
+        f"{m['code']} v{m['version']} ({text_on(m['title'], certificate)}, "
+        f"{m['duration_hours']:g} h)"
         for m in track["modules"]
     )
     return {
@@ -97,7 +94,7 @@ def _achievement(certificate: Certificate, title: str, hours: float) -> dict[str
         "humanCode": track["code"],
         "version": str(track["version"]),
         "creditsAvailable": hours,
-        "inLanguage": language,
+        "inLanguage": certificate.language,
         "otherIdentifier": [
             {
                 "type": "IdentifierEntry",
@@ -106,17 +103,17 @@ def _achievement(certificate: Certificate, title: str, hours: float) -> dict[str
             }
         ],
         # Not an Open Badges term (extensions are allowed): the modules exactly as completed.
-        "modules": [_module(m, language) for m in track["modules"]],
+        "modules": [_module(m, certificate) for m in track["modules"]],
     }
 
 
-def _module(module: dict[str, Any], language: str) -> dict[str, Any]:
+def _module(module: dict[str, Any], certificate: Certificate) -> dict[str, Any]:
     return {
         "code": module["code"],
         "version": module["version"],
         "contentHash": f"sha256:{module['content_hash']}",
         "hours": module["duration_hours"],
-        "name": _pick(module["title"], language),
+        "name": text_on(module["title"], certificate),
     }
 
 

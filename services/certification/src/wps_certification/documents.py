@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_certification import signatures
 from wps_certification.certificates import current_status, get_certificate
 from wps_certification.credential import open_badge, sign_credential
-from wps_certification.holders import LANGUAGES
+from wps_certification.language import LANGUAGES, academy_name_on, text_on
 from wps_certification.models import Certificate
 from wps_certification.pdf import CertificateDocument, CertificateModule
 from wps_certification.signing import Keyring
@@ -29,18 +29,19 @@ def document(
     signed: signatures.Printed | None = None,
     credential_jwt: str | None = None,
 ) -> CertificateDocument:
-    """What the PDF shows, in `language` (falling back to English for missing texts)."""
+    """What the PDF shows, in `language`: its labels, and the texts in it where the track has
+    them (else in the academy's next language that has them)."""
     language = language if language in LANGUAGES else "en"
     track = certificate.track
 
     def pick(texts: dict[str, str]) -> str:
-        return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+        return text_on(texts, certificate, language)
 
     return CertificateDocument(
         language=language,
         holder_name=certificate.holder_name,
         employee_number=certificate.employee_number,
-        academy_name=certificate.academy_name,
+        academy_name=academy_name_on(certificate, language),
         track_title=pick(track["certificate_title"]),
         modules=tuple(
             CertificateModule(code=m["code"], title=pick(m["title"]), hours=m["duration_hours"])

@@ -3,13 +3,14 @@ snapshot of them that a certificate prints."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wps_certification.language import certificate_language
 from wps_certification.models import Holder
 from wps_common.events.contracts import TraineeProfileChanged
-
-# The languages certificates are printed in; a holder preferring another gets English.
-LANGUAGES = ("en", "ru")
 
 
 async def remember_holder(session: AsyncSession, profile: TraineeProfileChanged) -> None:
@@ -24,12 +25,19 @@ async def remember_holder(session: AsyncSession, profile: TraineeProfileChanged)
             setattr(holder, key, value)
 
 
-def holder_snapshot(holder: Holder) -> dict[str, str]:
-    """The holder's details as a certificate keeps them (a later change needs a re-issue)."""
-    language = holder.preferred_language if holder.preferred_language in LANGUAGES else "en"
+def holder_snapshot(holder: Holder, track: Mapping[str, Any]) -> dict[str, Any]:
+    """The holder's details as a certificate of `track` keeps them (a later change needs a
+    re-issue), with the language it is printed in."""
+    academy_languages = list(holder.academy_languages or [])
     return {
         "holder_name": f"{holder.given_name} {holder.family_name}",
         "employee_number": holder.employee_number,
         "academy_name": holder.academy_name,
-        "language": language,
+        "academy_names": dict(holder.academy_names or {}),
+        "academy_languages": academy_languages,
+        "language": certificate_language(
+            preferred=holder.preferred_language,
+            academy_languages=academy_languages,
+            track=track,
+        ),
     }

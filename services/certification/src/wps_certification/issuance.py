@@ -201,6 +201,7 @@ def _certificate_row(
 ) -> dict[str, Any]:
     """The first edition of `award`'s certificate, as the values of its row."""
     track = award.track
+    facts = track.model_dump(mode="json")
     return dict(
         id=new_id(),
         enrolment_id=award.enrolment_id,
@@ -212,7 +213,7 @@ def _certificate_row(
         academy_id=award.academy_id,
         track_code=track.code,
         track_version=track.version,
-        track=track.model_dump(mode="json"),
+        track=facts,
         template_version=TEMPLATE_VERSION,
         issued_on=award.completed_on,
         expires_on=(
@@ -222,7 +223,7 @@ def _certificate_row(
         previous_certificate_id=previous.id if previous else None,
         supersedes_id=None,
         created_at=utcnow(),
-        **holder_snapshot(holder),
+        **holder_snapshot(holder, facts),
     )
 
 

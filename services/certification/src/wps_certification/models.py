@@ -44,7 +44,10 @@ class Holder(Base):
     trainee_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     academy_id: Mapped[str] = mapped_column(String(36), index=True)
     academy_code: Mapped[str] = mapped_column(String(20))
-    academy_name: Mapped[str] = mapped_column(String(200))
+    academy_name: Mapped[str] = mapped_column(String(200))  # the official name
+    # the academy's name per language, and its languages in the order texts fall back
+    academy_names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    academy_languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     employee_number: Mapped[str] = mapped_column(String(64))
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
@@ -85,11 +88,15 @@ class Certificate(Base):
     academy_id: Mapped[str] = mapped_column(String(36), index=True)
     holder_name: Mapped[str] = mapped_column(String(400))
     employee_number: Mapped[str] = mapped_column(String(64))
-    academy_name: Mapped[str] = mapped_column(String(200))
+    academy_name: Mapped[str] = mapped_column(String(200))  # the official name
+    # As the holder's profile said at issue: what the certificate prints in its language (and
+    # in another, asked for with ?lang=) and the order its texts fall back in.
+    academy_names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    academy_languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     track_code: Mapped[str] = mapped_column(String(20))  # the module's code for module awards
     track_version: Mapped[int] = mapped_column(Integer)
     track: Mapped[dict[str, Any]] = mapped_column(JSON)  # the TrackFacts as completed
-    language: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(8))  # decided at issue (language.py)
     template_version: Mapped[str] = mapped_column(String(20))
     issued_on: Mapped[date] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)

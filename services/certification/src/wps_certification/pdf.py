@@ -32,11 +32,12 @@ __all__ = [
     "TEMPLATE_VERSION",
     "CertificateDocument",
     "CertificateModule",
+    "LANGUAGES",
     "CertificateSignatory",
     "render_certificate",
 ]
 
-TEMPLATE_VERSION = "2026.2"
+TEMPLATE_VERSION = "2026.3"  # 2026.3: Kazakh; the status stamp fitted to its word
 CREDENTIAL_FILE = "credential.jwt"
 PDFA = "3b"  # the PDF/A flavour certificates are written as
 ASSETS_DIR: pathlib.Path = pathlib.Path(__file__).resolve().parent / "assets"
@@ -58,6 +59,12 @@ _TRACK = Box(_FONTS[1], size=15, floor=10, width=_LINE, lines=2)
 # A signatory's name and title under the signature, in a cell of 62 mm.
 _SIGNATORY = Box(_FONTS[1], size=9, floor=7, width=62 * 72 / 25.4 * 0.98 - 8 * 72 / 25.4, lines=2)
 _SIGNATORY_TITLE = Box(_FONTS[0], size=7.5, floor=6, width=_SIGNATORY.width, lines=2)
+# The status stamp's word: 50 pt capitals with 2 pt letter spacing, on one line across the stamp
+# (297 mm less 2 × 49 mm, less its 4 pt borders), shrunk when longer (Kazakh's КҮШІ ЖОЙЫЛДЫ,
+# АУЫСТЫРЫЛҒАН). A fifth is kept in hand: xhtml2pdf shifts a letter-spaced centred line right.
+_STAMP = Box(
+    _FONTS[1], size=50, floor=24, width=((297 - 2 * 49) * 72 / 25.4 - 8) * 0.8, lines=1, spacing=2
+)
 # Beyond this many modules the table goes in two columns side by side, in smaller type.
 _ONE_COLUMN = 8
 
@@ -83,7 +90,7 @@ class CertificateSignatory:
 
 @dataclass(frozen=True)
 class CertificateDocument:
-    language: str  # "en" or "ru"; anything else falls back to "en"
+    language: str  # one of LANGUAGES; anything else falls back to "en"
     holder_name: str
     employee_number: str
     academy_name: str
@@ -143,7 +150,31 @@ _LABELS: dict[str, dict[str, str]] = {
         "expired": "ИСТЁК",
         "superseded": "ЗАМЕНЁН",
     },
+    # Kazakh puts the verb last: "the holder of this certificate, <name>, has completed the
+    # following programme:", so the name needs no case ending.
+    "kk": {
+        "title": "Оқуды аяқтағаны туралы сертификат",
+        "lead": "Осы сертификат иесі",
+        "employee": "Табель нөмірі",
+        "completed": "келесі оқу бағдарламасын сәтті аяқтады:",
+        "code": "Код",
+        "module": "Модуль",
+        "hours": "Сағат",
+        "total": "Жалпы сағат",
+        "issued": "Берілген күні",
+        "expires": "Жарамдылық мерзімі",
+        "no_expiry": "Мерзімсіз",
+        "number": "Сертификат нөмірі",
+        "code_title": "Тексеру коды",
+        "verify": "Тексеру:",
+        "template": "Үлгі",
+        "revoked": "КҮШІ ЖОЙЫЛДЫ",
+        "expired": "МЕРЗІМІ ӨТКЕН",
+        "superseded": "АУЫСТЫРЫЛҒАН",
+    },
 }
+# The languages certificates are printed in: those the template has labels in.
+LANGUAGES: tuple[str, ...] = tuple(_LABELS)
 
 # Month names spelled out here because the locale module depends on what the host has installed;
 # Russian dates need the genitive ("23 ноября 2026").
@@ -155,6 +186,9 @@ _MONTHS: dict[str, tuple[str, ...]] = {
     "ru": tuple(
         "января февраля марта апреля мая июня июля августа сентября октября ноября декабря".split()
     ),
+    "kk": tuple(
+        "қаңтар ақпан наурыз сәуір мамыр маусым шілде тамыз қыркүйек қазан қараша желтоқсан".split()
+    ),
 }
 
 _STAMPED_STATUSES = frozenset({"revoked", "expired", "superseded"})
@@ -165,12 +199,15 @@ _INVARIANT_LOCK = threading.Lock()
 
 
 def _format_date(day: datetime.date, lang: str) -> str:
-    return f"{day.day} {_MONTHS[lang][day.month - 1]} {day.year}"
+    month = _MONTHS[lang][day.month - 1]
+    if lang == "kk":
+        return f"{day.year} жылғы {day.day} {month}"  # as Kazakh documents date themselves
+    return f"{day.day} {month} {day.year}"
 
 
 def _format_hours(hours: float, lang: str) -> str:
     text = f"{hours:.2f}".rstrip("0").rstrip(".")
-    return text.replace(".", ",") if lang == "ru" else text
+    return text if lang == "en" else text.replace(".", ",")
 
 
 def _check_fonts() -> None:
@@ -294,8 +331,8 @@ def _build_html(doc: CertificateDocument) -> str:
 
     rows = _module_rows(doc.modules, labels, lang, e)
     stamp = (
-        f'<div class="stamp">{e(labels[doc.status])}</div>'
-        if doc.status in _STAMPED_STATUSES
+        f'<div class="stamp" style="font-size: {fitted.size}pt">{lines(fitted)}</div>'
+        if doc.status in _STAMPED_STATUSES and (fitted := fit(labels[doc.status], _STAMP))
         else ""
     )
     qr = segno.make(doc.verification_url, error="m").png_data_uri(scale=6, border=2)

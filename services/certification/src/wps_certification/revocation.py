@@ -50,8 +50,14 @@ async def reissue_certificate(
     holder = await session.get(Holder, old.trainee_id)
     if holder is None:
         raise Conflict("The holder's details have not reached certification; retry shortly.")
-    snapshot = holder_snapshot(holder)
-    if all(getattr(old, key) == value for key, value in snapshot.items() if key != "language"):
+    # The language is decided again from the holder's details now, as at issue: it stays the
+    # same unless the holder's language (or the academy's languages) changed since.
+    snapshot = holder_snapshot(holder, old.track)
+    if all(
+        getattr(old, key) == value
+        for key, value in snapshot.items()
+        if key not in ("language", "academy_languages")
+    ):
         raise Conflict(
             "The holder's name, employee number and academy are unchanged since this "
             "certificate was issued; correct them in enrolment first, then re-issue."

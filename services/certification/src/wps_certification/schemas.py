@@ -72,7 +72,9 @@ class Verification(BaseModel):
     holder_name: Printed | None
     track_title: dict[str, Printed]
     track_code: str
-    academy_name: Printed
+    academy_name: Printed = Field(description="as the certificate prints it, in `language`")
+    language: str = Field(description="the language the certificate is printed in: en, ru or kk")
+    title: Printed = Field(description="the training's title as the certificate prints it")
     number: str
     issued_on: date
     expires_on: date | None

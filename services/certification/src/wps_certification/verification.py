@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification.certificates import current_status
 from wps_certification.codes import normalise
+from wps_certification.language import academy_name_on, text_on
 from wps_certification.models import Certificate
 from wps_certification.schemas import Verification
 from wps_common.errors import NotFound
@@ -37,7 +38,9 @@ async def verify(session: AsyncSession, *, code: str, today: date) -> Verificati
         holder_name=None if superseded else certificate.holder_name,
         track_title=certificate.track["certificate_title"],
         track_code=certificate.track_code,
-        academy_name=certificate.academy_name,
+        academy_name=academy_name_on(certificate),
+        language=certificate.language,
+        title=text_on(certificate.track["certificate_title"], certificate),
         number=certificate.number,
         issued_on=certificate.issued_on,
         expires_on=certificate.expires_on,

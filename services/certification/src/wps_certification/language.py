@@ -1,0 +1,48 @@
+"""The language a certificate is printed in, decided once at issue, and its texts in it: the
+certificate's language first, then the academy's languages in the academy's order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wps_certification.models import Certificate
+from wps_certification.pdf import LANGUAGES
+from wps_common.languages import chain, pick
+
+__all__ = ["LANGUAGES", "academy_name_on", "certificate_language", "text_on"]
+
+
+def certificate_language(
+    *, preferred: str | None, academy_languages: Sequence[str], track: Mapping[str, Any]
+) -> str:
+    """The trainee's language when the track has a text in it (its certificate title, or its
+    title) and the template has labels in it; else the academy's first language, in the
+    academy's order, that both have; else the first the track is written in that the template
+    has; else English labels, with whatever text the track has. A certificate whose labels and
+    title are in one language, never a Kazakh title under English labels."""
+    written = [
+        code
+        for key in ("certificate_title", "title")
+        for code, text in (track.get(key) or {}).items()
+        if text
+    ]
+    for code in chain(preferred, [*academy_languages, *written]):
+        if code in LANGUAGES and code in written:
+            return code
+    return "en"
+
+
+def text_on(
+    texts: Mapping[str, str] | None, certificate: Certificate, language: str | None = None
+) -> str:
+    """A track's or module's text on `certificate`, printed in `language` (its own unless
+    another is asked for): in that language, else the academy's next that has it, else any."""
+    languages = chain(language or certificate.language, certificate.academy_languages or ())
+    return pick(texts, languages)[0]
+
+
+def academy_name_on(certificate: Certificate, language: str | None = None) -> str:
+    """The academy's name on `certificate` printed in `language` (its own unless another is
+    asked for), through the academy's languages; else the academy's official name."""
+    return text_on(certificate.academy_names, certificate, language) or certificate.academy_name
