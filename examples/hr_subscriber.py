@@ -31,6 +31,9 @@ INTERESTING = [
     "training.enrolment.track.completed",
     "training.certification.certificate.>",
     "training.enrolment.compliance.changed",
+    # A trainee import announces its compliance changes in one summary (counts, no people):
+    # ask GET /v1/compliance?academy_id=…&changed_since=… for who changed (README, HR section).
+    "training.enrolment.compliance.summarised",
 ]
 
 

@@ -4,7 +4,7 @@ deliveries, and putting parked deliveries back in the queue."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import MetaData, func, select, update
@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal, Role
 from wps_common.errors import InvalidInput, NotFound
-from wps_common.events.contracts import CertificateIssued, CertificateRevoked
+from wps_common.events.contracts import (
+    CertificateIssued,
+    CertificateRevoked,
+    ComplianceCount,
+    ComplianceSummarised,
+)
 from wps_common.events.envelope import CloudEvent, EventPayload
 from wps_webhooks import service
 from wps_webhooks.destinations import DestinationPolicy
@@ -168,6 +173,27 @@ class TestFanOut:
             assert (delivery.event_id, delivery.event_type) == (event.id, event.type)
             assert (delivery.status, delivery.attempts) == ("pending", 0)
             assert CloudEvent.model_validate_json(delivery.body).data["certificate_id"] == "cert-1"
+
+    async def test_an_imports_compliance_summary_reaches_those_who_asked_for_it(
+        self, service_session: AsyncSession
+    ) -> None:
+        summaries = await subscribe(
+            service_session, event_types=("enrolment.compliance.summarised",)
+        )
+        await subscribe(service_session, event_types=("enrolment.compliance.changed",))
+        payload = ComplianceSummarised(
+            import_job_id="job-1",
+            academy_id="academy-1",
+            changes=[ComplianceCount(requirement_code="REQ-GHR", status="due", count=12_236)],
+            transitions=12_236,
+            changed_since=datetime(2026, 11, 24, 9, tzinfo=UTC),
+            summarised_at=datetime(2026, 11, 24, 9, 5, tzinfo=UTC),
+        )
+        await service.fan_out(service_session, payload, CloudEvent.of(payload))
+        await service_session.flush()
+        [queued] = await deliveries(service_session)
+        assert queued.subscription_id == summaries.id
+        assert queued.event_type == "org.wps-training.enrolment.compliance.summarised.v1"
 
     async def test_no_subscription_no_delivery(self, service_session: AsyncSession) -> None:
         await service.fan_out(service_session, *issued_event())

@@ -51,8 +51,11 @@ async def academy_compliance(
     limit: int,
     offset: int,
     cursor: str | None = None,
+    changed_since: datetime | None = None,
 ) -> Listing:
-    """An academy's compliance records with their trainees (row tuples), by name."""
+    """An academy's compliance records with their trainees (row tuples), by name; with
+    `changed_since`, only those whose status changed at or after it (what a bulk import's
+    compliance.summarised stands for)."""
     stmt = select(ComplianceRecord, Trainee).join(
         Trainee, Trainee.id == ComplianceRecord.trainee_id
     )
@@ -65,6 +68,8 @@ async def academy_compliance(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
+    if changed_since is not None:
+        stmt = stmt.where(ComplianceRecord.since >= changed_since)
     # The order spans the join, so no one index yields it: the matching records of the academy
     # are read by its index and the database keeps the page's top rows (a bounded sort); a
     # cursor's condition drops the rows before it, so a late page costs what the first does.

@@ -1,6 +1,8 @@
 """Running an import job: claiming a queued (or abandoned) job under a lease, reading its file,
 writing its valid rows a chunk at a time (`import_chunks`) with progress and lease renewal per
-chunk, and the outcome a client polls."""
+chunk, and the outcome a client polls. The compliance changes an import causes are counted in
+the job's row with each chunk and announced once, as one compliance.summarised, by the
+transaction that finishes the job (ADR 0030)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.db import Database, utcnow
 from wps_common.errors import InvalidInput
+from wps_common.events.contracts import ComplianceCount, ComplianceSummarised
+from wps_enrolment.compliance import Counts
 from wps_enrolment.import_chunks import upsert_chunk
-from wps_enrolment.models import Academy, ImportJob
+from wps_enrolment.models import Academy, ImportJob, outbox
 from wps_enrolment.trainee_csv import Parsed, read
 
 log = logging.getLogger("wps.enrolment.imports")
@@ -127,6 +131,7 @@ async def _write_all(
     statistics = _Statistics(db.is_postgresql)
     texts: dict[int, str] = {}  # search texts computed ahead (see `upsert_chunk`)
     nexts = [*chunks[1:], []][: len(chunks)]  # each chunk's successor (none for the last)
+    changes: Counts = {}
     async with db.session() as session:
         academy = await session.get(Academy, academy_id)
         assert academy is not None
@@ -135,10 +140,17 @@ async def _write_all(
             _add(
                 counts,
                 await upsert_chunk(
-                    session, academy, chunk, parsed.columns, actor, clock(), (texts, ahead)
+                    session,
+                    academy,
+                    chunk,
+                    parsed.columns,
+                    actor,
+                    clock(),
+                    (texts, ahead),
+                    compliance_counts=changes,
                 ),
             )
-        await _progress(session, job, len(parsed.rows) + len(parsed.errors), counts)
+        await _progress(session, job, len(parsed.rows) + len(parsed.errors), counts, changes)
     return counts
 
 
@@ -165,17 +177,27 @@ async def _write_chunks(
             academy = await session.get(Academy, academy_id)
             assert academy is not None
             columns = reading.columns
+            changes: Counts = {}  # this chunk's, added to the job's in its transaction
             at = clock()
             _add(
                 counts,
-                await upsert_chunk(session, academy, chunk, columns, actor, at, (texts, ahead)),
+                await upsert_chunk(
+                    session,
+                    academy,
+                    chunk,
+                    columns,
+                    actor,
+                    at,
+                    (texts, ahead),
+                    compliance_counts=changes,
+                ),
             )
             written += len(chunk)
             parsed = reading.parsed if reading.finished else None
             if parsed is not None and not reported:
                 await _report(session, job, parsed, written=written)
                 reported = True
-            await _progress(session, job, _processed(parsed, written), counts)
+            await _progress(session, job, _processed(parsed, written), counts, changes)
     if not reported:  # nothing valid to write (or the last chunk ended the file)
         assert reading.parsed is not None
         async with db.session() as session:
@@ -275,9 +297,21 @@ def _add(counts: dict[str, int], more: dict[str, int]) -> None:
 
 
 async def _progress(
-    session: AsyncSession, job: _Held, processed: int, counts: dict[str, int]
+    session: AsyncSession,
+    job: _Held,
+    processed: int,
+    counts: dict[str, int],
+    changes: Counts | None = None,
 ) -> None:
-    """Progress, and the lease renewed, in the chunk's transaction (LeaseLost undoes it)."""
+    """Progress, and the lease renewed, in the chunk's transaction (LeaseLost undoes it); the
+    chunk's compliance changes are added to the job's, so a job taken up again after a crash
+    (whose written rows are then unchanged, and not evaluated again) counts each change once."""
+    values: dict[str, Any] = {}
+    if changes:
+        stored = await session.scalar(
+            select(ImportJob.compliance_changes).where(ImportJob.id == job.id)
+        )
+        values["compliance_changes"] = _merged(stored or {}, changes)
     await _update_held(
         session,
         job,
@@ -286,7 +320,47 @@ async def _progress(
         updated_count=counts["updated"],
         unchanged_count=counts["unchanged"],
         lease_until=utcnow() + LEASE,
+        **values,
     )
+
+
+def _merged(stored: Counts, more: Counts) -> Counts:
+    merged = {code: dict(by_status) for code, by_status in stored.items()}
+    for code, by_status in more.items():
+        into = merged.setdefault(code, {})
+        for status, n in by_status.items():
+            into[status] = into.get(status, 0) + n
+    return merged
+
+
+async def _announce(session: AsyncSession, job: _Held) -> None:
+    """One compliance.summarised for the job's compliance changes, if it made any, in the
+    transaction that finishes it (so exactly once: a job is finished once)."""
+    row = (
+        await session.execute(
+            select(ImportJob.academy_id, ImportJob.created_at, ImportJob.compliance_changes).where(
+                ImportJob.id == job.id
+            )
+        )
+    ).one()
+    changes = [
+        ComplianceCount(requirement_code=code, status=status, count=n)
+        for code, by_status in sorted((row.compliance_changes or {}).items())
+        for status, n in sorted(by_status.items())
+        if n > 0
+    ]
+    if changes:
+        await outbox.add(
+            session,
+            ComplianceSummarised(
+                import_job_id=job.id,
+                academy_id=row.academy_id,
+                changes=changes,
+                transitions=sum(c.count for c in changes),
+                changed_since=row.created_at,
+                summarised_at=utcnow(),
+            ),
+        )
 
 
 async def _finish(db: Database, job: _Held, *, status: str, message: str) -> None:
@@ -302,5 +376,6 @@ async def _finish(db: Database, job: _Held, *, status: str, message: str) -> Non
                 content=None,
                 lease_until=None,
             )
+            await _announce(session, job)
     except LeaseLost:
         log.warning("import %s: taken over by another runner before it ended here", job.id)

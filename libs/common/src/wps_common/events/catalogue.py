@@ -125,6 +125,17 @@ EXAMPLES: dict[type[EventPayload], EventPayload] = {
         due_on=None,
         changed_at=_NOW,
     ),
+    c.ComplianceSummarised: c.ComplianceSummarised(
+        import_job_id="3c9d2e41-7b6a-4f0e-8d5c-1a2b3c4d5e6f",
+        academy_id=_IDS["academy_id"],
+        changes=[
+            c.ComplianceCount(requirement_code="REQ-ALL-FOUND", status="due", count=11_904),
+            c.ComplianceCount(requirement_code="REQ-ALL-FOUND", status="overdue", count=332),
+        ],
+        transitions=12_236,
+        changed_since=_NOW,
+        summarised_at=_NOW,
+    ),
     c.TraineeProfileChanged: c.TraineeProfileChanged(
         **_IDS,
         academy_code="KZ-AST",

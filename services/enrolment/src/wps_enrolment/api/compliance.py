@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
@@ -74,6 +77,13 @@ async def list_compliance(
     unit: Filter | None = None,
     rank: Filter | None = None,
     requirement_code: Code | None = None,
+    changed_since: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="only statuses that changed at or after this time (ISO 8601 with its "
+            "offset), e.g. an import's compliance.summarised `changed_since`"
+        ),
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
     cursor: Cursor = None,
@@ -87,6 +97,7 @@ async def list_compliance(
         unit=unit,
         rank=rank,
         requirement_code=requirement_code,
+        changed_since=changed_since,
         limit=limit,
         offset=offset,
         cursor=cursor,

@@ -25,7 +25,9 @@ from wps_common.events.contracts.curriculum import (
 )
 from wps_common.events.contracts.enrolment import (
     ComplianceChanged,
+    ComplianceCount,
     ComplianceStatus,
+    ComplianceSummarised,
     EnrolmentFailed,
     EnrolmentWithdrawn,
     ModuleCompleted,
@@ -43,7 +45,9 @@ __all__ = [
     "ClearanceItem",
     "ClearanceProfileChanged",
     "ComplianceChanged",
+    "ComplianceCount",
     "ComplianceStatus",
+    "ComplianceSummarised",
     "DeadLetterRecorded",
     "EnrolmentFailed",
     "EnrolmentWithdrawn",

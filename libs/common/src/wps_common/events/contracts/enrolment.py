@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from wps_common.events.contracts.common import Part
 from wps_common.events.contracts.curriculum import ModuleFacts, TrackFacts
 from wps_common.events.envelope import EventPayload
 
@@ -180,3 +181,32 @@ class ComplianceChanged(EventPayload):
 
     def about(self) -> str:
         return f"compliance/{self.trainee_id}/{self.requirement_code}"
+
+
+class ComplianceCount(Part):
+    """How many trainees a bulk change moved to one status under one requirement."""
+
+    requirement_code: str
+    status: ComplianceStatus
+    count: int = Field(ge=1)
+
+
+class ComplianceSummarised(EventPayload):
+    """A trainee import changed compliance: how many trainees moved to each status under each
+    requirement (ids and counts only). An import announces its changes once, with this event,
+    when it finishes, instead of a compliance.changed per trainee; who changed is read from the
+    compliance API (`GET /v1/compliance?academy_id=…&changed_since=<changed_since>`)."""
+
+    service: ClassVar[str] = "enrolment"
+    entity: ClassVar[str] = "compliance"
+    action: ClassVar[str] = "summarised"
+
+    import_job_id: str
+    academy_id: str
+    changes: list[ComplianceCount]
+    transitions: int
+    changed_since: datetime  # when the job was queued: its changes are this recent or later
+    summarised_at: datetime
+
+    def about(self) -> str:
+        return f"import/{self.import_job_id}"
