@@ -109,6 +109,7 @@ class Row:
     fresh: Fresh | None = None
     lists: tuple[str, str] | None = None  # (item key, id template) a 200 list must contain
     csv: str | None = None  # a text/csv body instead of JSON
+    form: dict[str, str] | None = None  # multipart form fields, with an evidence PDF
 
     def __post_init__(self) -> None:
         assert len(self.expect) == len(CALLERS), f"{self.method} {self.path}: one per caller"
@@ -228,6 +229,30 @@ async def clearance_profile(world: World, params: Params) -> Params:
     return {"profile": code}
 
 
+PDF = b"%PDF-1.7\n%%EOF\n"
+RECOGNITION = {
+    "trainee_id": "{tA}",
+    "track_code": "GHR-FOUND",
+    "issuer": "OSCE Academy",
+    "completed_on": "2026-01-15",
+}
+
+
+async def recognition_of_a(world: World, params: Params) -> Params:
+    """Recorded by a third admin of A (aaA2), so that A's admin and a platform admin may
+    decide on it (nobody decides on their own record)."""
+    created = await world.ok(
+        "enrolment",
+        "POST",
+        "/v1/recognitions",
+        "aaA2",
+        201,
+        data=fill(RECOGNITION, params),
+        files={"evidence": ("e.pdf", PDF, "application/pdf")},
+    )
+    return {"recognition": created["id"]}
+
+
 async def trainee_of_a(world: World, params: Params) -> Params:
     body = trainee(world.ids["A"], f"FRESH-{params['n']}")
     created = await world.ok("enrolment", "POST", "/v1/trainees", "admin", 201, json=body)
@@ -290,6 +315,7 @@ STAFF_B_CREATE = (CREATED, GONE, CREATED, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, RO
 FOREIGN_TRAINEE = (INVALID, INVALID, GONE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ANON)
 PUBLIC = (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK)
 REISSUERS_A = (TAKEN, TAKEN, GONE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ANON)
+RECOGNITIONS_LISTED = (OK, OK, HIDDEN, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ANON)
 SUBSCRIPTIONS_LISTED = (OK, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, OK, HIDDEN, ANON)
 INTEGRATORS = (CREATED, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, CREATED, CREATED, ANON)
 
@@ -364,6 +390,11 @@ ROWS: list[Row] = [
     Row(E, "GET", "/v1/imports/{J}", STAFF_A),
     Row(E, "GET", "/v1/imports/trainees/template", IMPORTERS),
     Row(E, "GET", "/v1/imports/trainees/template?format=xlsx", IMPORTERS),
+    # Training done elsewhere: A's staff record and decide (never on their own record).
+    Row(E, "GET", "/v1/recognitions?limit=500", RECOGNITIONS_LISTED, lists=("id", "{R}")),
+    Row(E, "GET", "/v1/recognitions/{R}", STAFF_A),
+    Row(E, "GET", "/v1/recognitions/{R}/evidence", STAFF_A),
+    Row(E, "GET", "/v1/recognitions/{R}/history", STAFF_A),
     # Certification, reading (reviewers have no business with certificates).
     Row(X, "GET", "/v1/certificates?limit=500", CERTIFICATES_LISTED, lists=("id", "{X}")),
     Row(X, "GET", "/v1/certificates/{X}", CERTIFICATE_OF_A),
@@ -437,6 +468,16 @@ ROWS: list[Row] = [
     Row(E, "PUT", EXEMPTION, STAFF_A_DONE, body={"reason": "On a mission."}, fresh=trainee_of_a),
     Row(E, "DELETE", EXEMPTION, STAFF_A_DONE, fresh=exempted_trainee_of_a),
     Row(E, "POST", "/v1/academies/{A}/imports", IMPORTERS_A, csv=IMPORT),
+    Row(E, "POST", "/v1/recognitions", STAFF_A_CREATE, form=RECOGNITION),
+    Row(E, "POST", "/v1/recognitions/{recognition}/approve", STAFF_A, fresh=recognition_of_a),
+    Row(
+        E,
+        "POST",
+        "/v1/recognitions/{recognition}/reject",
+        STAFF_A,
+        body={"reason": "Not equivalent."},
+        fresh=recognition_of_a,
+    ),
     Row(E, "POST", "/v1/cohorts", STAFF_A_CREATE, body=NEW_COHORT),
     Row(E, "POST", "/v1/cohorts", STAFF_B_CREATE, body={**NEW_COHORT, "academy_id": "{B}"}),
     Row(E, "POST", "/v1/cohorts/{C}/enrolments", FOREIGN_TRAINEE, body={"trainee_id": "{tB}"}),
@@ -560,6 +601,7 @@ async def set_up(world: World) -> None:
         world.headers[f"aa{key}"] = auth("academy_admin", academy_id=academy, sub=f"admin-{key}")
         world.headers[f"in{key}"] = auth("instructor", academy_id=academy, sub=f"teacher-{key}")
         world.headers[f"tr{key}"] = auth("trainee", academy_id=academy, sub=ids[f"t{key}"])
+    world.headers["aaA2"] = auth("academy_admin", academy_id=ids["A"], sub="admin-A2")
     world.headers |= {
         "hr1": auth("hr", sub="hr-client-1"),
         "hr2": auth("hr", sub="hr-client-2"),
@@ -627,6 +669,7 @@ async def set_up(world: World) -> None:
         return await ok(E, "GET", f"/v1/trainees/{ids['tA']}/compliance", "admin")
 
     await wait_until(rule_reached_enrolment, what="requirement.changed to reach enrolment")
+    ids["R"] = (await recognition_of_a(world, {**ids, "n": "0"}))["recognition"]
 
     profile = {**PROFILE, "code": "PKO-MATRIX"}
     await ok(M, "POST", "/v1/clearance-profiles", "admin", 201, json=profile)
@@ -655,6 +698,9 @@ async def outcome(world: World, row: Row, caller: str) -> tuple[Outcome, str]:
     if row.csv is not None:
         request["content"] = fill(row.csv, params)
         headers["content-type"] = "text/csv"
+    elif row.form is not None:
+        request["data"] = fill(row.form, params)
+        request["files"] = {"evidence": ("e.pdf", PDF, "application/pdf")}
     elif row.body is not None:
         request["json"] = fill(row.body, params)
     client = world.clients[row.service]

@@ -16,11 +16,12 @@ from wps_enrolment.compliance_rules import (
     Verdict,
     applies,
     change,
+    recognised_until,
     selector_matches,
     valid_until,
     verdict,
 )
-from wps_enrolment.models import CertificateRecord, Requirement, Trainee
+from wps_enrolment.models import CertificateRecord, Recognition, Requirement, Trainee
 
 TRACK = "GHR-FOUND"
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -95,6 +96,7 @@ class Case:
     exempt: bool = False
     requirement: dict[str, Any] = field(default_factory=dict)
     trainee: dict[str, Any] = field(default_factory=dict)
+    recognitions: list[Recognition] = field(default_factory=list)
 
 
 def judge(case: Case) -> Verdict:
@@ -104,6 +106,7 @@ def judge(case: Case) -> Verdict:
         case.certificates,
         case.exempt,
         case.today,
+        case.recognitions,
     )
 
 
@@ -252,6 +255,180 @@ def test_valid_until(
 ) -> None:
     held = certificate("1", issued_on, expires_on)
     assert valid_until(requirement(renewal_months=renewal_months), held) == until
+
+
+REFRESHER = "GHR-REFRESH"
+WITH_REFRESHER = {"renewal_months": 24, "refresher_track_code": REFRESHER}
+
+
+def refresher(number: str, issued_on: date, status: str = "valid") -> CertificateRecord:
+    return certificate(number, issued_on, add_years(issued_on, 2), status, track_code=REFRESHER)
+
+
+def add_years(day: date, years: int) -> date:
+    return day.replace(year=day.year + years)
+
+
+def recognition(
+    number: str,
+    completed_on: date,
+    valid_until: date | None = None,
+    status: str = "approved",
+    track_code: str = TRACK,
+) -> Recognition:
+    return Recognition(
+        id=f"recognition-{number}",
+        academy_id="academy-1",
+        trainee_id="trainee-1",
+        track_code=track_code,
+        issuer="OSCE Academy",
+        completed_on=completed_on,
+        valid_until=valid_until,
+        status=status,
+    )
+
+
+def recognised(status: str, on: date | None, number: str = "1") -> Verdict:
+    return Verdict(status, on, None, f"recognition-{number}")
+
+
+# FIRST (the foundation, 1 Mar 2026) is renewed until 1 Mar 2028; a refresher on 15 Jan 2028
+# renews the requirement to 15 Jan 2030.
+REFRESHED = date(2028, 1, 15)
+
+RECERTIFICATION = {
+    "a_refresher_after_the_foundation_renews_it": Case(
+        date(2028, 2, 1),
+        Verdict("compliant", date(2030, 1, 15), "cert-r1"),
+        [FIRST, refresher("r1", REFRESHED)],
+        requirement=WITH_REFRESHER,
+    ),
+    "a_refresher_after_the_foundation_lapsed_renews_it": Case(
+        date(2028, 6, 1),
+        Verdict("compliant", date(2030, 5, 1), "cert-r1"),
+        [certificate("1", ISSUED, EXPIRES, "expired", RENEW_BY), refresher("r1", date(2028, 5, 1))],
+        requirement=WITH_REFRESHER,
+    ),
+    "a_refresher_alone_renews_nothing": Case(
+        date(2028, 2, 1),
+        overdue(DEADLINE),
+        [refresher("r1", REFRESHED)],
+        requirement=WITH_REFRESHER,
+    ),
+    "a_refresher_before_the_foundation_does_not_count": Case(
+        date(2028, 4, 1),
+        Verdict("expired", RENEW_BY, None),
+        [FIRST, refresher("r0", date(2026, 1, 10))],
+        requirement=WITH_REFRESHER,
+    ),
+    "a_refresher_on_a_revoked_foundation_renews_nothing": Case(
+        date(2028, 2, 1),
+        overdue(DEADLINE),
+        [
+            certificate("1", ISSUED, EXPIRES, "revoked", date(2026, 6, 1)),
+            refresher("r1", REFRESHED),
+        ],
+        requirement=WITH_REFRESHER,
+    ),
+    "refreshers_chain_from_the_first_completion": Case(
+        date(2030, 2, 1),
+        Verdict("compliant", date(2031, 12, 1), "cert-r2"),
+        [FIRST, refresher("r1", REFRESHED), refresher("r2", date(2029, 12, 1))],
+        requirement=WITH_REFRESHER,
+    ),
+    "a_lapsed_refresher_is_expired_not_overdue": Case(
+        date(2030, 2, 1),
+        Verdict("expired", date(2030, 1, 15), None),
+        [FIRST, refresher("r1", REFRESHED)],
+        requirement=WITH_REFRESHER,
+    ),
+    "the_refresher_is_ignored_when_the_requirement_names_none": Case(
+        date(2028, 4, 1),
+        Verdict("expired", RENEW_BY, None),
+        [FIRST, refresher("r1", REFRESHED)],
+        requirement=RENEWING,
+    ),
+    "a_refresher_after_recognised_training_renews_it": Case(
+        date(2028, 2, 1),
+        Verdict("compliant", date(2030, 1, 15), "cert-r1"),
+        [refresher("r1", REFRESHED)],
+        requirement=WITH_REFRESHER,
+        recognitions=[recognition("1", ISSUED)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RECERTIFICATION.values(), ids=RECERTIFICATION.keys())
+def test_recertification_by_refresher(case: Case) -> None:
+    assert judge(case) == case.expected
+
+
+RECOGNITION = {
+    "approved_counts_for_the_renewal_period": Case(
+        date(2026, 6, 1),
+        recognised("compliant", RENEW_BY),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED)],
+    ),
+    "its_own_valid_until_wins": Case(
+        date(2026, 6, 1),
+        recognised("compliant", date(2027, 3, 1)),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED, valid_until=date(2027, 3, 1))],
+    ),
+    "pending_does_not_count": Case(
+        date(2026, 6, 1),
+        overdue(DEADLINE),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED, status="pending")],
+    ),
+    "rejected_does_not_count": Case(
+        date(2026, 6, 1),
+        overdue(DEADLINE),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED, status="rejected")],
+    ),
+    "another_track_does_not_count": Case(
+        date(2026, 6, 1),
+        overdue(DEADLINE),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED, track_code="GHR-SGBV")],
+    ),
+    "lapsed_recognition_is_expired": Case(
+        date(2028, 6, 1),
+        Verdict("expired", RENEW_BY, None),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED)],
+    ),
+    "a_later_certificate_takes_over": Case(
+        date(2027, 6, 1),
+        Verdict("compliant", date(2029, 5, 1), "cert-2"),
+        [certificate("2", date(2027, 5, 1), None)],
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED)],
+    ),
+    "inside_the_window_it_is_due": Case(
+        date(2028, 1, 15),
+        recognised("due", RENEW_BY),
+        requirement=RENEWING,
+        recognitions=[recognition("1", ISSUED)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RECOGNITION.values(), ids=RECOGNITION.keys())
+def test_recognised_training(case: Case) -> None:
+    found = judge(case)
+    assert found == case.expected
+    assert found.basis == (
+        "recognised" if found.recognition_id else "certificate" if found.certificate_id else None
+    )
+
+
+def test_recognised_until_without_renewal_or_end_has_none() -> None:
+    assert recognised_until(requirement(), recognition("1", ISSUED)) is None
+    assert recognised(status="compliant", on=None).basis == "recognised"
+    assert Verdict("compliant", None, "cert-1").basis == "certificate"
 
 
 EXEMPT = Verdict("exempt", None, None)

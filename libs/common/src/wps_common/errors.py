@@ -70,6 +70,12 @@ class PayloadTooLarge(ProblemError):
     status, title, slug = 413, "Payload too large", "payload-too-large"
 
 
+class UnsupportedMediaType(ProblemError):
+    """A file that is not of a type the route takes (told by its content, not its name)."""
+
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
 class ServiceUnavailable(ProblemError):
     status, title, slug = 503, "Service unavailable", "unavailable"
 

@@ -30,6 +30,7 @@ from wps_enrolment.models import (
     ComplianceChange,
     ComplianceRecord,
     Exemption,
+    Recognition,
     Requirement,
     Trainee,
     outbox,
@@ -88,6 +89,7 @@ class _Stored(NamedTuple):
     status: str
     due_on: date | None
     certificate_id: str | None
+    recognition_id: str | None
     since: datetime
 
 
@@ -153,13 +155,16 @@ class _Known:
     """What a chunk's verdicts are computed from, and the rows they replace."""
 
     certificates: dict[str, list[CertificateRecord]]
+    recognitions: dict[str, list[Recognition]]
     exemptions: set[tuple[str, str]]
     existing: dict[tuple[str, str], _Stored]
 
 
 async def _known(session: AsyncSession, ids: list[str], requirements: list[Requirement]) -> _Known:
     codes = [r.code for r in requirements]
-    tracks = {r.track_code for r in requirements}
+    tracks = {r.track_code for r in requirements} | {
+        r.refresher_track_code for r in requirements if r.refresher_track_code
+    }
     certificates: dict[str, list[CertificateRecord]] = defaultdict(list)
     for certificate in (
         await session.scalars(
@@ -171,6 +176,17 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
         )
     ).all():
         certificates[certificate.trainee_id].append(certificate)
+    recognitions: dict[str, list[Recognition]] = defaultdict(list)
+    for recognition in (
+        await session.scalars(
+            select(Recognition).where(
+                Recognition.trainee_id.in_(ids),
+                Recognition.track_code.in_(tracks),
+                Recognition.status == "approved",
+            )
+        )
+    ).all():
+        recognitions[recognition.trainee_id].append(recognition)
     exemptions = set(
         (
             await session.execute(
@@ -195,7 +211,7 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
         )
         if r.requirement_code in wanted_codes
     }
-    return _Known(certificates, {(t, c) for t, c in exemptions}, existing)
+    return _Known(certificates, recognitions, {(t, c) for t, c in exemptions}, existing)
 
 
 @dataclass
@@ -217,7 +233,11 @@ class _Writes:
         found: Verdict,
         today: date,
     ) -> None:
-        stored = Verdict(row.status, row.due_on, row.certificate_id) if row else None
+        stored = (
+            Verdict(row.status, row.due_on, row.certificate_id, row.recognition_id)
+            if row
+            else None
+        )
         what = change(stored, found)
         if not what.write:
             return
@@ -225,6 +245,7 @@ class _Writes:
             "status": found.status,
             "due_on": found.due_on,
             "certificate_id": found.certificate_id,
+            "recognition_id": found.recognition_id,
             "evaluated_on": today,
         }
         if row is None:
@@ -295,6 +316,7 @@ async def _evaluate_chunk(
                 known.certificates.get(trainee.id, []),
                 key in known.exemptions,
                 today,
+                known.recognitions.get(trainee.id, []),
             )
             writes.add(trainee, requirement, known.existing.get(key), found, today)
     # Rows that no longer apply (deactivated trainee, selector or requirement changed) go.

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from wps_common.validity import add_months
-from wps_enrolment.models import CertificateRecord, Requirement
+from wps_enrolment.models import CertificateRecord, Recognition, Requirement
 
 
 class TraineeFacts(Protocol):
@@ -64,9 +64,19 @@ def applies(requirement: Requirement, trainee: TraineeFacts, academy_code: str) 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A status, the day it turns (due date, deadline, or the day it lapsed), and what it rests
+    on: a platform certificate, or training done elsewhere and recognised (never both)."""
+
     status: str
     due_on: date | None
     certificate_id: str | None
+    recognition_id: str | None = None
+
+    @property
+    def basis(self) -> Literal["certificate", "recognised"] | None:
+        if self.certificate_id is not None:
+            return "certificate"
+        return "recognised" if self.recognition_id is not None else None
 
 
 def valid_until(requirement: Requirement, certificate: CertificateRecord) -> date | None:
@@ -78,34 +88,88 @@ def valid_until(requirement: Requirement, certificate: CertificateRecord) -> dat
     return until
 
 
+def recognised_until(requirement: Requirement, recognition: Recognition) -> date | None:
+    """Recognised training counts until the date its record gives, else for the requirement's
+    renewal period from its completion (no end when the requirement has none)."""
+    if recognition.valid_until is not None:
+        return recognition.valid_until
+    if requirement.renewal_months:
+        return add_months(recognition.completed_on, requirement.renewal_months)
+    return None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A certificate or an approved recognition, as the rules weigh it."""
+
+    track_code: str
+    on: date
+    until: date | None
+    lapsed_on: date | None  # set when certification declared the certificate expired
+    certificate_id: str | None = None
+    recognition_id: str | None = None
+
+
+def _holdings(
+    requirement: Requirement,
+    certificates: Sequence[CertificateRecord],
+    recognitions: Sequence[Recognition],
+) -> list[_Held]:
+    """What counts towards the requirement: certificates of its track and its approved
+    recognitions, and refresher certificates (or recognitions of the refresher) taken by
+    someone who already held the requirement: a refresher alone renews nothing."""
+    tracks = {requirement.track_code, requirement.refresher_track_code} - {None}
+    held = [
+        _Held(
+            c.track_code,
+            c.issued_on,
+            valid_until(requirement, c),
+            None if c.status == "valid" else (c.status_on or c.expires_on or c.issued_on),
+            certificate_id=c.certificate_id,
+        )
+        for c in certificates
+        if c.track_code in tracks and c.status != "revoked"
+    ] + [
+        _Held(
+            r.track_code,
+            r.completed_on,
+            recognised_until(requirement, r),
+            None,
+            recognition_id=r.id,
+        )
+        for r in recognitions
+        if r.track_code in tracks and r.status == "approved"
+    ]
+    firsts = [h.on for h in held if h.track_code == requirement.track_code]
+    if not firsts:
+        return []
+    # Any refresher after the first full completion qualifies: each earlier refresher was
+    # itself after that completion, so the chain of renewals needs no walk.
+    first = min(firsts)
+    return [h for h in held if h.track_code == requirement.track_code or h.on > first]
+
+
 def verdict(
     requirement: Requirement,
     trainee: TraineeFacts,
     certificates: Sequence[CertificateRecord],
     exempt: bool,
     today: date,
+    recognitions: Sequence[Recognition] = (),
 ) -> Verdict:
     if exempt:
         return Verdict("exempt", None, None)
-    held = [c for c in certificates if c.track_code == requirement.track_code]
-    current = [
-        (valid_until(requirement, c), c)
-        for c in held
-        if c.status == "valid" and (valid_until(requirement, c) or date.max) > today
-    ]
+    held = _holdings(requirement, certificates, recognitions)
+    current = [h for h in held if h.lapsed_on is None and (h.until or date.max) > today]
     if current:
-        until, best = max(current, key=lambda pair: pair[0] or date.max)
+        best = max(current, key=lambda h: (h.until or date.max, h.on))
         window = max(requirement.reminder_days, default=0)
-        if until is not None and (until - today).days <= window:
-            return Verdict("due", until, best.certificate_id)
-        return Verdict("compliant", until, best.certificate_id)
-    lapsed = [
-        valid_until(requirement, c) or c.status_on or today
-        for c in held
-        if c.status == "expired" or c.status == "valid"
-    ]
-    if lapsed:
-        return Verdict("expired", max(lapsed), None)
+        status = "compliant"
+        if best.until is not None and (best.until - today).days <= window:
+            status = "due"
+        return Verdict(status, best.until, best.certificate_id, best.recognition_id)
+    if held:
+        return Verdict("expired", max(h.until or h.lapsed_on or today for h in held), None)
     # Never certified (or only revoked): the grace period runs from the later of the start
     # date and the day the requirement appeared.
     start = max(trainee.start_date or trainee.created_at.date(), requirement.created_on)

@@ -46,6 +46,7 @@ async def remember_requirement(session: AsyncSession, payload: RequirementChange
         "revision": payload.revision,
         "active": payload.change != "deleted",
         "track_code": payload.track_code,
+        "refresher_track_code": payload.refresher_track_code,
         "selector": payload.selector.model_dump(mode="json"),
         "grace_period_days": payload.grace_period_days,
         "renewal_months": payload.renewal_months,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -277,6 +278,8 @@ class Requirement(Base):
     revision: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean)
     track_code: Mapped[str] = mapped_column(String(20))
+    # A shorter track that renews the requirement for someone who held it before.
+    refresher_track_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     selector: Mapped[dict[str, Any]] = mapped_column(JSON)
     grace_period_days: Mapped[int] = mapped_column(Integer)
     renewal_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -317,6 +320,8 @@ class ComplianceRecord(Base):
     status: Mapped[str] = mapped_column(String(20))
     due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     certificate_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Or the approved record of training done elsewhere that the status rests on.
+    recognition_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     evaluated_on: Mapped[date] = mapped_column(Date)
 
@@ -338,6 +343,40 @@ class ComplianceChange(Base):
     status: Mapped[str | None] = mapped_column(String(20), nullable=True)
     changed_on: Mapped[date] = mapped_column(Date)  # the academy's local date
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Recognition(Base):
+    """Training a trainee did elsewhere, recorded by an academy admin with its evidence:
+    pending until another admin of the academy approves it (then it counts towards the
+    requirements of its track like a certificate) or rejects it, with a reason."""
+
+    __tablename__ = "recognitions"
+    __table_args__ = (
+        # The list's order (newest first), by academy and status; a trainee's records.
+        Index("ix_recognitions_academy_status", "academy_id", "status", "recorded_at", "id"),
+        Index("ix_recognitions_trainee", "trainee_id", "track_code"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    academy_id: Mapped[str] = mapped_column(ForeignKey("academies.id"))
+    trainee_id: Mapped[str] = mapped_column(ForeignKey("trainees.id"))
+    track_code: Mapped[str] = mapped_column(String(20))
+    issuer: Mapped[str] = mapped_column(String(200))
+    completed_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # pending | approved | rejected
+    # The evidence file as sent (read only when downloaded, never with the list).
+    evidence: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    evidence_type: Mapped[str] = mapped_column(String(40))
+    evidence_name: Mapped[str] = mapped_column(String(200))
+    evidence_size: Mapped[int] = mapped_column(Integer)
+    evidence_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Exemption(Base):

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -382,10 +383,22 @@ class ComplianceOut(_Out):
     requirement_code: str
     status: ComplianceStatus
     due_on: date | None
-    certificate_id: str | None
+    certificate_id: str | None = Field(description="the platform certificate it rests on")
+    recognition_id: str | None = Field(
+        None, description="or the recognised training done elsewhere it rests on"
+    )
     since: datetime
     evaluated_on: date
     exemption_reason: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def basis(self) -> Literal["certificate", "recognised"] | None:
+        """What the status rests on: a platform certificate, recognised training done
+        elsewhere, or nothing held."""
+        if self.certificate_id is not None:
+            return "certificate"
+        return "recognised" if self.recognition_id is not None else None
 
 
 class ComplianceRow(ComplianceOut):
@@ -469,3 +482,81 @@ class ClearanceOut(BaseModel):
     profile: ClearanceProfileRef
     until: date = Field(description="the day everything must still be valid on")
     items: list[ClearanceItemOut]
+
+
+RecognitionStatus = Literal["pending", "approved", "rejected"]
+
+
+class RecognitionCreate(BaseModel):
+    """The form fields of recorded training done elsewhere (the evidence file travels beside
+    them as `evidence`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trainee_id: Id
+    track_code: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Z]{2,6}-[A-Z0-9]{2,8}$",
+            max_length=20,
+            description="the curriculum track the training counts as",
+            examples=["GHR-FOUND"],
+        ),
+    ]
+    issuer: Annotated[str, SingleLine(200, min_length=2)] = Field(
+        description="who gave the training, e.g. the OSCE Academy in Bishkek"
+    )
+    completed_on: Day
+    valid_until: Day | None = Field(
+        None, description="omitted: the requirement's renewal period from completed_on"
+    )
+    note: Annotated[str, MultiLine(2000)] | None = None
+
+
+class RecognitionDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, MultiLine(2000, min_length=3)] = Field(
+        description="why the training is not recognised"
+    )
+
+
+class EvidenceOut(BaseModel):
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+
+
+class RecognitionOut(_Out):
+    id: str
+    academy_id: str
+    trainee_id: str
+    track_code: str
+    issuer: str
+    completed_on: date
+    valid_until: date | None
+    note: str | None
+    status: RecognitionStatus
+    evidence: EvidenceOut
+    recorded_by: str
+    recorded_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _evidence(cls, value: Any) -> Any:
+        if isinstance(value, dict) or not hasattr(value, "evidence_sha256"):
+            return value
+        fields = {name: getattr(value, name) for name in cls.model_fields if name != "evidence"}
+        return {
+            **fields,
+            "evidence": {
+                "name": value.evidence_name,
+                "media_type": value.evidence_type,
+                "size": value.evidence_size,
+                "sha256": value.evidence_sha256,
+            },
+        }

@@ -1,0 +1,226 @@
+"""Routes of /v1/recognitions: training done elsewhere, recorded with its evidence file by an
+academy admin and approved or rejected by another."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import re
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from wps_common.app import DbSession
+from wps_common.clock import Now
+from wps_common.errors import InvalidInput
+from wps_common.fields import Id, Limit, Offset
+from wps_common.paging import Cursor, Page
+from wps_enrolment import audit, recognitions
+from wps_enrolment.api.deps import OTHER_ACADEMY, Staff
+from wps_enrolment.schemas import (
+    AuditOut,
+    RecognitionCreate,
+    RecognitionDecision,
+    RecognitionOut,
+    RecognitionStatus,
+)
+
+router = APIRouter(tags=["recognitions"])
+
+_FORM_FIELDS = {
+    name: {"type": "string", **({"format": "date"} if name.endswith(("_on", "_until")) else {})}
+    for name in RecognitionCreate.model_fields
+}
+
+
+def _form(body: bytes, content_type: str) -> tuple[dict[str, str], recognitions.Evidence]:
+    """The text fields and the `evidence` file of a multipart form."""
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidInput(
+            "Send the record as multipart/form-data: its fields and the evidence file as "
+            "`evidence`.",
+            field="content-type",
+        )
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    evidence: recognitions.Evidence | None = None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if name == "evidence":
+            evidence = recognitions.Evidence(data, _file_name(part.get_filename()))
+        elif isinstance(name, str) and data.strip():
+            try:
+                fields[name] = data.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"The field {name} is not UTF-8 text.", field=name) from exc
+    if evidence is None:
+        raise InvalidInput(
+            "Attach the evidence (a PDF, PNG or JPEG of the certificate) as `evidence`.",
+            field="evidence",
+        )
+    return fields, evidence
+
+
+def _file_name(name: str | None) -> str:
+    """The sent file's own name, without any path and with only plain characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = re.sub(r"[^\w.\- ]", "_", base).strip(" .")[:150]
+    return cleaned or "evidence"
+
+
+@router.post(
+    "/recognitions",
+    status_code=201,
+    responses={
+        201: {"headers": {"Location": {"schema": {"type": "string"}}}},
+        413: {"description": "The evidence file is over 5 MiB."},
+        415: {"description": "The evidence file is not a PDF, PNG or JPEG."},
+        **OTHER_ACADEMY,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["trainee_id", "track_code", "issuer", "completed_on"]
+                        + ["evidence"],
+                        "properties": {
+                            **_FORM_FIELDS,
+                            "evidence": {"type": "string", "format": "binary"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def record_recognition(
+    request: Request, session: DbSession, who: Staff, now: Now, response: Response
+) -> RecognitionOut:
+    """Record training a trainee did elsewhere (issuer, completion date, the track it counts
+    as, evidence as PDF, PNG or JPEG up to 5 MiB); it waits for another academy admin."""
+    fields, evidence = _form(await request.body(), request.headers.get("content-type", ""))
+    try:
+        data = RecognitionCreate.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
+    found = await recognitions.record(
+        session,
+        training=recognitions.Training(**data.model_dump()),
+        evidence=evidence,
+        who=who,
+        now=now,
+    )
+    response.headers["Location"] = f"/v1/recognitions/{found.id}"
+    return RecognitionOut.model_validate(found)
+
+
+@router.get("/recognitions", responses=OTHER_ACADEMY)
+async def list_recognitions(
+    session: DbSession,
+    who: Staff,
+    academy_id: Id | None = None,
+    status: RecognitionStatus | None = None,
+    trainee_id: Id | None = None,
+    track_code: Id | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    cursor: Cursor = None,
+) -> Page[RecognitionOut]:
+    """Recorded training done elsewhere, newest first; `status=pending` is what waits for a
+    decision."""
+    listing = await recognitions.list_recognitions(
+        session,
+        who=who,
+        academy_id=academy_id,
+        status=status,
+        trainee_id=trainee_id,
+        track_code=track_code,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )
+    items = [RecognitionOut.model_validate(r) for r in listing.items]
+    return Page.of(listing, items, limit=limit, offset=offset)
+
+
+@router.get("/recognitions/{recognition_id}")
+async def get_recognition(recognition_id: Id, session: DbSession, who: Staff) -> RecognitionOut:
+    """One record of training done elsewhere and its decision."""
+    return RecognitionOut.model_validate(
+        await recognitions.get_recognition(session, recognition_id=recognition_id, who=who)
+    )
+
+
+@router.get(
+    "/recognitions/{recognition_id}/evidence",
+    response_class=Response,
+    responses={200: {"content": {media: {} for media in recognitions.EVIDENCE_TYPES}}},
+)
+async def recognition_evidence(recognition_id: Id, session: DbSession, who: Staff) -> Response:
+    """The evidence file as recorded (PDF, PNG or JPEG), as a download."""
+    found = await recognitions.get_recognition(
+        session, recognition_id=recognition_id, who=who, with_evidence=True
+    )
+    return Response(
+        found.evidence,
+        media_type=found.evidence_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.evidence_name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.post("/recognitions/{recognition_id}/approve")
+async def approve_recognition(
+    recognition_id: Id, session: DbSession, who: Staff, now: Now
+) -> RecognitionOut:
+    """Approve: from now on it counts towards the requirements of its track (not the
+    recorder; another academy admin of the academy, or an admin)."""
+    found = await recognitions.decide(
+        session, recognition_id=recognition_id, approve=True, reason=None, who=who, now=now
+    )
+    return RecognitionOut.model_validate(found)
+
+
+@router.post("/recognitions/{recognition_id}/reject")
+async def reject_recognition(
+    recognition_id: Id, body: RecognitionDecision, session: DbSession, who: Staff, now: Now
+) -> RecognitionOut:
+    """Reject, with the reason (not the recorder)."""
+    found = await recognitions.decide(
+        session, recognition_id=recognition_id, approve=False, reason=body.reason, who=who, now=now
+    )
+    return RecognitionOut.model_validate(found)
+
+
+@router.get("/recognitions/{recognition_id}/history")
+async def recognition_history(
+    recognition_id: Id,
+    session: DbSession,
+    who: Staff,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    cursor: Cursor = None,
+) -> Page[AuditOut]:
+    """Who recorded and who decided, when, oldest first."""
+    found = await recognitions.get_recognition(session, recognition_id=recognition_id, who=who)
+    return await audit.history(
+        session,
+        entity="recognition",
+        entity_id=found.id,
+        limit=limit,
+        offset=offset,
+        cursor=cursor,
+    )

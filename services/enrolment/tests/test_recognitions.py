@@ -1,0 +1,262 @@
+"""Recognised training over HTTP: recorded with its evidence by one academy admin, approved or
+rejected by another, counted towards compliance (shown as recognised), scoped to the academy."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from wps_common.events.contracts import RequirementChanged, Selector
+from wps_common.testing import EventTap, auth, publish_event, wait_until
+
+from .conftest import Academy, open_academy
+
+PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+
+class Clock:
+    def __init__(self, day: date) -> None:
+        self.now = datetime(day.year, day.month, day.day, 6, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+REQUIREMENT = RequirementChanged(
+    requirement_code="REQ-GHR",
+    revision=1,
+    change="created",
+    title={"en": "Gender and human rights foundation"},
+    selector=Selector(),
+    track_code="GHR-FOUND",
+    grace_period_days=30,
+    renewal_months=24,
+    reminder_days=[60],
+    changed_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
+
+
+def form(trainee_id: str, **changes: Any) -> dict[str, str]:
+    fields = {
+        "trainee_id": trainee_id,
+        "track_code": "GHR-FOUND",
+        "issuer": "OSCE Academy, Bishkek",
+        "completed_on": "2026-03-10",
+        "note": "Two-week residential course",
+        **changes,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+async def record(
+    academy: Academy,
+    trainee_id: str,
+    *,
+    headers: dict[str, str] | None = None,
+    evidence: tuple[str, bytes, str] | None = ("certificate.pdf", PDF, "application/pdf"),
+    **changes: Any,
+) -> Any:
+    files = {"evidence": evidence} if evidence else {"nothing": ("x", b"", "text/plain")}
+    request = academy.client.build_request(
+        "POST",
+        "/v1/recognitions",
+        data=form(trainee_id, **changes),
+        files=files,
+        headers=headers or academy.staff,
+    )
+    request.read()
+    response = await academy.client.send(request)
+    response.extensions["request"] = request  # to send again, byte for byte
+    return response
+
+
+@pytest.fixture
+async def setting(academy: Academy) -> dict[str, Any]:
+    academy.app.state.runtime.clock = Clock(date(2026, 6, 1))
+    trainee = await academy.trainee("R-1", start_date="2026-01-01")
+    await publish_event(academy.bus, REQUIREMENT)
+
+    async def overdue() -> bool:
+        rows = (
+            await academy.client.get(
+                f"/v1/trainees/{trainee['id']}/compliance", headers=academy.staff
+            )
+        ).json()
+        return [r["status"] for r in rows] == ["overdue"]
+
+    await wait_until(overdue, what="the requirement to apply")
+    recorder = auth("academy_admin", academy_id=academy.academy_id, sub="recorder-1")
+    approver = auth("academy_admin", academy_id=academy.academy_id, sub="approver-2")
+    return {"trainee": trainee, "recorder": recorder, "approver": approver}
+
+
+async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
+    academy: Academy, setting: dict[str, Any]
+) -> None:
+    trainee, recorder, approver = setting["trainee"], setting["recorder"], setting["approver"]
+    keyed = {**recorder, "Idempotency-Key": "recognition-1"}
+    created = await record(academy, trainee["id"], headers=keyed)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["Location"] == f"/v1/recognitions/{body['id']}"
+    assert body["status"] == "pending" and body["recorded_by"] == "recorder-1"
+    assert body["evidence"] == {
+        "name": "certificate.pdf",
+        "media_type": "application/pdf",
+        "size": len(PDF),
+        "sha256": hashlib.sha256(PDF).hexdigest(),
+    }
+    again = await academy.client.send(created.extensions["request"])
+    assert again.json()["id"] == body["id"]  # a retried request is answered as the first
+
+    pending = (await academy.client.get("/v1/recognitions?status=pending", headers=approver)).json()
+    assert [r["id"] for r in pending["items"]] == [body["id"]] and pending["total"] == 1
+
+    evidence = await academy.client.get(f"/v1/recognitions/{body['id']}/evidence", headers=approver)
+    assert evidence.status_code == 200 and evidence.content == PDF
+    assert evidence.headers["content-type"] == "application/pdf"
+    assert evidence.headers["content-disposition"] == 'attachment; filename="certificate.pdf"'
+
+    own = await academy.client.post(f"/v1/recognitions/{body['id']}/approve", headers=recorder)
+    assert own.status_code == 403, own.text
+    assert "another academy admin" in own.json()["detail"]
+
+    bus = academy.bus
+    async with EventTap(
+        bus["nats_url"], bus["stream_name"], [f"{bus['subject_root']}.enrolment.compliance.>"]
+    ) as tap:
+        approved = await academy.client.post(
+            f"/v1/recognitions/{body['id']}/approve", headers=approver
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "approved"
+        assert approved.json()["decided_by"] == "approver-2"
+        # Re-evaluated in the approving transaction: the status is there when the answer is.
+        [row] = (
+            await academy.client.get(
+                f"/v1/trainees/{trainee['id']}/compliance", headers=academy.staff
+            )
+        ).json()
+        assert (row["status"], row["due_on"], row["basis"]) == (
+            "compliant",
+            "2028-03-10",
+            "recognised",
+        )
+        assert row["recognition_id"] == body["id"] and row["certificate_id"] is None
+        async def announced() -> list[Any]:
+            return [
+                e for e in tap.of_type("compliance.changed") if e.data["status"] == "compliant"
+            ]
+
+        [changed] = await wait_until(announced, what="compliance.changed to compliant")
+    assert changed.data["previous_status"] == "overdue"
+    assert changed.data["trainee_id"] == trainee["id"]
+
+    twice = await academy.client.post(f"/v1/recognitions/{body['id']}/approve", headers=approver)
+    assert twice.status_code == 409 and "already approved" in twice.json()["detail"]
+    trail = (
+        await academy.client.get(f"/v1/recognitions/{body['id']}/history", headers=approver)
+    ).json()
+    assert [(e["action"], e["actor"]) for e in trail["items"]] == [
+        ("recorded", "recorder-1"),
+        ("approved", "approver-2"),
+    ]
+
+
+async def test_rejected_with_a_reason_counts_for_nothing(
+    academy: Academy, setting: dict[str, Any]
+) -> None:
+    trainee, recorder, approver = setting["trainee"], setting["recorder"], setting["approver"]
+    created = await record(
+        academy, trainee["id"], headers=recorder, evidence=("scan.jpg", JPEG, "image/jpeg")
+    )
+    assert created.json()["evidence"]["media_type"] == "image/jpeg"
+    path = f"/v1/recognitions/{created.json()['id']}"
+    no_reason = await academy.client.post(f"{path}/reject", json={}, headers=approver)
+    assert no_reason.status_code == 422
+    rejected = await academy.client.post(
+        f"{path}/reject", json={"reason": "The course did not cover SEAH."}, headers=approver
+    )
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["decision_reason"] == "The course did not cover SEAH."
+    rows = (
+        await academy.client.get(f"/v1/trainees/{trainee['id']}/compliance", headers=recorder)
+    ).json()
+    assert [(r["status"], r["basis"]) for r in rows] == [("overdue", None)]
+    late = await academy.client.post(f"{path}/approve", headers=approver)
+    assert late.status_code == 409
+
+
+BAD = [
+    pytest.param({"evidence": ("a.txt", b"hello", "text/plain")}, 415, "evidence", id="text"),
+    pytest.param(
+        {"evidence": ("a.pdf", b"GIF89a" + b"\x00" * 10, "application/pdf")},
+        415,
+        "evidence",
+        id="named_pdf_but_a_gif",
+    ),
+    pytest.param(
+        {"evidence": ("big.png", PNG + b"\x00" * (5 * 1024 * 1024), "image/png")},
+        413,
+        "evidence",
+        id="over_5_MiB",
+    ),
+    pytest.param({"evidence": ("e.pdf", b"", "application/pdf")}, 422, "evidence", id="empty"),
+    pytest.param({"evidence": None}, 422, "evidence", id="no_file"),
+    pytest.param({"track_code": "ZZZ-NONE"}, 422, "track_code", id="unknown_track"),
+    pytest.param({"track_code": "lower case"}, 422, "track_code", id="malformed_track"),
+    pytest.param({"completed_on": "2027-01-01"}, 422, "completed_on", id="in_the_future"),
+    pytest.param({"completed_on": "10.03.2026"}, 422, "completed_on", id="not_a_date"),
+    pytest.param({"completed_on": None}, 422, "completed_on", id="no_date"),
+    pytest.param({"valid_until": "2026-03-01"}, 422, "valid_until", id="ends_before_it_began"),
+    pytest.param({"issuer": None}, 422, "issuer", id="no_issuer"),
+    pytest.param({"surprise": "x"}, 422, "surprise", id="unknown_field"),
+]
+
+
+@pytest.mark.parametrize(("changes", "status", "field"), BAD)
+async def test_bad_records_are_refused_with_a_sentence(
+    academy: Academy, setting: dict[str, Any], changes: dict[str, Any], status: int, field: str
+) -> None:
+    response = await record(academy, setting["trainee"]["id"], **changes)
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem["detail"]
+    if status == 422:
+        assert any(e["field"].endswith(field) for e in problem["errors"]), problem
+    listed = (await academy.client.get("/v1/recognitions", headers=academy.staff)).json()
+    assert listed["total"] == 0
+
+
+async def test_another_academy_sees_nothing(academy: Academy, setting: dict[str, Any]) -> None:
+    created = await record(academy, setting["trainee"]["id"], headers=setting["recorder"])
+    other = await open_academy(academy.client, academy.bus, academy.database_url, code="KZ-AST")
+    path = f"/v1/recognitions/{created.json()['id']}"
+    for method, url in (
+        ("GET", path),
+        ("GET", f"{path}/evidence"),
+        ("GET", f"{path}/history"),
+        ("POST", f"{path}/approve"),
+    ):
+        response = await academy.client.request(method, url, headers=other.staff)
+        assert response.status_code == 404, (method, url, response.text)
+    listed = (await academy.client.get("/v1/recognitions", headers=other.staff)).json()
+    assert listed["total"] == 0
+    named = await academy.client.get(
+        f"/v1/recognitions?academy_id={academy.academy_id}", headers=other.staff
+    )
+    assert named.status_code == 404
+    foreign = await record(academy, setting["trainee"]["id"], headers=other.staff)
+    assert foreign.status_code == 404
+    for role in ("instructor", "hr", "trainee"):
+        who = auth(role, academy_id=academy.academy_id)
+        assert (await academy.client.get(path, headers=who)).status_code == 403
+    # An admin of the platform sees and decides for every academy.
+    approved = await academy.client.post(f"{path}/approve", headers=auth("admin", sub="root"))
+    assert approved.status_code == 200, approved.text
