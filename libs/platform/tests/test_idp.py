@@ -519,7 +519,7 @@ class TestDirectory:
         assert {a.code for a in directory.academies} == {"KZ-ALA", "KZ-AST"}
         for academy in directory.academies:  # named in each of their languages
             assert set(academy.names) == set(academy.languages) == {"kk", "ru", "en"}
-        assert len(directory.users) == 10
+        assert len(directory.users) == 11
         trainee = directory.user_by_username("trainee.ast")
         assert trainee is not None and trainee.employee_number == "AST-2001"
         assert trainee.gender == "male" and trainee.rank == "Sergeant" and trainee.unit
