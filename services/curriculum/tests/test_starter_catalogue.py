@@ -254,6 +254,55 @@ def test_russian_texts_contain_cyrillic(catalogue: Catalogue) -> None:
         assert CYRILLIC_RE.search(str(value.get("ru", ""))), f"{where}[ru] contains no Cyrillic"
 
 
+# Letters Kazakh has and Russian has not: a Kazakh text is expected to hold at least one.
+KAZAKH_LETTERS_RE = re.compile("[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+RUSSIAN_ONLY_RE = re.compile("[щЩ]")  # Kazakh writes щ only in Russian loanwords
+
+
+def titles(catalogue: Catalogue) -> Iterator[tuple[str, Any]]:
+    """Every title a trainee or a certificate shows: modules', tracks' (and their certificate
+    titles) and requirements'."""
+    for module in catalogue["modules"]:
+        yield f"module {module['code']}.title", module["title"]
+    for track in catalogue["tracks"]:
+        for field in ("title", "certificate_title"):
+            yield f"track {track['code']}.{field}", track[field]
+    for req in catalogue["requirements"]:
+        yield f"requirement {req['code']}.title", req["title"]
+
+
+def test_titles_are_in_kazakh_too(catalogue: Catalogue) -> None:
+    # A Kazakh-speaking trainee's certificate is printed in Kazakh when the track has it.
+    problems: list[str] = []
+    for where, value in titles(catalogue):
+        text = value.get("kk")
+        label = f"{where}[kk]"
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{label} is missing or empty")
+            continue
+        if cyrillic_share(text) < MIN_CYRILLIC_SHARE:
+            problems.append(f"{label} is not Kazakh text: {text[:60]!r}")
+        elif not KAZAKH_LETTERS_RE.search(text) or RUSSIAN_ONLY_RE.search(text):
+            problems.append(f"{label} reads as Russian, not Kazakh: {text[:60]!r}")
+        if text == value.get("ru"):
+            problems.append(f"{label} is the Russian text")
+    assert not problems, "\n".join(problems)
+
+
+def test_certificate_titles_name_the_programme_not_the_certificate(catalogue: Catalogue) -> None:
+    # The certificate's heading already says "Certificate of completion" (Сертификат об
+    # окончании обучения, Оқуды аяқтағаны туралы сертификат) and the title follows "has
+    # completed the programme": a title that is itself "a certificate of ..." reads twice.
+    # English names such programmes "Certificate in …", which reads as the programme's name.
+    problems = [
+        f"track {track['code']}.certificate_title[{locale}] names a certificate: {text[:60]!r}"
+        for track in catalogue["tracks"]
+        for locale, text in track["certificate_title"].items()
+        if locale != "en" and re.search("сертификат", text, re.IGNORECASE)
+    ]
+    assert not problems, "\n".join(problems)
+
+
 def test_objectives_are_parallel_lists(catalogue: Catalogue) -> None:
     problems: list[str] = []
     for module in catalogue["modules"]:
