@@ -3,6 +3,7 @@ missing in Kazakh falls back to Russian, then English, and dates follow the lang
 
 from __future__ import annotations
 
+import contextvars
 from datetime import date
 from pathlib import Path
 
@@ -67,3 +68,36 @@ def test_dates_and_numbers_follow_the_language() -> None:
     assert i18n.Language("ru").date(day) == "24 нояб. 2026\u202fг."
     assert "2026" in i18n.Language("kk").date(day) and "қар" in i18n.Language("kk").date(day)
     assert i18n.Language("ru").number(12345.5) == "12\xa0345,5"
+
+
+def test_texts_fall_back_through_the_users_academys_languages() -> None:
+    texts = {"en": "Foundation", "ru": "Основы", "ky": "Негиздер"}
+    # Without an academy: the page language, then the portal's own order (kk → ru → en).
+    assert i18n.in_language(texts, "kk") == ("Основы", "ru")
+    assert i18n.in_language({"en": "Foundation", "kk": "Негіздер"}, "ru") == ("Foundation", "en")
+
+    def in_an_academy(languages: list[str], lang: str) -> tuple[str, str | None]:
+        i18n.use_academy_languages(languages)
+        return i18n.in_language(texts, lang)
+
+    # A Kyrgyz-first academy's user reading Kazakh sees the Kyrgyz text before the Russian one;
+    # the page language still comes first. Each request sets its own (a copied context here).
+    assert contextvars.copy_context().run(in_an_academy, ["ky", "ru"], "kk") == ("Негиздер", "ky")
+    assert contextvars.copy_context().run(in_an_academy, ["ky", "ru"], "en") == ("Foundation", "en")
+    assert i18n.in_language(texts, "kk") == ("Основы", "ru")  # this context set nothing
+    assert i18n.in_language({"kk": "Тек қазақша"}, "en") == ("Тек қазақша", "kk")
+
+
+def test_an_academys_name_in_the_page_language_else_in_its_own_order() -> None:
+    academy = {
+        "name": "Almaty Police Academy",
+        "languages": ["kk", "ru"],
+        "names": {"ru": "Алматинская академия полиции", "kk": "Алматы полиция академиясы"},
+    }
+    assert i18n.academy_name(academy, "ru") == "Алматинская академия полиции"
+    assert i18n.academy_name(academy, "en") == "Алматы полиция академиясы"  # its first language
+    assert i18n.academy_name({**academy, "languages": ["ru", "kk"]}, "en") == (
+        "Алматинская академия полиции"
+    )
+    assert i18n.academy_name({**academy, "names": {}}, "kk") == "Almaty Police Academy"
+    assert i18n.Language("kk").context()["academy_name"](academy) == "Алматы полиция академиясы"

@@ -1,12 +1,15 @@
 """Languages: English, Russian and Kazakh from gettext catalogues (locale/<lang>/LC_MESSAGES/
 messages.po, compiled in memory at start), chosen by the switch, the profile or
 Accept-Language, with a missing Kazakh string falling back to Russian, then English. Dates and
-numbers are formatted by Babel for the chosen locale."""
+numbers are formatted by Babel for the chosen locale. The services' texts (titles, an academy's
+name) are shown in the page language, else through the signed-in user's academy's languages in
+its order, else as the portal falls back."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -21,6 +24,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 from starlette.requests import Request
 
+from wps_common.languages import chain, pick
+
 LANGUAGES = ("en", "ru", "kk")
 NAMES = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
 # A string missing in Kazakh is shown in Russian (the second language of every Kazakh
@@ -34,23 +39,42 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, translate 
     return message
 
 
+# The signed-in user's academy's languages in its order (e.g. ("kk", "ru", "en")), set for the
+# request once the user is known (web.current_user); empty for users of no academy.
+_ACADEMY_LANGUAGES: ContextVar[tuple[str, ...]] = ContextVar("academy_languages", default=())
+
+
+def use_academy_languages(languages: Iterable[str]) -> None:
+    """The order this request's texts fall back through after the page language."""
+    _ACADEMY_LANGUAGES.set(tuple(languages))
+
+
 def in_language(texts: Any, lang: str) -> tuple[str, str | None]:
-    """A service's localised text ({"en": …, "ru": …}) in the page language, else as the
-    portal falls back (kk→ru→en), else any; with the language it is in (None for a plain
-    string or nothing)."""
+    """A service's localised text ({"en": …, "ru": …}) in the page language, else in the
+    signed-in user's academy's languages in its order, else as the portal falls back
+    (kk→ru→en), else any; with the language it is in (None for a plain string or nothing)."""
     if isinstance(texts, str):
         return texts, None
     if not isinstance(texts, dict) or not texts:
         return "", None
-    for code in (lang, *FALLBACKS.get(lang, ()), "en", "ru", *texts):
-        if texts.get(code):
-            return str(texts[code]), code
-    return "", None
+    order = chain(lang, (*_ACADEMY_LANGUAGES.get(), *FALLBACKS.get(lang, ()), "en", "ru"))
+    text, code = pick({k: str(v) for k, v in texts.items() if v}, order)
+    return text, code
 
 
 def localised(texts: Any, lang: str, default: str = "") -> str:
     """`in_language` without the language; `default` when there is no text at all."""
     return in_language(texts, lang)[0] or default
+
+
+def academy_name(academy: Any, lang: str) -> str:
+    """An academy's name in the page language, else in the academy's own languages in its
+    order, else any name it has, else its official name."""
+    if not isinstance(academy, dict):
+        return ""
+    names = academy.get("names") or {}
+    name, _ = pick(names, chain(lang, academy.get("languages") or ()))
+    return name or str(academy.get("name") or academy.get("code") or "")
 
 
 def _catalogue(language: str) -> NullTranslations:
@@ -127,5 +151,6 @@ class Language:
             "format_date": self.date,
             "format_number": self.number,
             "format_percent": self.percent,
+            "academy_name": lambda academy: academy_name(academy, self.code),
             "languages": NAMES,
         }

@@ -19,11 +19,14 @@ from starlette.datastructures import FormData
 from wps_common.auth import Role
 from wps_common.paging import MAX_LIMIT
 from wps_portal.backend import Backend, Service, ServiceError
-from wps_portal.i18n import Language, choose_language
+from wps_portal.i18n import Language, choose_language, use_academy_languages
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_FIELD = "csrf_token"
 REFRESH_MARGIN_SECONDS = 30
+# How long the signed-in user's academy (its names and languages) is kept in the session before
+# it is read from enrolment again; the academy settings page drops it when it saves.
+ACADEMY_KEPT_SECONDS = 300
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -86,6 +89,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     shared: dict[str, Any] = {
         "request": request,
         "user": user,
+        "users_academy": (request.scope.get("session") or {}).get("academy") if user else None,
         "csrf_token": csrf_token(request),
         "path": request.url.path,
         "current_url": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
@@ -136,7 +140,47 @@ async def current_user(request: Request) -> User:
         access_token=tokens["access_token"],
     )
     request.scope["wps_user"] = user
+    academy = await _users_academy(request, user)
+    use_academy_languages((academy or {}).get("languages") or ())
     return user
+
+
+async def _users_academy(request: Request, user: User) -> dict[str, Any] | None:
+    """The signed-in user's academy as enrolment describes it (names, languages), kept in the
+    session for a few minutes; None for users of no academy or when enrolment cannot say."""
+    session = request.scope["session"]
+    if not user.academy or user.has(Role.ADMIN):
+        session.pop("academy", None)
+        return None
+    kept = session.get("academy")
+    if (
+        kept
+        and kept.get("of") == user.academy
+        and time.time() - float(kept.get("at", 0)) < ACADEMY_KEPT_SECONDS
+    ):
+        return dict(kept)
+    try:
+        # Enrolment lists an academy-scoped user their own academy only.
+        listed = await call(request, "enrolment", "GET", "/v1/academies", params={"limit": 2})
+    except ServiceError:
+        return None
+    found = next(
+        (a for a in listed["items"] if user.academy in (a.get("id"), a.get("code"))), None
+    )
+    if found is None:
+        return None
+    academy = {
+        "of": user.academy,
+        "at": time.time(),
+        **{k: found.get(k) for k in ("id", "code", "name", "names", "languages")},
+    }
+    session["academy"] = academy
+    return academy
+
+
+def forget_users_academy(request: Request) -> None:
+    """After the academy's names or languages change: read them again on the next page."""
+    request.scope["session"].pop("academy", None)
 
 
 async def optional_user(request: Request) -> User | None:

@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from wps_portal.pages import (
         academy,
         academy_oversight,
+        academy_settings,
         hr,
         public,
         review,
@@ -23,6 +24,7 @@ def routers() -> list[APIRouter]:
         academy.router,
         academy_oversight.router,
         signatures.router,
+        academy_settings.router,
         teaching.router,
         review.router,
         hr.router,

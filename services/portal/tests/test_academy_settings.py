@@ -1,0 +1,166 @@
+"""The academy's names and languages in a real browser, as academy.ala sets them: the name
+shown in the page language through the academy's order (the header and the academy pages),
+a new order and names saved to enrolment, a name in a language without a place explained in
+enrolment's words, two languages in one place in the portal's; the page closed to trainees and
+instructors. The page is accessible and fits a phone in every language."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from .arrange import enrolment_api
+from .conftest import Platform, assert_accessible, screenshot, sign_in, use_language
+
+PAGE = "/academy/settings"
+NAMES = {  # the demo directory's
+    "ru": "Алматинская академия полиции",
+    "kk": "Алматы полиция академиясы",
+    "en": "Almaty Police Academy",
+}
+
+
+class Enrolment:
+    """Enrolment's API as academy.ala: its academy as it is, restored after each test (other
+    tests read the demo academy's names and languages)."""
+
+    def __init__(self, api: httpx.Client) -> None:
+        self.api = api
+        self.academy = api.get("/v1/academies").json()["items"][0]
+        self.path = f"/v1/academies/{self.academy['id']}"
+
+    def now(self) -> dict[str, Any]:
+        response = self.api.get(self.path)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    def restore(self) -> None:
+        body = {key: self.academy[key] for key in ("name", "languages", "names")}
+        response = self.api.patch(self.path, json=body)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def almaty(platform: Platform) -> Iterator[Enrolment]:
+    with enrolment_api(platform, "academy.ala") as api:
+        enrolment = Enrolment(api)
+        assert enrolment.academy["code"] == "KZ-ALA"
+        assert enrolment.academy["names"] == NAMES, "the demo academy starts named"
+        try:
+            yield enrolment
+        finally:
+            enrolment.restore()
+
+
+def _save(page: Any) -> Any:
+    with page.expect_response(re.compile(r"/academy/settings$")) as answer:
+        page.click("main button:has-text('Save the names and languages')")
+    return answer.value
+
+
+def test_the_name_follows_the_page_language_and_a_new_order_is_saved(
+    page: Any, almaty: Enrolment
+) -> None:
+    sign_in(page, "academy.ala", next_path="/academy/compliance")
+    use_language(page, "ru")
+    # The header and the academy pages name the academy in the page language.
+    expect(page.locator(".who-academy")).to_have_text(NAMES["ru"])
+    expect(page.locator(".academy-name")).to_contain_text(NAMES["ru"])
+    use_language(page, "en")
+    expect(page.locator(".who-academy")).to_have_text(NAMES["en"])
+    page.click(".academy-nav a:has-text('Names and languages')")
+    page.wait_for_url(f"**{PAGE}")
+    assert page.locator("h1").inner_text() == "Academy names and languages"
+    # The form starts from what is set: Russian first, then Kazakh, then English.
+    expect(page.locator("#f-place-ru")).to_have_value("1")
+    expect(page.locator("#f-place-kk")).to_have_value("2")
+    expect(page.locator("#f-place-en")).to_have_value("3")
+    expect(page.locator("#f-name-kk")).to_have_value(NAMES["kk"])
+    expect(page.locator("#current-order")).to_contain_text("Русский → Қазақша → English")
+    assert_accessible(page)
+
+    # Kazakh first, Russian second, English no longer used (and its name dropped).
+    page.select_option("#f-place-kk", "1")
+    page.select_option("#f-place-ru", "2")
+    page.select_option("#f-place-en", "")
+    page.fill("#f-name-en", "")
+    page.fill("#f-name-kk", "Алматы академиясы")
+    assert _save(page).status == 303
+    page.wait_for_url(f"**{PAGE}")
+    expect(page.locator(".notice.success")).to_contain_text(
+        "The academy's names and languages are saved."
+    )
+    saved = almaty.now()
+    assert saved["languages"] == ["kk", "ru"]
+    assert saved["names"] == {"kk": "Алматы академиясы", "ru": NAMES["ru"]}
+    assert saved["name"] == "Almaty Police Academy"  # the official name, unchanged
+    # An English page now names it in the academy's first language, in the header too.
+    expect(page.locator(".who-academy")).to_have_text("Алматы академиясы")
+    expect(page.locator(".academy-name")).to_contain_text("Алматы академиясы")
+    expect(page.locator("#current-order")).to_contain_text("Қазақша → Русский")
+    use_language(page, "ru")
+    expect(page.locator(".academy-name")).to_contain_text(NAMES["ru"])
+
+
+def test_a_name_in_a_language_without_a_place_is_explained_in_enrolments_words(
+    page: Any, almaty: Enrolment
+) -> None:
+    sign_in(page, "academy.ala", next_path=PAGE)
+    use_language(page, "en")
+    page.select_option("#f-place-en", "")  # English keeps its name: enrolment refuses
+    response = _save(page)
+    assert response.status == 422
+    problems = page.locator("#settings-problems")
+    expect(problems).to_have_attribute("role", "alert")
+    expect(problems).to_contain_text("The names and languages were not saved.")
+    expect(problems).to_contain_text(
+        "The name in 'en' is not in one of the academy's languages (ru, kk)"
+    )
+    expect(page.locator("#f-place-en")).to_have_value("")  # the form as it was sent
+    expect(page.locator("#f-name-en")).to_have_value(NAMES["en"])
+    assert '"detail"' not in page.content()
+    assert_accessible(page)
+
+    page.select_option("#f-place-en", "1")  # English and Russian both first: the portal asks
+    assert _save(page).status == 422
+    expect(page.locator("#settings-problems")).to_contain_text(
+        "Two languages have place 1 in the order: give each its own place."
+    )
+    assert almaty.now()["languages"] == ["ru", "kk", "en"]
+
+
+def test_trainees_and_instructors_do_not_reach_it(browser: Any, platform: Platform) -> None:
+    for username in ("trainee.ala", "instructor.ala"):
+        tab = browser.new_context(base_url=platform.portal, locale="en-GB").new_page()
+        try:
+            sign_in(tab, username, next_path="/")
+            response = tab.goto(PAGE)
+            assert response is not None and response.status == 403, username
+        finally:
+            tab.context.close()
+
+
+def test_the_page_on_a_desktop_and_a_phone_in_every_language(
+    page: Any, phone: Any, almaty: Enrolment
+) -> None:
+    for tab, width in ((page, "desktop"), (phone, "phone")):
+        sign_in(tab, "academy.ala", next_path=PAGE)
+        for language in ("en", "ru", "kk"):
+            use_language(tab, language)
+            response = tab.goto(PAGE)
+            assert response is not None and response.status == 200, language
+            assert tab.locator("html").get_attribute("lang") == language
+            expect(tab.locator("#f-name-kk")).to_have_value(NAMES["kk"])
+            shown = NAMES[language]
+            expect(tab.locator(".academy-name")).to_contain_text(shown)
+            wide = tab.evaluate("document.documentElement.scrollWidth")
+            assert wide <= tab.viewport_size["width"], f"{width}, {language}: wider than the screen"
+            assert_accessible(tab)
+            screenshot(tab, f"academy-settings-{width}-{language}")
+    expect(page.locator("h1")).to_have_text("Академияның атаулары мен тілдері")
