@@ -10,6 +10,7 @@ def routers() -> list[APIRouter]:
         academy,
         academy_oversight,
         academy_settings,
+        clearance,
         hr,
         public,
         review,
@@ -28,4 +29,5 @@ def routers() -> list[APIRouter]:
         teaching.router,
         review.router,
         hr.router,
+        clearance.router,
     ]

@@ -76,6 +76,13 @@ def _tiles(roles: frozenset[str]) -> list[dict[str, str]]:
     add(Role.REVIEWER, "/review", N_("Review queue"), N_("Approve or reject submitted versions."))
     add(Role.ACADEMY_ADMIN, "/review/drafts", N_("My drafts"), N_("Modules and tracks you author."))
     add(Role.HR, "/hr/webhooks", N_("Webhooks"), N_("Subscriptions, deliveries, redelivery."))
+    for role in (Role.HR, Role.ACADEMY_ADMIN):
+        add(
+            role,
+            "/clearance",
+            N_("Deployment clearance"),
+            N_("Who holds what a mission asks for, until its end."),
+        )
     return tiles
 
 
