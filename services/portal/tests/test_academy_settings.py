@@ -1,8 +1,8 @@
 """The academy's names and languages in a real browser, as academy.ala sets them: the name
-shown in the page language through the academy's order (the header and the academy pages),
-a new order and names saved to enrolment, a name in a language without a place explained in
-enrolment's words, two languages in one place in the portal's; the page closed to trainees and
-instructors. The page is accessible and fits a phone in every language."""
+shown in the page language through the academy's order (the header and the academy pages), a
+new order and names saved to enrolment; mistakes explained in the page language, and what only
+enrolment knows in its words; the page closed to trainees and instructors. The page is
+accessible and fits a phone in every language."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def almaty(platform: Platform) -> Iterator[Enrolment]:
 
 def _save(page: Any) -> Any:
     with page.expect_response(re.compile(r"/academy/settings$")) as answer:
-        page.click("main button:has-text('Save the names and languages')")
+        page.click("form.settings-form button[type=submit]")
     return answer.value
 
 
@@ -108,31 +108,47 @@ def test_the_name_follows_the_page_language_and_a_new_order_is_saved(
     expect(page.locator(".academy-name")).to_contain_text(NAMES["ru"])
 
 
-def test_a_name_in_a_language_without_a_place_is_explained_in_enrolments_words(
-    page: Any, almaty: Enrolment
-) -> None:
+def test_mistakes_are_explained_and_nothing_is_saved(page: Any, almaty: Enrolment) -> None:
     sign_in(page, "academy.ala", next_path=PAGE)
-    use_language(page, "en")
-    page.select_option("#f-place-en", "")  # English keeps its name: enrolment refuses
-    response = _save(page)
-    assert response.status == 422
+    use_language(page, "kk")
+    page.select_option("#f-place-en", "")  # English keeps its name: the portal asks first
+    assert _save(page).status == 422
     problems = page.locator("#settings-problems")
     expect(problems).to_have_attribute("role", "alert")
-    expect(problems).to_contain_text("The names and languages were not saved.")
+    expect(problems).to_contain_text("Атаулар мен тілдер сақталмады.")
     expect(problems).to_contain_text(
-        "The name in 'en' is not in one of the academy's languages (ru, kk)"
+        "«English» тілінде атау бар, бірақ реттегі орны жоқ: оған орын беріңіз немесе атауды "
+        "өшіріңіз."
     )
     expect(page.locator("#f-place-en")).to_have_value("")  # the form as it was sent
     expect(page.locator("#f-name-en")).to_have_value(NAMES["en"])
-    assert '"detail"' not in page.content()
     assert_accessible(page)
+    screenshot(page, "academy-settings-refused-kk")
 
-    page.select_option("#f-place-en", "1")  # English and Russian both first: the portal asks
+    use_language(page, "en")
+    page.select_option("#f-place-en", "1")  # English and Russian both first
     assert _save(page).status == 422
     expect(page.locator("#settings-problems")).to_contain_text(
         "Two languages have place 1 in the order: give each its own place."
     )
+    for code in ("ru", "kk", "en"):
+        page.select_option(f"#f-place-{code}", "")
+        page.fill(f"#f-name-{code}", "")
+    assert _save(page).status == 422
+    expect(page.locator("#settings-problems")).to_contain_text(
+        "Give at least one language a place in the order."
+    )
+
+    # What only enrolment knows is told in its words: a direction control hidden in a name.
+    page.goto(PAGE)
+    page.fill("#f-name-ru", "Алматинская \u202eакадемия полиции")
+    assert _save(page).status == 422
+    expect(page.locator("#settings-problems")).to_contain_text(
+        "contains the invisible direction control U+202E"
+    )
+    assert '"detail"' not in page.content()
     assert almaty.now()["languages"] == ["ru", "kk", "en"]
+    assert almaty.now()["names"] == NAMES
 
 
 def test_trainees_and_instructors_do_not_reach_it(browser: Any, platform: Platform) -> None:

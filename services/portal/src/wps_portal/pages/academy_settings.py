@@ -99,11 +99,24 @@ async def save_settings(request: Request, user: User = for_roles(*STAFF)) -> Res
     draft = Draft(text(form, "official_name", NAME_LIMIT), rows)
     placed = [row for row in rows if row.place is not None]
     places = [row.place or 0 for row in placed]
+    # What a person can get wrong in this form is told in their language; enrolment's own
+    # sentences (e.g. an invisible direction control in a name) are shown as it gives them.
+    if not placed:
+        draft.problems.append(_("Give at least one language a place in the order."))
     for shared in sorted({n for n in places if places.count(n) > 1}):
         draft.problems.append(
             _("Two languages have place %(place)s in the order: give each its own place.")
             % {"place": shared}
         )
+    for row in rows:
+        if row.name and row.place is None:
+            draft.problems.append(
+                _(
+                    "%(language)s has a name but no place in the order: give it a place, or "
+                    "clear the name."
+                )
+                % {"language": row.label}
+            )
     if draft.problems:
         return _page(request, scope, draft, status=422)
     body = {
