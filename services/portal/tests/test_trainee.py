@@ -201,7 +201,14 @@ def test_my_trainings_cohorts_and_certificates(
     pdf, _ = _downloaded(page, f"#cert-{certificate['id']} a[href$='.pdf']")
     text = _pdf_text(pdf)
     assert "сертификат об окончании обучения" in text
-    assert "базового курса по вопросам гендера и прав человека" in text
+    assert "гендер и права человека в деятельности полиции (базовый курс)" in text
+
+    # In Kazakh the PDF is Kazakh (the starter track has Kazakh texts).
+    use_language(page, "kk")
+    pdf, _ = _downloaded(page, f"#cert-{certificate['id']} a[href$='.pdf']")
+    text = _pdf_text(pdf)
+    assert "оқуды аяқтағаны туралы сертификат" in text
+    assert "полиция қызметіндегі гендер және адам құқықтары (базалық курс)" in text
 
 
 def _pdf_text(pdf: bytes) -> str:
@@ -300,8 +307,9 @@ def test_an_account_without_a_trainee_record_is_told_so(page: Any, platform: Pla
 
 
 def test_texts_and_pdfs_fall_back_like_the_pages() -> None:
-    """Kazakh is shown in Russian where a text (or a printed certificate) has no Kazakh."""
-    assert [pdf_language(code) for code in ("en", "ru", "kk")] == ["en", "ru", "ru"]
+    """Kazakh is shown in Russian where a text has no Kazakh; certificates are printed in
+    Kazakh too."""
+    assert [pdf_language(code) for code in ("en", "ru", "kk", "uk")] == ["en", "ru", "kk", "en"]
     titles = {"en": "Foundation", "ru": "Базовый курс"}
     assert localised(titles, "kk") == "Базовый курс"
     assert localised({"en": "Foundation"}, "kk") == "Foundation"

@@ -26,9 +26,10 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-# Certification renders certificates in these languages (holders.LANGUAGES) and any other in
-# English; for another page language the portal asks for that language's fallback instead.
-PDF_LANGUAGES = ("en", "ru")
+# Certification prints certificates with labels in these languages (its pdf.LANGUAGES), the
+# texts through the academy's languages; for another page language the portal asks for that
+# language's fallback instead.
+PDF_LANGUAGES = ("en", "ru", "kk")
 # Most urgent first: what a trainee must act on comes before what is settled.
 URGENCY = ("overdue", "expired", "due", "compliant", "exempt")
 COMPLIANCE_LABELS = {
