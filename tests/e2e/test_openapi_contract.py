@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from wps_certification.main import create_app as certification_app
 from wps_certification.settings import CertificationSettings
 from wps_common.errors import PROBLEM_JSON
+from wps_common.testing import wait_until
 from wps_curriculum.main import create_app as curriculum_app
 from wps_curriculum.settings import CurriculumSettings
 from wps_enrolment.main import create_app as enrolment_app
@@ -263,6 +264,13 @@ async def test_a_journey_answers_as_documented(platform: Platform) -> None:
         platform.enrolment,
         platform.certification,
     )
+    profile = {
+        "code": "UN-PKO-PREDEPLOY",
+        "title": {"en": "UN peacekeeping pre-deployment"},
+        "items": [{"kind": "module", "code": "WPS-101"}],
+    }
+    created = await curriculum.post("/v1/clearance-profiles", json=profile, headers=ADMIN)
+    assert created.status_code == 201, created.text
     for path in (
         "/v1/modules",
         "/v1/modules/WPS-101",
@@ -273,6 +281,9 @@ async def test_a_journey_answers_as_documented(platform: Platform) -> None:
         "/v1/tracks/GHR-FOUND?lang=ru",
         "/v1/tracks/GHR-FOUND/versions/1",
         "/v1/requirements",
+        "/v1/clearance-profiles",
+        "/v1/clearance-profiles/UN-PKO-PREDEPLOY",
+        "/v1/clearance-profiles/UN-PKO-PREDEPLOY/history",
     ):
         assert (await curriculum.get(path, headers=ADMIN)).status_code == 200, path
 
@@ -296,6 +307,14 @@ async def test_a_journey_answers_as_documented(platform: Platform) -> None:
         "/v1/imports/trainees/template?format=xlsx",
     ):
         assert (await enrolment.get(path, headers=ADMIN)).status_code == 200, path
+    clearance = (
+        f"/v1/clearance?employee_number={trainee['employee_number']}&profile=UN-PKO-PREDEPLOY"
+    )
+
+    async def answered() -> bool:
+        return (await enrolment.get(clearance, headers=ADMIN)).status_code == 200
+
+    await wait_until(answered, what="clearance_profile.changed to reach enrolment")
     [enrolled] = (
         await enrolment.get(f"/v1/cohorts/{cohort['id']}/enrolments", headers=ADMIN)
     ).json()["items"]
