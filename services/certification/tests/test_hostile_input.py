@@ -101,3 +101,26 @@ async def test_a_stored_name_with_a_direction_override_prints_without_it(
         f"/v1/verify/{certificate.verification_code}", headers={"Accept": "text/html"}
     )
     assert RLO not in page.text and "Ana avorteP" in page.text
+
+
+async def test_a_localised_academy_name_with_a_direction_override_prints_without_it(
+    client: httpx.AsyncClient, bus: dict[str, Any], database_url: str
+) -> None:
+    certificate = await issue(
+        bus,
+        database_url,
+        "t-hostile-3",
+        academy_names={"ru": f"Академия {RLO}веиК"},
+        academy_languages=["ru"],
+    )
+    staff = auth("academy_admin", academy_id=ACADEMY_ID)
+    pdf = await client.get(f"/v1/certificates/{certificate.id}.pdf", headers=staff)
+    assert pdf.status_code == 200, pdf.text
+    text = " ".join(PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text().split())
+    assert RLO not in text and "АКАДЕМИЯ ВЕИК" in text
+    verified = await client.get(f"/v1/verify/{certificate.verification_code}")
+    assert verified.json()["academy_name"] == "Академия веиК"
+    page = await client.get(
+        f"/v1/verify/{certificate.verification_code}", headers={"Accept": "text/html"}
+    )
+    assert RLO not in page.text and "Академия веиК" in page.text
