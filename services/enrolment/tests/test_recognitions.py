@@ -148,10 +148,9 @@ async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
             "recognised",
         )
         assert row["recognition_id"] == body["id"] and row["certificate_id"] is None
+
         async def announced() -> list[Any]:
-            return [
-                e for e in tap.of_type("compliance.changed") if e.data["status"] == "compliant"
-            ]
+            return [e for e in tap.of_type("compliance.changed") if e.data["status"] == "compliant"]
 
         [changed] = await wait_until(announced, what="compliance.changed to compliant")
     assert changed.data["previous_status"] == "overdue"
@@ -173,10 +172,22 @@ async def test_rejected_with_a_reason_counts_for_nothing(
 ) -> None:
     trainee, recorder, approver = setting["trainee"], setting["recorder"], setting["approver"]
     created = await record(
-        academy, trainee["id"], headers=recorder, evidence=("scan.jpg", JPEG, "image/jpeg")
+        academy,
+        trainee["id"],
+        headers=recorder,
+        evidence=("C:\\scans\\Сертификат ОБСЕ.jpg", JPEG, "image/jpeg"),
     )
     assert created.json()["evidence"]["media_type"] == "image/jpeg"
+    assert created.json()["evidence"]["name"] == "Сертификат ОБСЕ.jpg"  # no path kept
     path = f"/v1/recognitions/{created.json()['id']}"
+    download = await academy.client.get(f"{path}/evidence", headers=approver)
+    assert download.status_code == 200 and download.content == JPEG
+    assert download.headers["content-type"] == "image/jpeg"
+    assert download.headers["content-disposition"] == (
+        'attachment; filename="__________ ____.jpg"; '
+        "filename*=UTF-8''%D0%A1%D0%B5%D1%80%D1%82%D0%B8%D1%84%D0%B8%D0%BA%D0%B0%D1%82%20"
+        "%D0%9E%D0%91%D0%A1%D0%95.jpg"
+    )
     no_reason = await academy.client.post(f"{path}/reject", json={}, headers=approver)
     assert no_reason.status_code == 422
     rejected = await academy.client.post(

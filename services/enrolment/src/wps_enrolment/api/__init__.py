@@ -1,6 +1,6 @@
 """Enrolment REST API: /v1/academies, /v1/trainees, /v1/imports, /v1/cohorts, /v1/enrolments,
-/v1/compliance, /v1/clearance, /v1/recognitions and /v1/reports, one router per subdomain, each included in the app under
-`PREFIX` (see wps_common.app.build_app)."""
+/v1/compliance, /v1/clearance, /v1/recognitions and /v1/reports, one router per subdomain, each
+included in the app under `PREFIX` (see wps_common.app.build_app)."""
 
 from __future__ import annotations
 

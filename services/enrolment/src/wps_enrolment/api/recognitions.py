@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import re
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -71,6 +72,15 @@ def _file_name(name: str | None) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     cleaned = re.sub(r"[^\w.\- ]", "_", base).strip(" .")[:150]
     return cleaned or "evidence"
+
+
+def _attachment(name: str) -> str:
+    """Content-Disposition for a file name in any script: an ASCII stand-in, and the name
+    itself in UTF-8 (RFC 6266) for the browsers that read it."""
+    fallback = re.sub(r"[^A-Za-z0-9.\- _]", "_", name)
+    if fallback == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 @router.post(
@@ -175,7 +185,7 @@ async def recognition_evidence(recognition_id: Id, session: DbSession, who: Staf
         found.evidence,
         media_type=found.evidence_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{found.evidence_name}"',
+            "Content-Disposition": _attachment(found.evidence_name),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },
