@@ -120,7 +120,7 @@ async def list_certificates(
 async def certificate_pdf(
     certificate_id: Id, request: Request, who: Reader, today: Today, lang: Language = None
 ) -> Response:
-    """The certificate as PDF, in the trainee's language unless `?lang=` says otherwise."""
+    """The certificate as PDF, in its language (decided at issue) unless `?lang=` asks."""
     # A transaction of its own that ends before rendering: holding it for the render would keep
     # a connection (and SQLite's write lock, which every transaction takes) for ~40 ms each.
     async with runtime_of(request).db.session() as session:

@@ -70,7 +70,7 @@ async def certificate_document(
     today: date,
     keyring: Keyring,
 ) -> CertificateDocument:
-    """What the PDF of a certificate `who` may see shows, in `language` or else the holder's,
+    """What the PDF of a certificate `who` may see shows, in `language` or else its own,
     with its signed credential embedded (none once it is revoked or superseded)."""
     certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
     token = (
