@@ -384,6 +384,13 @@ ROWS: list[Row] = [
     Row(E, "GET", "/v1/compliance?academy_id={A}", ANALYSTS_A),
     Row(E, "GET", "/v1/compliance/summary?academy_id={A}", ANALYSTS_A),
     Row(E, "GET", "/v1/reports/participation?academy_id={A}", ANALYSTS_A),
+    Row(E, "GET", "/v1/reports/compliance?academy_id={A}&by=gender&across=rank", ANALYSTS_A),
+    Row(
+        E,
+        "GET",
+        "/v1/reports/compliance/monthly?academy_id={A}&from=2026-01-01&to=2026-03-31",
+        ANALYSTS_A,
+    ),
     # Deployment clearance: A's trainee (employee number KZ-ALA), for A's staff and HR.
     Row(E, "GET", "/v1/clearance?employee_number=KZ-ALA&profile=PKO-MATRIX", ANALYSTS_A),
     Row(E, "GET", "/v1/academies/{A}/trainees.csv", STAFF_A),

@@ -4,14 +4,20 @@ A group's numbers are withheld when fewer than k people are in it, or when fewer
 (or fail) the measure; then further groups are withheld until the withheld cells cannot be
 recovered from the published totals (complementary suppression): at least two withheld, and
 their sums (of people, of those meeting the measure, and of those not) each at least k.
+
+A cross table (`by` × `across`, e.g. gender × rank) applies the same rule to every row against
+its row total, every column against its column total, and the row and column totals against
+the overall one, until no line has a withheld cell it would give away (ADR 0030). Compliance
+over a date range, and its monthly series, come from the kept history of statuses.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import case, distinct, func, select
@@ -22,6 +28,7 @@ from wps_common.tenancy import academy_scope, in_academy
 from wps_enrolment.models import (
     Academy,
     Cohort,
+    ComplianceChange,
     ComplianceRecord,
     Enrolment,
     Requirement,
@@ -35,6 +42,8 @@ ATTRIBUTES = {
     "unit": Trainee.unit,
     "academy": Academy.code,
 }
+ACROSS = ("gender", "rank", "unit", "academy")  # what a cross table's columns may be
+MEETS = ("compliant", "exempt")
 
 
 @dataclass
@@ -44,18 +53,20 @@ class Cell:
     total: int
     hide_count: bool = False
     hide_total: bool = False
+    across: str | None = None  # the column of a cross table's inner cell
 
     def as_dict(self) -> dict[str, Any]:
         count = None if self.hide_count else self.count
         total = None if self.hide_total else self.total
         rate = round(count / total, 4) if count is not None and total else None
-        return {
+        cell = {
             "group": self.group,
             "count": count,
             "total": total,
             "rate": rate,
             "suppressed": self.hide_count or self.hide_total,
         }
+        return cell if self.across is None else {**cell, "across": self.across}
 
 
 def _primary(cell: Cell, k: int) -> None:
@@ -100,6 +111,60 @@ def suppress(cells: list[Cell], overall: Cell, k: int) -> None:
             sums = [sum(c.count for c in hidden), sum(c.total - c.count for c in hidden)]
 
 
+def _complement(cells: list[Cell], total: Cell, k: int) -> bool:
+    """One line of a table (a row, a column, or the margins) and its published total: withhold
+    further cells of the line until its withheld ones cannot be recovered from the total.
+    Returns whether anything more was withheld."""
+    more = False
+    for column in ("total", "count"):
+        hide = f"hide_{column}"
+        while True:
+            hidden = [c for c in cells if getattr(c, hide)]
+            visible = [c for c in cells if not getattr(c, hide)]
+            if getattr(total, hide):
+                # The total is withheld: it is the sum of the line's cells, so one of them
+                # must be withheld too, or the total can be added up.
+                safe = bool(hidden) or not visible
+            elif column == "total":
+                people = sum(c.total for c in hidden)
+                safe = not hidden or not visible or (len(hidden) >= 2 and people >= k)
+            else:
+                met = sum(c.count for c in hidden)
+                missed = sum(c.total - c.count for c in hidden)
+                safe = not hidden or not visible or (len(hidden) >= 2 and min(met, missed) >= k)
+            if safe:
+                break
+            victim = min(visible, key=lambda c: (getattr(c, column), c.group, c.across or ""))
+            setattr(victim, hide, True)
+            if column == "total":
+                victim.hide_count = True  # a withheld total withholds its count
+            more = True
+    return more
+
+
+def suppress_cross(
+    inner: list[Cell], rows: list[Cell], columns: list[Cell], overall: Cell, k: int
+) -> None:
+    """Primary suppression of every cell, the margins and the overall; then the complementary
+    rule on every row (against its row total), every column (against its column total) and
+    both margins (against the overall), again until no line changes."""
+    for cell in [*inner, *rows, *columns, overall]:
+        _primary(cell, k)
+    lines = [([c for c in inner if c.group == row.group], row) for row in rows]
+    lines += [([c for c in inner if c.across == column.group], column) for column in columns]
+    lines += [(rows, overall), (columns, overall)]
+    while any([_complement(cells, total, k) for cells, total in lines]):
+        pass
+
+
+@dataclass
+class Grouped:
+    """A measure's counts per group (a key per dimension) and overall."""
+
+    groups: list[tuple[tuple[str | None, ...], int, int]] = field(default_factory=list)
+    overall: tuple[int, int] = (0, 0)
+
+
 async def build(
     session: AsyncSession,
     *,
@@ -110,31 +175,65 @@ async def build(
     date_from: date | None,
     date_to: date | None,
     k: int,
+    across: str | None = None,
 ) -> dict[str, Any]:
     scope = academy_scope(who, academy_id)
+    keys = [by] if across is None else [by, across]
     if measure == "participation":
-        pairs = await _participation(session, by, scope, date_from, date_to)
+        grouped = await _participation(session, keys, scope, date_from, date_to)
     elif measure == "completion":
-        pairs = await _completion(session, by, scope, date_from, date_to)
+        grouped = await _completion(session, keys, scope, date_from, date_to)
+    elif date_from is None and date_to is None:
+        grouped = await _compliance(session, keys, scope)
     else:
-        pairs = await _compliance(session, by, scope)
-    groups, overall_pair = pairs
-    cells = [Cell(g or UNSPECIFIED, count, total) for g, count, total in groups]
-    overall = Cell("all", *overall_pair)
-    suppress(cells, overall, k)
-    return {
+        [grouped] = await _compliance_in(session, keys, scope, [(date_from, date_to)])
+    report: dict[str, Any] = {
         "measure": measure,
         "by": by,
+        "across": across,
         "academy_id": scope,
         "date_from": date_from,
         "date_to": date_to,
         "k": k,
+    }
+    return report | (_one_way(grouped, k) if across is None else _cross(grouped, k))
+
+
+def _one_way(grouped: Grouped, k: int) -> dict[str, Any]:
+    cells = [Cell(g or UNSPECIFIED, count, total) for (g,), count, total in grouped.groups]
+    overall = Cell("all", *grouped.overall)
+    suppress(cells, overall, k)
+    return {
         "cells": [c.as_dict() for c in sorted(cells, key=lambda c: c.group)],
         "overall": overall.as_dict(),
     }
 
 
-Groups = tuple[list[tuple[str | None, int, int]], tuple[int, int]]
+def _cross(grouped: Grouped, k: int) -> dict[str, Any]:
+    """Inner cells, row totals (`cells`, as in a one-way report), column totals (`columns`)."""
+    inner = [
+        Cell(g or UNSPECIFIED, count, total, across=a or UNSPECIFIED)
+        for (g, a), count, total in grouped.groups
+    ]
+    rows = _margins(inner, lambda c: c.group)
+    columns = _margins(inner, lambda c: c.across or UNSPECIFIED)
+    overall = Cell("all", *grouped.overall)
+    suppress_cross(inner, rows, columns, overall, k)
+    return {
+        "cells": [c.as_dict() for c in rows],
+        "columns": [c.as_dict() for c in columns],
+        "table": [c.as_dict() for c in sorted(inner, key=lambda c: (c.group, c.across or ""))],
+        "overall": overall.as_dict(),
+    }
+
+
+def _margins(inner: list[Cell], key: Any) -> list[Cell]:
+    sums: dict[str, list[int]] = {}
+    for cell in inner:
+        into = sums.setdefault(key(cell), [0, 0])
+        into[0] += cell.count
+        into[1] += cell.total
+    return [Cell(group, count, total) for group, (count, total) in sorted(sums.items())]
 
 
 def _in_range(stmt: Any, date_from: date | None, date_to: date | None) -> Any:
@@ -146,8 +245,12 @@ def _in_range(stmt: Any, date_from: date | None, date_to: date | None) -> Any:
 
 
 async def _participation(
-    session: AsyncSession, by: str, scope: str | None, date_from: date | None, date_to: date | None
-) -> Groups:
+    session: AsyncSession,
+    keys: list[str],
+    scope: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> Grouped:
     """Of the active trainees, how many took part (held a seat) in a cohort starting in range."""
     people = (
         select(Trainee.id)
@@ -172,36 +275,49 @@ async def _participation(
         )
         or 0
     )
-    if by == "track":
+    if keys == ["track"]:
         code = func.coalesce(part.c.track_code, part.c.module_code)
         rows = await session.execute(
             select(code, func.count(distinct(part.c.trainee_id)))
             .where(part.c.trainee_id.in_(people))
             .group_by(code)
         )
-        return [(g, int(n), population) for g, n in rows.all()], (participants, population)
-    attribute = ATTRIBUTES[by]
+        return Grouped(
+            [((g,), int(n), population) for g, n in rows.all()], (participants, population)
+        )
+    attributes = [ATTRIBUTES[key] for key in keys]
     rows = await session.execute(
         select(
-            attribute,
+            *attributes,
             func.count(distinct(Trainee.id)),
             func.count(distinct(case((Trainee.id.in_(select(part.c.trainee_id)), Trainee.id)))),
         )
         .join(Academy, Academy.id == Trainee.academy_id)
         .where(Trainee.id.in_(people))
-        .group_by(attribute)
+        .group_by(*attributes)
     )
-    return [(g, int(p), int(t)) for g, t, p in rows.all()], (participants, population)
+    n = len(keys)
+    return Grouped(
+        [(tuple(row[:n]), int(row[n + 1]), int(row[n])) for row in rows.all()],
+        (participants, population),
+    )
 
 
 async def _completion(
-    session: AsyncSession, by: str, scope: str | None, date_from: date | None, date_to: date | None
-) -> Groups:
+    session: AsyncSession,
+    keys: list[str],
+    scope: str | None,
+    date_from: date | None,
+    date_to: date | None,
+) -> Grouped:
     """Of the enrolments holding a seat in cohorts starting in range, how many completed."""
-    key = func.coalesce(Cohort.track_code, Cohort.module_code) if by == "track" else ATTRIBUTES[by]
+    columns = [
+        func.coalesce(Cohort.track_code, Cohort.module_code) if key == "track" else ATTRIBUTES[key]
+        for key in keys
+    ]
     stmt = _in_range(
         select(
-            key,
+            *columns,
             func.count(Enrolment.id),
             func.count(case((Enrolment.status == "completed", Enrolment.id))),
         )
@@ -209,52 +325,195 @@ async def _completion(
         .join(Trainee, Trainee.id == Enrolment.trainee_id)
         .join(Academy, Academy.id == Enrolment.academy_id)
         .where(Enrolment.status.in_(("enrolled", "completed", "failed")))
-        .group_by(key),
+        .group_by(*columns),
         date_from,
         date_to,
     )
     if scope is not None:
         stmt = in_academy(stmt, Enrolment.academy_id, scope)
-    groups = [(g, int(done), int(total)) for g, total, done in (await session.execute(stmt))]
-    return groups, (sum(g[1] for g in groups), sum(g[2] for g in groups))
+    return _summed(await session.execute(stmt), len(keys))
 
 
-async def _compliance(session: AsyncSession, by: str, scope: str | None) -> Groups:
+def _summed(rows: Iterable[Any], n: int) -> Grouped:
+    """Rows of (*keys, total, count) as groups, and the overall sums."""
+    groups = [(tuple(row[:n]), int(row[n + 1]), int(row[n])) for row in rows]
+    return Grouped(groups, (sum(g[1] for g in groups), sum(g[2] for g in groups)))
+
+
+def _compliance_keys(keys: list[str]) -> list[Any]:
+    return [Requirement.track_code if key == "track" else ATTRIBUTES[key] for key in keys]
+
+
+async def _compliance(session: AsyncSession, keys: list[str], scope: str | None) -> Grouped:
     """Of the current trainee × requirement statuses, how many are compliant (or exempt)."""
-    key = Requirement.track_code if by == "track" else ATTRIBUTES[by]
+    columns = _compliance_keys(keys)
     stmt = (
         select(
-            key,
+            *columns,
             func.count(ComplianceRecord.id),
-            func.count(
-                case((ComplianceRecord.status.in_(("compliant", "exempt")), ComplianceRecord.id))
-            ),
+            func.count(case((ComplianceRecord.status.in_(MEETS), ComplianceRecord.id))),
         )
         .join(Trainee, Trainee.id == ComplianceRecord.trainee_id)
         .join(Academy, Academy.id == Trainee.academy_id)
         .join(Requirement, Requirement.code == ComplianceRecord.requirement_code)
-        .group_by(key)
+        .group_by(*columns)
     )
     if scope is not None:
         stmt = in_academy(stmt, ComplianceRecord.academy_id, scope)
-    groups = [(g, int(ok), int(total)) for g, total, ok in (await session.execute(stmt)).all()]
-    return groups, (sum(g[1] for g in groups), sum(g[2] for g in groups))
+    return _summed((await session.execute(stmt)).all(), len(keys))
+
+
+Range = tuple[date | None, date | None]
+
+
+async def _compliance_in(
+    session: AsyncSession, keys: list[str], scope: str | None, ranges: Sequence[Range]
+) -> list[Grouped]:
+    """Compliance over each date range, from the history of statuses: every trainee ×
+    requirement that applied on some day of the range, with its status on the last such day
+    (the range's end, or the day it stopped applying), compliant or exempt counting as met."""
+    columns = _compliance_keys(keys)
+    ends = [end for _, end in ranges if end is not None]
+    last = max(ends) if len(ends) == len(ranges) else None
+    stmt = (
+        select(
+            ComplianceChange.trainee_id,
+            ComplianceChange.requirement_code,
+            ComplianceChange.changed_on,
+            ComplianceChange.status,
+            *columns,
+        )
+        .join(Trainee, Trainee.id == ComplianceChange.trainee_id)
+        .join(Academy, Academy.id == Trainee.academy_id)
+        .join(Requirement, Requirement.code == ComplianceChange.requirement_code)
+        .order_by(
+            ComplianceChange.trainee_id,
+            ComplianceChange.requirement_code,
+            ComplianceChange.changed_on,
+            ComplianceChange.id,
+        )
+    )
+    if last is not None:
+        stmt = stmt.where(ComplianceChange.changed_on <= last)
+    if scope is not None:
+        stmt = in_academy(stmt, ComplianceChange.academy_id, scope)
+    pairs: dict[tuple[str, str], tuple[tuple[Any, ...], list[tuple[date, str | None]]]] = {}
+    for row in await session.execute(stmt):
+        trainee_id, code, on, status = row[:4]
+        pairs.setdefault((trainee_id, code), (tuple(row[4:]), []))[1].append((on, status))
+    out = []
+    for start, end in ranges:
+        counts: dict[tuple[Any, ...], list[int]] = {}
+        for key, changes in pairs.values():
+            found = status_in(changes, start, end)
+            if found is None:
+                continue
+            into = counts.setdefault(key, [0, 0])
+            into[0] += 1
+            into[1] += found in MEETS
+        out.append(_summed([(*g, total, met) for g, (total, met) in counts.items()], len(keys)))
+    return out
+
+
+def status_in(
+    changes: Sequence[tuple[date, str | None]], start: date | None, end: date | None
+) -> str | None:
+    """A trainee's status against a requirement over a range, from its changes in order (a
+    None status: it stopped applying that day): the status on the range's end if it applied
+    then, else the one it had when it stopped applying within the range, else None. Without a
+    start the range is its end alone (a status on a day), and without either, today's."""
+    current: str | None = None
+    stopped_in_range: str | None = None
+    for day, status in changes:
+        if end is not None and day > end:
+            break
+        if status is None and current is not None and start is not None and day > start:
+            stopped_in_range = current
+        current = status
+    return current if current is not None else stopped_in_range
+
+
+def month_ranges(date_from: date, date_to: date) -> list[tuple[date, date]]:
+    """The calendar months from `date_from`'s to `date_to`'s, each cut to the range."""
+    months = []
+    start = date_from.replace(day=1)
+    while start <= date_to:
+        following = (start + timedelta(days=32)).replace(day=1)
+        months.append((max(start, date_from), min(following - timedelta(days=1), date_to)))
+        start = following
+    return months
+
+
+async def monthly(
+    session: AsyncSession,
+    *,
+    who: Principal,
+    academy_id: str | None,
+    date_from: date,
+    date_to: date,
+    k: int,
+) -> dict[str, Any]:
+    """Compliance by gender for each month of the range (each month as a ranged report of its
+    own, suppressed on its own), and the first day the history of statuses holds."""
+    scope = academy_scope(who, academy_id)
+    months = month_ranges(date_from, date_to)
+    grouped = await _compliance_in(session, ["gender"], scope, months)
+    first = select(func.min(ComplianceChange.changed_on))
+    if scope is not None:
+        first = in_academy(first, ComplianceChange.academy_id, scope)
+    return {
+        "measure": "compliance",
+        "by": "gender",
+        "academy_id": scope,
+        "date_from": date_from,
+        "date_to": date_to,
+        "k": k,
+        "history_from": await session.scalar(first),
+        "months": [
+            {"month": start.strftime("%Y-%m"), "date_from": start, "date_to": end, **_one_way(g, k)}
+            for (start, end), g in zip(months, grouped, strict=True)
+        ],
+    }
+
+
+def _numbers(cell: dict[str, Any]) -> list[Any]:
+    return [
+        "" if cell["count"] is None else cell["count"],
+        "" if cell["total"] is None else cell["total"],
+        "" if cell["rate"] is None else cell["rate"],
+        "true" if cell["suppressed"] else "false",
+    ]
 
 
 def as_csv(report: dict[str, Any]) -> str:
+    """One line per group and one for all; a cross table's lines also name the column (`all`
+    for a row's total, and a column's total has the group `all`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["measure", "by", "group", "count", "total", "rate", "suppressed"])
-    for cell in [*report["cells"], report["overall"]]:
-        writer.writerow(
-            [
-                report["measure"],
-                report["by"],
-                cell["group"],
-                "" if cell["count"] is None else cell["count"],
-                "" if cell["total"] is None else cell["total"],
-                "" if cell["rate"] is None else cell["rate"],
-                "true" if cell["suppressed"] else "false",
-            ]
-        )
+    across = report.get("across")
+    if across is None:
+        writer.writerow(["measure", "by", "group", "count", "total", "rate", "suppressed"])
+        for cell in [*report["cells"], report["overall"]]:
+            writer.writerow([report["measure"], report["by"], cell["group"], *_numbers(cell)])
+        return out.getvalue()
+    writer.writerow(
+        ["measure", "by", "group", "across", "column", "count", "total", "rate", "suppressed"]
+    )
+    lines = [(cell["group"], cell["across"], cell) for cell in report["table"]]
+    lines += [(cell["group"], "all", cell) for cell in report["cells"]]
+    lines += [("all", cell["group"], cell) for cell in report["columns"]]
+    lines.append(("all", "all", report["overall"]))
+    for group, column, cell in lines:
+        writer.writerow([report["measure"], report["by"], group, across, column, *_numbers(cell)])
+    return out.getvalue()
+
+
+def monthly_csv(report: dict[str, Any]) -> str:
+    """One line per month and gender, and one per month for all."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["month", "group", "count", "total", "rate", "suppressed"])
+    for month in report["months"]:
+        for cell in [*month["cells"], month["overall"]]:
+            writer.writerow([month["month"], cell["group"], *_numbers(cell)])
     return out.getvalue()

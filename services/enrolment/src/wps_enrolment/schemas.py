@@ -428,15 +428,50 @@ class ReportCell(BaseModel):
     suppressed: bool
 
 
+class ReportTableCell(ReportCell):
+    across: str = Field(description="the column's group (the cell's row is `group`)")
+
+
 class Report(BaseModel):
     measure: Literal["participation", "completion", "compliance"]
     by: Literal["gender", "rank", "unit", "track", "academy"]
+    across: Literal["gender", "rank", "unit", "academy"] | None = Field(
+        None, description="a cross table's second grouping"
+    )
     academy_id: str | None
     date_from: date | None
     date_to: date | None
     k: int
+    cells: list[ReportCell] = Field(description="per group of `by` (a cross table's row totals)")
+    columns: list[ReportCell] | None = Field(
+        None, description="a cross table's column totals, per group of `across`"
+    )
+    table: list[ReportTableCell] | None = Field(
+        None, description="a cross table's inner cells, one per `by` × `across` pair with people"
+    )
+    overall: ReportCell
+
+
+class MonthReport(BaseModel):
+    month: str = Field(examples=["2026-03"])
+    date_from: date
+    date_to: date
     cells: list[ReportCell]
     overall: ReportCell
+
+
+class MonthlyReport(BaseModel):
+    measure: Literal["compliance"]
+    by: Literal["gender"]
+    academy_id: str | None
+    date_from: date
+    date_to: date
+    k: int
+    history_from: date | None = Field(
+        description="the first day the kept history of statuses holds (earlier months count "
+        "only the statuses that have not changed since then)"
+    )
+    months: list[MonthReport]
 
 
 class ClearancePerson(BaseModel):
@@ -465,8 +500,9 @@ class ClearanceItemOut(BaseModel):
     expires_on: date | None = Field(
         description="the last day what meets it is valid (null: it does not expire, or missing)"
     )
-    basis: Literal["certificate", "recognition"] | None = Field(
-        description="what meets it: a certificate of the platform, or recognised training"
+    basis: Literal["certificate", "recognised"] | None = Field(
+        description="what meets it: a certificate of the platform, or recognised training "
+        "(as `basis` of compliance)"
     )
     certificate_id: str | None = None
     recognition_id: str | None = None
