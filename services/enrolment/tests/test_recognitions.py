@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from wps_common.events.contracts import RequirementChanged, Selector
+from wps_common.events.contracts import (
+    ClearanceItem,
+    ClearanceProfileChanged,
+    RequirementChanged,
+    Selector,
+)
 from wps_common.testing import EventTap, auth, publish_event, wait_until
 
 from .conftest import Academy, open_academy
@@ -271,3 +276,47 @@ async def test_another_academy_sees_nothing(academy: Academy, setting: dict[str,
     # An admin of the platform sees and decides for every academy.
     approved = await academy.client.post(f"{path}/approve", headers=auth("admin", sub="root"))
     assert approved.status_code == 200, approved.text
+
+
+async def test_approved_recognition_clears_for_a_deployment(
+    academy: Academy, setting: dict[str, Any]
+) -> None:
+    """Deployment clearance reads approved recognised training as a holding of its track:
+    the track and the modules in it, until the track's validity from the completion date."""
+    trainee, recorder, approver = setting["trainee"], setting["recorder"], setting["approver"]
+    await publish_event(
+        academy.bus,
+        ClearanceProfileChanged(
+            profile_code="PKO-TEST",
+            revision=1,
+            change="created",
+            title={"en": "Pre-deployment"},
+            items=[
+                ClearanceItem(kind="track", code="GHR-FOUND"),
+                ClearanceItem(kind="module", code="WPS-101"),
+            ],
+            active=True,
+            changed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ),
+    )
+    ask = f"/v1/clearance?employee_number={trainee['employee_number']}&profile=PKO-TEST"
+
+    async def answered() -> Any:
+        response = await academy.client.get(ask, headers=approver)
+        return response.json() if response.status_code == 200 else None
+
+    before = await wait_until(answered, what="the profile to reach enrolment")
+    assert before["cleared"] is False
+    created = await record(academy, trainee["id"], headers=recorder)
+    pending = (await academy.client.get(ask, headers=approver)).json()
+    assert pending["cleared"] is False  # pending training clears nobody
+    await academy.client.post(f"/v1/recognitions/{created.json()['id']}/approve", headers=approver)
+    after = (await academy.client.get(f"{ask}&until=2027-06-30", headers=approver)).json()
+    assert after["cleared"] is True
+    assert {(i["code"], i["status"], i["basis"], i["expires_on"]) for i in after["items"]} == {
+        ("GHR-FOUND", "met", "recognised", "2028-03-10"),
+        ("WPS-101", "met", "recognised", "2028-03-10"),
+    }
+    assert all(i["recognition_id"] == created.json()["id"] for i in after["items"])
+    late = (await academy.client.get(f"{ask}&until=2028-06-30", headers=approver)).json()
+    assert [i["status"] for i in late["items"]] == ["expires", "expires"]

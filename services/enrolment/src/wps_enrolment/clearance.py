@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime
+from typing import Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from wps_common.errors import Conflict, NotFound
 from wps_common.events.contracts import ClearanceProfileChanged
 from wps_common.events.envelope import CloudEvent
 from wps_common.tenancy import scoped
+from wps_common.validity import add_months
 from wps_enrolment.clearance_rules import Holding, Item, TrackModules
 from wps_enrolment.clearance_rules import clearance as decide
 from wps_enrolment.compliance import local_date
@@ -24,6 +26,7 @@ from wps_enrolment.models import (
     ClearanceProfile,
     CurriculumModule,
     CurriculumTrack,
+    Recognition,
     Trainee,
 )
 from wps_enrolment.schemas import (
@@ -90,7 +93,7 @@ async def answer(
                 title=titles.get((a.item.kind, a.item.code), {}),
                 status=a.status,
                 expires_on=a.until,
-                basis=a.holding.source if a.holding else None,
+                basis=_BASIS[a.holding.source] if a.holding else None,
                 certificate_id=(
                     a.holding.id if a.holding and a.holding.source == "certificate" else None
                 ),
@@ -104,14 +107,22 @@ async def answer(
     )
 
 
+# What an answer says an item rests on, in the words compliance uses too.
+_BASIS: dict[str, Literal["certificate", "recognised"]] = {
+    "certificate": "certificate",
+    "recognition": "recognised",
+}
+
+
 async def holdings(session: AsyncSession, trainee_id: str) -> list[Holding]:
-    """Everything of a trainee's that counts like a certificate. Recognised training (training
-    done elsewhere, approved by an academy) joins here as `Holding(source="recognition", …)`
-    once it is recorded; the rule needs no change."""
+    """Everything of a trainee's that counts like a certificate: their certificates, and
+    approved recognised training (training done elsewhere, ADR 0031) as a holding of its
+    track, valid until its own `valid_until`, else for the track's certificate validity from
+    the completion date."""
     certificates = await session.scalars(
         select(CertificateRecord).where(CertificateRecord.trainee_id == trainee_id)
     )
-    return [
+    found = [
         Holding(
             source="certificate",
             id=c.certificate_id,
@@ -123,6 +134,47 @@ async def holdings(session: AsyncSession, trainee_id: str) -> list[Holding]:
         )
         for c in certificates
     ]
+    recognised = list(
+        await session.scalars(
+            select(Recognition).where(
+                Recognition.trainee_id == trainee_id, Recognition.status == "approved"
+            )
+        )
+    )
+    validity = await _validity_months(session, {r.track_code for r in recognised})
+    for r in recognised:
+        months = validity.get(r.track_code)
+        until = r.valid_until or (add_months(r.completed_on, months) if months else None)
+        found.append(
+            Holding(
+                source="recognition",
+                id=r.id,
+                award="track",
+                code=r.track_code,
+                version=None,
+                valid=True,
+                until=until,
+            )
+        )
+    return found
+
+
+async def _validity_months(session: AsyncSession, codes: set[str]) -> dict[str, int]:
+    """How long a certificate of each track stays valid, by its newest published version."""
+    if not codes:
+        return {}
+    months: dict[str, int] = {}
+    for code, facts in await session.execute(
+        select(CurriculumTrack.code, CurriculumTrack.facts)
+        .where(CurriculumTrack.code.in_(codes))
+        .order_by(CurriculumTrack.version)
+    ):
+        value = facts.get("validity_months")
+        if value:
+            months[code] = int(value)
+        else:
+            months.pop(code, None)
+    return months
 
 
 async def _active_profile(session: AsyncSession, code: str) -> ClearanceProfile:
