@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -210,3 +211,31 @@ def test_the_page_on_a_desktop_and_a_phone_in_every_language(
             assert_accessible(tab)
             screenshot(tab, f"recognitions-{width}-{language}")
     expect(page.locator("h1")).to_have_text("Танылған оқыту")
+
+
+def test_recognised_training_running_out_is_on_the_expiring_list(
+    page: Any, platform: Platform, api: httpx.Client
+) -> None:
+    trainee = _trainee(api)
+    today = date.today()
+    created = api.post(
+        "/v1/recognitions",
+        data={
+            "trainee_id": trainee["id"],
+            "track_code": "GHR-FOUND",
+            "issuer": "UNPOL training centre",
+            "completed_on": (today - timedelta(days=300)).isoformat(),
+            "valid_until": (today + timedelta(days=10)).isoformat(),
+        },
+        files={"evidence": ("scan.pdf", PDF, "application/pdf")},
+    )
+    assert created.status_code == 201, created.text
+    with enrolment_api(platform, "academy.ala2") as approver:
+        approved = approver.post(f"/v1/recognitions/{created.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
+    sign_in(page, "academy.ala", next_path="/academy/compliance?view=expiring")
+    use_language(page, "en")
+    page.goto("/academy/compliance?view=expiring")
+    row = page.locator("table.records-table tr", has_text=trainee["employee_number"])
+    expect(row).to_contain_text("Recognised training")
+    expect(row.locator("a")).to_have_count(0)  # no certificate to open

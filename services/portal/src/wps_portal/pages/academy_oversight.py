@@ -276,7 +276,9 @@ async def _expiring(
         rows += [
             r
             for r in items
-            if r.get("certificate_id") and r.get("due_on") and r["due_on"] <= until.isoformat()
+            if (r.get("certificate_id") or r.get("recognition_id"))
+            and r.get("due_on")
+            and r["due_on"] <= until.isoformat()
         ]
     rows.sort(key=lambda r: (r["due_on"], r["family_name"], r["given_name"]))
     return rows, complete
