@@ -109,9 +109,7 @@ async def update_trainee(
 ) -> TraineeOut:
     """Change a trainee's details (audited; `active: false` deactivates)."""
     return TraineeOut.model_validate(
-        await trainees.update_trainee(
-            session, trainee_id=trainee_id, data=body, who=who, now=now
-        )
+        await trainees.update_trainee(session, trainee_id=trainee_id, data=body, who=who, now=now)
     )
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from wps_common.auth import Role
 from wps_common.fields import spreadsheet_safe
-from wps_portal.backend import ServiceError
+from wps_portal.backend import Backend, ServiceError
 from wps_portal.i18n import N_, localised
 from wps_portal.pages.scope import required_scope
 from wps_portal.web import User, call, checked_form, flash, for_roles, language, redirect, render
@@ -88,14 +88,16 @@ MEASURES = {
     "compliance": {
         "title": N_("Compliance with mandatory training"),
         "explanation": N_(
-            "Of the current records of trainees against the requirements that apply to them, "
-            "how many are compliant or exempt. As of today: the period does not change it."
+            "Of the records of trainees against the requirements that apply to them, how many "
+            "are compliant or exempt: today, or, when a period is chosen, at its end (everyone "
+            "a requirement applied to during the period)."
         ),
         "count": N_("Compliant or exempt"),
         "total": N_("Records"),
     },
 }
 DIMENSIONS = {"gender": N_("Gender"), "rank": N_("Rank"), "unit": N_("Unit"), "track": N_("Track")}
+ACROSS = {"rank": N_("Rank"), "unit": N_("Unit"), "gender": N_("Gender")}  # a cross table's columns
 GROUP_NAMES = {
     "female": N_("Women"),
     "male": N_("Men"),
@@ -250,10 +252,10 @@ async def _expiring(
     requirements: dict[str, dict[str, Any]],
     today: date,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Records held by a certificate that stops counting within 30 days, soonest first; and
-    whether every candidate could be read. The API cannot filter by date, so this reads the
-    `due` records (enrolment marks those inside the reminder window) and the `compliant` ones
-    of requirements whose reminder window is shorter than 30 days."""
+    """Records held by a certificate (or recognised training) that stops counting within 30
+    days, soonest first; and whether every candidate could be read. The API cannot filter by
+    date, so this reads the `due` records (enrolment marks those inside the reminder window)
+    and the `compliant` ones of requirements whose reminder window is shorter than 30 days."""
     until = today + timedelta(days=EXPIRING_DAYS)
     base = query.api_params()
     wanted = [{**base, "status": "due"}]
@@ -515,20 +517,22 @@ async def reports(request: Request, user: User = Overseer) -> Response:
     academy = scope.academy
     by = request.query_params.get("by", "gender")
     by = by if by in DIMENSIONS else "gender"
+    across = request.query_params.get("across", "")
+    across = across if across in ACROSS else ""
+    speaking = language(request)
     errors: dict[str, str] = {}
     date_from, date_to = _day(request, "from", errors), _day(request, "to", errors)
     if date_from and date_to and date_to < date_from:
-        errors["to"] = language(request).gettext(
-            "The end of the period must not be before its start."
-        )
+        errors["to"] = speaking.gettext("The end of the period must not be before its start.")
+    if across and across == by:
+        errors["across"] = speaking.gettext("Cross with another grouping than the breakdown.")
+    elif across and by == "track":
+        errors["across"] = speaking.gettext("Tracks cannot be crossed with another grouping.")
     tables: list[dict[str, Any]] = []
+    series: dict[str, Any] | None = None
     status = 200
+    params = _report_params(academy, by, across, date_from, date_to)
     if not errors:
-        params: dict[str, Any] = {"academy_id": academy["id"], "by": by}
-        if date_from:
-            params["from"] = date_from.isoformat()
-        if date_to:
-            params["to"] = date_to.isoformat()
         try:
             built = await asyncio.gather(
                 *(
@@ -536,6 +540,14 @@ async def reports(request: Request, user: User = Overseer) -> Response:
                     for measure in MEASURES
                 )
             )
+            if date_from and date_to:
+                series = await call(
+                    request,
+                    "enrolment",
+                    "GET",
+                    "/v1/reports/compliance/monthly",
+                    params={k: v for k, v in params.items() if k in ("academy_id", "from", "to")},
+                )
         except ServiceError as error:
             if error.status != 422:
                 raise
@@ -553,14 +565,87 @@ async def reports(request: Request, user: User = Overseer) -> Response:
         academy=academy,
         scope=scope,
         by=by,
+        across=across,
         dimensions=DIMENSIONS,
+        crossings=ACROSS,
         date_from=request.query_params.get("from", "")[:10],
         date_to=request.query_params.get("to", "")[:10],
         errors=errors,
         tables=tables,
+        series=_series(request, series) if series else None,
         k=tables[0]["k"] if tables else None,
-        withheld=any(t["withheld"] for t in tables),
+        withheld=any(t["withheld"] for t in tables) or bool(series and _any_withheld(series)),
+        csv_query=urlencode({k: v for k, v in params.items()}),
     )
+
+
+def _report_params(
+    academy: dict[str, Any], by: str, across: str, date_from: date | None, date_to: date | None
+) -> dict[str, str]:
+    params = {"academy_id": academy["id"], "by": by}
+    if across:
+        params["across"] = across
+    if date_from:
+        params["from"] = date_from.isoformat()
+    if date_to:
+        params["to"] = date_to.isoformat()
+    return params
+
+
+@router.get("/academy/reports/{measure}.csv")
+async def report_csv(request: Request, measure: str, user: User = Overseer) -> Response:
+    """A report as enrolment exports it (a cross table's too; withheld numbers left empty), or
+    the monthly compliance series (`monthly`), for the academy in scope."""
+    scope = await required_scope(request, user, remember=False)
+    if measure not in (*MEASURES, "monthly"):
+        raise HTTPException(status_code=404)
+    query = {k: v for k, v in request.query_params.items() if k in ("by", "across", "from", "to")}
+    query["academy_id"] = scope.academy["id"]
+    path = "/v1/reports/compliance/monthly" if measure == "monthly" else f"/v1/reports/{measure}"
+    if measure == "monthly":
+        query = {k: v for k, v in query.items() if k in ("academy_id", "from", "to")}
+    backend: Backend = request.app.state.backend
+    upstream = await backend.request(  # an error answer is the error page (main.py)
+        "enrolment",
+        "GET",
+        path,
+        token=user.access_token,
+        lang=language(request).code,
+        params={**query, "format": "csv"},
+    )
+    name = "compliance-by-month" if measure == "monthly" else f"{measure}-report"
+    return _download(upstream.content, "text/csv; charset=utf-8", f"{name}.csv")
+
+
+def _any_withheld(series: dict[str, Any]) -> bool:
+    return any(
+        cell["suppressed"]
+        for month in series["months"]
+        for cell in [*month["cells"], month["overall"]]
+    )
+
+
+def _series(request: Request, series: dict[str, Any]) -> dict[str, Any]:
+    """The monthly series as rows (months) by columns (genders present in any month)."""
+    speaking = language(request)
+    groups = sorted({c["group"] for month in series["months"] for c in month["cells"]})
+    return {
+        "history_from": date.fromisoformat(series["history_from"])
+        if series.get("history_from")
+        else None,
+        "columns": [
+            {"group": g, "label": speaking.gettext(GROUP_NAMES[g]) if g in GROUP_NAMES else g}
+            for g in groups
+        ],
+        "months": [
+            {
+                "month": date.fromisoformat(month["date_from"]),
+                "cells": {c["group"]: c for c in month["cells"]},
+                "overall": month["overall"],
+            }
+            for month in series["months"]
+        ],
+    }
 
 
 def _report_table(
@@ -575,14 +660,33 @@ def _report_table(
             return localised(tracks.get(group), speaking.code, group)
         return group
 
+    def column_label(group: str) -> str:
+        if group in GROUP_NAMES and (report["across"] == "gender" or group == "unspecified"):
+            return speaking.gettext(GROUP_NAMES[group])
+        return group
+
     rows = [{**cell, "label": label(cell["group"])} for cell in report["cells"]]
+    published = [*report["cells"], report["overall"]]
+    cross = None
+    if report.get("across"):
+        inner = {(c["group"], c["across"]): c for c in report["table"]}
+        columns = [{**c, "label": column_label(c["group"])} for c in report["columns"]]
+        cross = {
+            "columns": columns,
+            "rows": [
+                {**row, "cells": [inner.get((row["group"], c["group"])) for c in columns]}
+                for row in rows
+            ],
+        }
+        published += [*report["columns"], *report["table"]]
     return {
         "measure": report["measure"],
         **MEASURES[report["measure"]],
         "k": report["k"],
         "rows": rows,
+        "cross": cross,
         "overall": report["overall"],
-        "withheld": any(c["suppressed"] for c in [*report["cells"], report["overall"]]),
+        "withheld": any(c["suppressed"] for c in published),
     }
 
 
