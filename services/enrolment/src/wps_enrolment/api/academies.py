@@ -16,7 +16,7 @@ router = APIRouter(tags=["academies"])
 
 @router.post("/academies", status_code=201)
 async def create_academy(body: AcademyCreate, session: DbSession, who: Admin) -> AcademyOut:
-    """Register an academy (a tenant)."""
+    """Register an academy (a tenant), with its languages in fallback order and its names."""
     return AcademyOut.model_validate(await academies.create_academy(session, data=body, who=who))
 
 
@@ -49,7 +49,9 @@ async def get_academy(academy_id: Id, session: DbSession, who: Reader) -> Academ
 async def update_academy(
     academy_id: Id, body: AcademyUpdate, session: DbSession, who: Staff
 ) -> AcademyOut:
-    """Change an academy's name, time zone or languages."""
+    """Change an academy's official name, time zone, languages (the order its texts fall back
+    through) or names per language; a change of name, names or languages announces its trainees'
+    profiles again, so certificates issued afterwards print the new name."""
     return AcademyOut.model_validate(
         await academies.update_academy(session, academy_id=academy_id, data=body, who=who)
     )
