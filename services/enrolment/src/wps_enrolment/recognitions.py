@@ -85,7 +85,9 @@ async def record(
     media_type = evidence_type(evidence.data)
     trainee = await get_trainee(session, trainee_id=training.trainee_id, who=who)
     known = await session.scalar(
-        select(CurriculumTrack.id).where(CurriculumTrack.code == training.track_code).limit(1)
+        select(CurriculumTrack.id)
+        .where(CurriculumTrack.code == training.track_code, CurriculumTrack.status == "published")
+        .limit(1)
     )
     if known is None:
         raise InvalidInput(
