@@ -110,7 +110,14 @@ async def my_trainings(request: Request, user: User = for_roles(Role.TRAINEE)) -
         _optional(request, "curriculum", f"/v1/requirements/{_segment(code)}") for code in codes
     )
     requirements = {code: requirement for code, requirement in zip(codes, found, strict=True)}
-    track_codes = sorted({r["track_code"] for r in requirements.values() if r})
+    track_codes = sorted(
+        {r["track_code"] for r in requirements.values() if r}
+        | {
+            r["refresher_track_code"]
+            for r in requirements.values()
+            if r and r.get("refresher_track_code")
+        }
+    )
     tracks = dict(
         zip(
             track_codes,
@@ -126,6 +133,9 @@ async def my_trainings(request: Request, user: User = for_roles(Role.TRAINEE)) -
         requirement = requirements.get(row["requirement_code"]) or {}
         track_code = requirement.get("track_code")
         track = tracks.get(track_code) or {}
+        # Someone who held the requirement renews it with the shorter refresher, if it has one.
+        refresher_code = requirement.get("refresher_track_code")
+        refresher = tracks.get(refresher_code) or {}
         items.append(
             {
                 **row,
@@ -133,6 +143,11 @@ async def my_trainings(request: Request, user: User = for_roles(Role.TRAINEE)) -
                 "title": localised(requirement.get("title"), speaking) or row["requirement_code"],
                 "track_code": track_code,
                 "track_title": localised(track.get("title"), speaking) or track_code,
+                "refresher_title": (
+                    localised(refresher.get("title"), speaking) or refresher_code
+                    if refresher_code
+                    else None
+                ),
             }
         )
     items.sort(
