@@ -234,9 +234,7 @@ class _Writes:
         today: date,
     ) -> None:
         stored = (
-            Verdict(row.status, row.due_on, row.certificate_id, row.recognition_id)
-            if row
-            else None
+            Verdict(row.status, row.due_on, row.certificate_id, row.recognition_id) if row else None
         )
         what = change(stored, found)
         if not what.write:
