@@ -222,6 +222,12 @@ BAD = [
         "evidence",
         id="over_5_MiB",
     ),
+    pytest.param(
+        {"evidence": ("big.pdf", b"%PDF-" + b"\x00" * (6 * 1024 * 1024), "application/pdf")},
+        413,
+        "evidence",
+        id="request_far_over_5_MiB",
+    ),
     pytest.param({"evidence": ("e.pdf", b"", "application/pdf")}, 422, "evidence", id="empty"),
     pytest.param({"evidence": None}, 422, "evidence", id="no_file"),
     pytest.param({"track_code": "ZZZ-NONE"}, 422, "track_code", id="unknown_track"),

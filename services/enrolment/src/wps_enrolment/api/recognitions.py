@@ -3,6 +3,7 @@ academy admin and approved or rejected by another."""
 
 from __future__ import annotations
 
+import asyncio
 import email.parser
 import email.policy
 import re
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
-from wps_common.errors import InvalidInput
+from wps_common.errors import InvalidInput, PayloadTooLarge
 from wps_common.fields import Id, Limit, Offset
 from wps_common.paging import Cursor, Page
 from wps_enrolment import audit, recognitions
@@ -28,6 +29,8 @@ from wps_enrolment.schemas import (
 )
 
 router = APIRouter(tags=["recognitions"])
+# What the form's text fields and MIME framing may add to the evidence file.
+FORM_ALLOWANCE = 64 * 1024
 
 _FORM_FIELDS = {
     name: {"type": "string", **({"format": "date"} if name.endswith(("_on", "_until")) else {})}
@@ -116,7 +119,15 @@ async def record_recognition(
 ) -> RecognitionOut:
     """Record training a trainee did elsewhere (issuer, completion date, the track it counts
     as, evidence as PDF, PNG or JPEG up to 5 MiB); it waits for another academy admin."""
-    fields, evidence = _form(await request.body(), request.headers.get("content-type", ""))
+    body = await request.body()
+    if len(body) > recognitions.EVIDENCE_MAX_BYTES + FORM_ALLOWANCE:
+        raise PayloadTooLarge(
+            f"The request is {len(body):,} bytes; the evidence file may be at most "
+            f"{recognitions.EVIDENCE_MAX_BYTES:,} bytes (5 MiB).",
+            limit=recognitions.EVIDENCE_MAX_BYTES,
+        )
+    # Parsing a few megabytes of MIME takes a tenth of a second: not on the event loop.
+    fields, evidence = await asyncio.to_thread(_form, body, request.headers.get("content-type", ""))
     try:
         data = RecognitionCreate.model_validate(fields)
     except ValidationError as exc:
