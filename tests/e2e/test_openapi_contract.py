@@ -214,6 +214,8 @@ def test_files_and_redirects_are_declared_with_their_media_types(tmp_path: Path)
     ]
     report = enrolment["/v1/reports/{measure}"]["get"]["responses"]
     assert set(report["200"]["content"]) == {"application/json", "text/csv"}
+    monthly = enrolment["/v1/reports/compliance/monthly"]["get"]["responses"]
+    assert set(monthly["200"]["content"]) == {"application/json", "text/csv"}
 
 
 class Documented:
@@ -303,6 +305,11 @@ async def test_a_journey_answers_as_documented(platform: Platform) -> None:
         "/v1/compliance/summary",
         "/v1/reports/completion?by=rank",
         "/v1/reports/participation?format=csv",
+        "/v1/reports/compliance?by=gender&across=rank",
+        "/v1/reports/compliance?by=gender&across=unit&from=2026-01-01&format=csv",
+        "/v1/reports/compliance/monthly?from=2026-01-01&to=2026-03-31",
+        "/v1/reports/compliance/monthly?from=2026-01-01&to=2026-03-31&format=csv",
+        "/v1/compliance?changed_since=2026-01-01T00:00:00Z",
         "/v1/imports/trainees/template",
         "/v1/imports/trainees/template?format=xlsx",
     ):
