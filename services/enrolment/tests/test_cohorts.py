@@ -192,6 +192,10 @@ async def test_single_module_cohort_checks_prerequisites(academy: Academy) -> No
     )
     refused = await academy.enrol(cohort["id"], trainee["id"], status=409)
     assert refused["missing_prerequisites"] == {trainee["id"]: ["WPS-101"]}
+    # A person reads the refusal: it names the trainee by employee number, not by id.
+    number = trainee["employee_number"]
+    assert f"employee number {number} has not completed WPS-101" in refused["detail"]
+    assert trainee["id"] not in refused["detail"]
     foundation = await academy.cohort()
     enrolment = await academy.enrol(foundation["id"], trainee["id"])
     await academy.result(enrolment["id"], "WPS-101", 100, 80)

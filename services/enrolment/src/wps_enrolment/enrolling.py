@@ -244,19 +244,29 @@ def _check_enrollable(rows: Sequence[Any], trainee_ids: Sequence[str]) -> None:
 
 
 async def _check_prerequisites(
-    session: AsyncSession, modules: list[ModuleFacts], trainee_ids: Sequence[str]
+    session: AsyncSession,
+    modules: list[ModuleFacts],
+    trainee_ids: Sequence[str],
+    standing: Sequence[Any],
 ) -> None:
+    """Each trainee has completed what the cohort's modules require; the refusal names them by
+    employee number (a person reads it) and keys `missing_prerequisites` by trainee id."""
     needed = _prerequisites(modules)
     if not needed:
         return
+    numbers = {row.id: row.employee_number for row in standing}
     done = await completed_modules(session, list(trainee_ids))
     missing = {t: sorted(needed - done[t]) for t in trainee_ids if needed - done[t]}
     if missing:
         raise Conflict(
             "Prerequisites not completed: "
-            + "; ".join(f"{t} lacks {', '.join(m)}" for t, m in missing.items())
+            + "; ".join(
+                f"employee number {numbers[t]} has not completed {', '.join(m)}"
+                for t, m in missing.items()
+            )
             + ".",
             missing_prerequisites=missing,
+            employee_numbers={t: numbers[t] for t in missing},
         )
 
 
@@ -279,7 +289,7 @@ async def enrol_many(
         session, cohort_id=cohort_id, trainee_ids=trainee_ids, who=who
     )
     _check_enrollable(standing, trainee_ids)
-    await _check_prerequisites(session, cohort.modules, trainee_ids)
+    await _check_prerequisites(session, cohort.modules, trainee_ids, standing)
     now = utcnow()
     enrolments = await _seat_or_waitlist(
         session, cohort=cohort, standing=standing, trainee_ids=trainee_ids, now=now
