@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -388,6 +388,14 @@ async def test_the_reports_api_crosses_and_series(academy: RunningAcademy) -> No
     )
     assert series.status_code == 200, series.text
     assert series.text.splitlines()[0] == "month,group,count,total,rate,suppressed"
+    # A period reaching into the future ends at today: no month is reported before it ends.
+    capped = await academy.client.get(
+        "/v1/reports/compliance/monthly?from=2026-01-01&to=2199-12-31", headers=academy.staff
+    )
+    latest = (datetime.now(UTC) + timedelta(hours=14)).date()
+    assert capped.status_code == 200, capped.text
+    assert capped.json()["date_to"] == latest.isoformat()
+    assert capped.json()["months"][-1]["month"] == latest.strftime("%Y-%m")
     for query, field in (
         ("/v1/reports/compliance?by=rank&across=rank", "across"),
         ("/v1/reports/compliance?by=track&across=gender", "by"),
@@ -395,6 +403,7 @@ async def test_the_reports_api_crosses_and_series(academy: RunningAcademy) -> No
         ("/v1/reports/compliance/monthly?from=2026-03-01&to=2026-01-01", "to"),
         ("/v1/reports/compliance/monthly?from=2000-01-01&to=2026-01-01", "to"),
         ("/v1/reports/compliance/monthly?to=2026-01-01", "from"),
+        ("/v1/reports/compliance/monthly?from=2199-01-01&to=2199-02-01", "from"),
     ):
         refused = await academy.client.get(query, headers=academy.staff)
         assert refused.status_code == 422, (query, refused.text)

@@ -3,12 +3,14 @@ groups crossed), and compliance by gender month by month."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from wps_common.app import DbSession
+from wps_common.clock import Now
 from wps_common.errors import InvalidInput
 from wps_common.fields import Day, Id, spreadsheet_safe
 from wps_enrolment import reports
@@ -75,13 +77,20 @@ async def monthly_compliance(
     settings: Settings,
     date_from: Annotated[Day, Query(alias="from")],
     date_to: Annotated[Day, Query(alias="to")],
+    now: Now,
     academy_id: Id | None = None,
     format: Literal["json", "csv"] = "json",
 ) -> MonthlyReport | PlainTextResponse:
-    """Compliance by gender month by month over `from`–`to` (at most ten years), each month
-    suppressed on its own; `history_from` is the first day the kept history of statuses holds."""
+    """Compliance by gender month by month over `from`–`to` (at most ten years; a `to` in the
+    future ends at today), each month suppressed on its own; `history_from` is the first day
+    the kept history of statuses holds."""
     if date_to < date_from:
         raise InvalidInput("`to` must not be before `from`.", field="to")
+    # No month is reported past today: the latest date anywhere on Earth (UTC+14).
+    latest = (now + timedelta(hours=14)).date()
+    if date_from > latest:
+        raise InvalidInput("A series cannot start in the future.", field="from")
+    date_to = min(date_to, latest)
     if (date_to.year - date_from.year) * 12 + date_to.month - date_from.month >= 120:
         raise InvalidInput("A series covers at most 120 months.", field="to")
     built = await reports.monthly(
