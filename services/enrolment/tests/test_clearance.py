@@ -122,6 +122,9 @@ async def test_clearance_item_by_item(academy: Academy) -> None:
         ("met", "2028-10-01", "c-ghr", "GHR-FOUND"),
         ("expires", "2027-03-31", "c-crsv", "CRSV-301"),
     ]
+    # What meets an item says when it was issued and what it is of, titled per language.
+    assert [i["issued_on"] for i in answer["items"]] == ["2026-10-01", "2026-10-01"]
+    assert answer["items"][1]["via_title"] == answer["items"][1]["title"]
     shorter = await ask(
         academy, academy.staff, employee_number="PK-7", profile=PROFILE, until="2027-03-31"
     )
@@ -165,6 +168,7 @@ async def test_clearance_item_by_item(academy: Academy) -> None:
     )
     retired = await ask(academy, HR, employee_number="PK-7", profile=PROFILE)
     assert retired.status_code == 404 and "retired" in retired.json()["detail"]
+    assert retired.json()["type"].endswith("/clearance/retired-profile")
     # An older revision arriving late changes nothing.
     await publish_event(bus, profile(revision=1))
     again = await ask(academy, HR, employee_number="PK-7", profile=PROFILE)
@@ -212,6 +216,22 @@ async def test_who_may_ask_and_bad_questions(academy: Academy) -> None:
     assert unknown.status_code == 404 and "no clearance profile UN-NONE" in unknown.json()["detail"]
     nobody = await ask(academy, HR, employee_number="NOBODY-9", profile=PROFILE)
     assert nobody.status_code == 404 and "NOBODY-9" in nobody.json()["detail"]
+    # Each case has a type of its own, so a client (the portal) can say it in its language.
+    problems = "https://wps-training.org/problems/clearance/"
+    assert unknown.json()["type"] == problems + "unknown-profile"
+    assert nobody.json()["type"] == problems + "unknown-person"
+    assert hidden.json()["type"] == problems + "unknown-person"
+    assert both.json()["type"] == problems + "several-academies"
+    assert both.json()["academies"] == ["GE-TBS", "KZ-ALA"]
+    nowhere = await ask(academy, HR, employee_number="PK-1", profile=PROFILE, academy="XX-NONE")
+    assert nowhere.status_code == 404
+    assert nowhere.json()["type"] == problems + "unknown-academy"
+    # A mission that ended already is no question to answer: a past end date is refused.
+    past = await ask(academy, HR, employee_number="PK-2", profile=PROFILE, until="1999-01-01")
+    assert past.status_code == 422, past.text
+    assert past.json()["type"] == problems + "past-end-date"
+    assert "in the past" in past.json()["detail"]
+    assert [e["field"] for e in past.json()["errors"]] == ["until"]
     for bad in ("2027-02-30", "30.06.2027", "1066-10-14"):
         refused = await ask(academy, HR, employee_number="PK-2", profile=PROFILE, until=bad)
         assert refused.status_code == 422, bad

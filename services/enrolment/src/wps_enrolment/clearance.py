@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.auth import Principal
-from wps_common.errors import Conflict, NotFound
+from wps_common.errors import Conflict, InvalidInput, NotFound
 from wps_common.events.contracts import ClearanceProfileChanged
 from wps_common.events.envelope import CloudEvent
 from wps_common.tenancy import scoped
@@ -55,6 +55,33 @@ async def on_clearance_profile_changed(
     await session.flush()
 
 
+class UnknownProfile(NotFound):
+    slug = "clearance/unknown-profile"
+
+
+class RetiredProfile(NotFound):
+    slug = "clearance/retired-profile"
+
+
+class UnknownAcademy(NotFound):
+    slug = "clearance/unknown-academy"
+
+
+class UnknownPerson(NotFound):
+    """No trainee with the number among the academies the caller sees (an academy admin
+    asking about another academy's person learns no more than this)."""
+
+    slug = "clearance/unknown-person"
+
+
+class SeveralAcademies(Conflict):
+    slug = "clearance/several-academies"
+
+
+class PastEndDate(InvalidInput):
+    slug = "clearance/past-end-date"
+
+
 async def answer(
     session: AsyncSession,
     *,
@@ -69,11 +96,20 @@ async def answer(
     academy's time zone."""
     profile = await _active_profile(session, profile_code)
     trainee, home = await _person(session, who, employee_number, academy)
-    day = until or local_date(home.time_zone, now)
+    today = local_date(home.time_zone, now)
+    if until is not None and until < today:
+        raise PastEndDate(
+            f"The mission's end date {until.isoformat()} is in the past (today is "
+            f"{today.isoformat()} in the academy's time zone); give the day the mission ends.",
+            field="until",
+            today=today.isoformat(),
+        )
+    day = until or today
     items = [Item(kind=item["kind"], code=item["code"]) for item in profile.items]  # type: ignore[arg-type]
     found = await holdings(session, trainee.id)
     cleared, answers = decide(items, found, await _track_modules(session, found), day)
     titles = await _titles(session, items)
+    via_titles = await _holding_titles(session, [a.holding for a in answers if a.holding])
     return ClearanceOut(
         cleared=cleared,
         person=ClearancePerson(
@@ -101,6 +137,10 @@ async def answer(
                     a.holding.id if a.holding and a.holding.source == "recognition" else None
                 ),
                 via=a.holding.code if a.holding else None,
+                via_title=(
+                    via_titles.get((a.holding.award, a.holding.code), {}) if a.holding else {}
+                ),
+                issued_on=a.holding.issued_on if a.holding else None,
             )
             for a in answers
         ],
@@ -131,6 +171,7 @@ async def holdings(session: AsyncSession, trainee_id: str) -> list[Holding]:
             version=c.track_version,
             valid=c.status == "valid",
             until=c.expires_on,
+            issued_on=c.issued_on,
         )
         for c in certificates
     ]
@@ -154,6 +195,7 @@ async def holdings(session: AsyncSession, trainee_id: str) -> list[Holding]:
                 version=None,
                 valid=True,
                 until=until,
+                issued_on=r.completed_on,
             )
         )
     return found
@@ -180,9 +222,11 @@ async def _validity_months(session: AsyncSession, codes: set[str]) -> dict[str, 
 async def _active_profile(session: AsyncSession, code: str) -> ClearanceProfile:
     profile = await session.get(ClearanceProfile, code)
     if profile is None:
-        raise NotFound(f"There is no clearance profile {code}.")
+        raise UnknownProfile(f"There is no clearance profile {code}.", profile=code)
     if not profile.active:
-        raise NotFound(f"Clearance profile {code} was retired; ask with one in use.")
+        raise RetiredProfile(
+            f"Clearance profile {code} was retired; ask with one in use.", profile=code
+        )
     return profile
 
 
@@ -197,7 +241,7 @@ async def _person(
             select(Academy).where(or_(Academy.id == academy, Academy.code == academy))
         )
         if named is None:
-            raise NotFound(f"There is no academy {academy}.")
+            raise UnknownAcademy(f"There is no academy {academy}.", academy=academy)
         academy_id = named.id
     stmt = select(Trainee, Academy).join(Academy, Academy.id == Trainee.academy_id)
     stmt = scoped(stmt, Trainee.academy_id, who, academy_id).where(
@@ -206,10 +250,13 @@ async def _person(
     rows = (await session.execute(stmt.order_by(Academy.code).limit(20))).all()
     if not rows:
         where = f" in academy {academy}" if academy is not None else ""
-        raise NotFound(f"There is no trainee with employee number {employee_number}{where}.")
+        raise UnknownPerson(
+            f"There is no trainee with employee number {employee_number}{where}.",
+            employee_number=employee_number,
+        )
     if len(rows) > 1:
         codes = ", ".join(home.code for _, home in rows)
-        raise Conflict(
+        raise SeveralAcademies(
             f"Employee number {employee_number} is in several academies ({codes}); name one "
             "with academy= (its code or id).",
             academies=[home.code for _, home in rows],
@@ -229,6 +276,13 @@ async def _track_modules(session: AsyncSession, found: list[Holding]) -> TrackMo
         ):
             tracks[code][version] = frozenset(m["code"] for m in facts.get("modules", []))
     return tracks
+
+
+async def _holding_titles(
+    session: AsyncSession, found: list[Holding]
+) -> dict[tuple[str, str], dict[str, str]]:
+    """The title of the track (or module, for a module's own certificate) each holding is of."""
+    return await _titles(session, [Item(kind=h.award, code=h.code) for h in found])
 
 
 async def _titles(

@@ -22,7 +22,8 @@ class Holding:
     """A certificate (or recognised training) as the rule weighs it. `award` says what it
     attests: a whole track (`code` is the track, `version` the track version when known) or a
     module's own certificate (`code` is the module). `until` is the last day it is valid
-    (None: no expiry); `valid` is false once revoked or expired."""
+    (None: no expiry); `valid` is false once revoked or expired; `issued_on` is the day it was
+    issued (or the recognised training completed), for the answer only."""
 
     source: Literal["certificate", "recognition"]
     id: str
@@ -31,6 +32,7 @@ class Holding:
     version: int | None
     valid: bool
     until: date | None
+    issued_on: date | None = None
 
 
 @dataclass(frozen=True)

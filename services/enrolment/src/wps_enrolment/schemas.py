@@ -510,6 +510,15 @@ class ClearanceItemOut(BaseModel):
         None,
         description="the code of the track (or module) whose certificate covers the item",
     )
+    via_title: dict[str, str] = Field(
+        default_factory=dict,
+        description="the title per language of the track (or module) named by `via`",
+    )
+    issued_on: date | None = Field(
+        None,
+        description="the day the certificate that meets the item was issued (recognised "
+        "training: the day it was completed)",
+    )
 
 
 class ClearanceOut(BaseModel):

@@ -21,8 +21,19 @@ PROFILE_PATTERN = r"^[A-Z][A-Z0-9]{1,9}(-[A-Z0-9]{2,12}){0,4}$"
 @router.get(
     "/clearance",
     responses={
-        404: {"description": "No such profile (or it was retired), person or academy."},
-        409: {"description": "The employee number is in several academies: name one."},
+        404: {
+            "description": "No such profile (type …/clearance/unknown-profile), a retired one "
+            "(…/clearance/retired-profile), no such person among the academies the caller "
+            "sees (…/clearance/unknown-person) or academy (…/clearance/unknown-academy)."
+        },
+        409: {
+            "description": "The employee number is in several academies: name one "
+            "(…/clearance/several-academies, `academies` lists their codes)."
+        },
+        422: {
+            "description": "A malformed value, or a mission end date before today in the "
+            "person's academy (…/clearance/past-end-date)."
+        },
     },
 )
 async def get_clearance(
@@ -44,7 +55,7 @@ async def get_clearance(
         Day | None,
         Query(
             description="YYYY-MM-DD, the mission's end date: everything must be valid until "
-            "then (default: today in the person's academy)"
+            "then; not before today in the person's academy (the default)"
         ),
     ] = None,
     academy: Annotated[
