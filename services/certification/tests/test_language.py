@@ -174,11 +174,27 @@ async def test_a_kazakh_speaking_trainee_of_a_track_without_kazakh_gets_russian(
     assert credential["credentialSubject"]["achievement"]["name"] == "Гендер и права человека"
     assert credential["issuer"]["name"] == NAMES["ru"]
 
-    # Asked for in Kazakh: Kazakh labels; the track's texts and the academy's name through the
-    # academy's languages (the track has no Kazakh: Russian).
+    # Asked for in Kazakh, which the track lacks: the certificate's own language, never
+    # Kazakh labels over a Russian title.
     kazakh = await pdf_of(client, certificate.id, "?lang=kk")
-    assert "ОҚУДЫ АЯҚТАҒАНЫ ТУРАЛЫ СЕРТИФИКАТ" in kazakh
-    assert "Гендер и права человека" in kazakh and NAMES["kk"].upper() in kazakh
+    assert kazakh == text
+    assert "ОҚУДЫ АЯҚТАҒАНЫ ТУРАЛЫ СЕРТИФИКАТ" not in kazakh
+    # Asked for in English, which the track has: English labels, title and academy name.
+    english = await pdf_of(client, certificate.id, "?lang=en")
+    assert "CERTIFICATE OF COMPLETION" in english and NAMES["en"].upper() in english
+    listed = await client.get(
+        f"/v1/certificates?trainee_id={certificate.trainee_id}", headers=STAFF
+    )
+    assert listed.json()["items"][0]["pdf_languages"] == ["ru", "en"]
+
+    # A language the template does not know is refused, naming those it knows.
+    for unknown in ("de", "xx"):
+        refused = await client.get(
+            f"/v1/certificates/{certificate.id}.pdf?lang={unknown}", headers=STAFF
+        )
+        assert refused.status_code == 422, unknown
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "en, ru, kk" in refused.json()["detail"]
 
 
 async def test_an_english_speaking_trainee_of_a_russian_only_track_gets_russian(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from wps_portal.pages.trainee import localised, pdf_language
+from wps_portal.pages.trainee import localised, pdf_language, printed_in
 
 from .arrange import bearer, eventually
 from .conftest import Platform, assert_accessible, screenshot, sign_in, use_language
@@ -315,3 +315,13 @@ def test_texts_and_pdfs_fall_back_like_the_pages() -> None:
     assert localised({"en": "Foundation"}, "kk") == "Foundation"
     assert localised({"kk": "Негізгі курс"}, "en") == "Негізгі курс"
     assert localised(None, "en") == ""
+
+
+def test_a_pdf_comes_in_the_page_language_only_when_the_track_has_it() -> None:
+    """A Russian certificate of a track without Kazakh texts downloads in Russian from a Kazakh
+    page (the page says so), never Kazakh labels over a Russian title."""
+    russian_only = {"language": "ru", "pdf_languages": ["ru"]}
+    assert printed_in(russian_only, "kk") == "ru"
+    assert printed_in(russian_only, "en") == "ru"
+    every = {"language": "ru", "pdf_languages": ["ru", "kk", "en"]}
+    assert [printed_in(every, code) for code in ("kk", "en", "ru")] == ["kk", "en", "ru"]

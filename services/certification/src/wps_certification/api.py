@@ -20,6 +20,7 @@ from wps_certification import (
     verification,
 )
 from wps_certification.credential import MEDIA_TYPE_JWT
+from wps_certification.language import LANGUAGES, printed_languages
 from wps_certification.models import Certificate
 from wps_certification.ratelimit import RateLimiter
 from wps_certification.rendering import Renderer
@@ -38,6 +39,7 @@ from wps_certification.signing import Keyring
 from wps_common.app import DbSession, runtime_of
 from wps_common.auth import Principal, Role, require
 from wps_common.clock import Now, Today
+from wps_common.errors import InvalidInput
 from wps_common.fields import Code, Id, Limit, Offset, SingleLine, printable
 from wps_common.paging import Cursor, Page
 
@@ -54,7 +56,27 @@ ETAG = {
     "required": True,
     "schema": {"type": "string"},
 }
-Language = Annotated[str | None, Query(pattern=r"^[a-z]{2}$", description="override: en, ru or kk")]
+Language = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z]{2}$",
+        description=(
+            "another language to print in: en, ru or kk; the certificate's own language when"
+            " its track has no text in the one asked for"
+        ),
+    ),
+]
+
+
+def _printable(lang: str | None) -> str | None:
+    """`?lang=` is a language the template has labels in, or a 422 naming them."""
+    if lang is not None and lang not in LANGUAGES:
+        allowed = ", ".join(LANGUAGES)
+        raise InvalidInput(
+            f"Certificates are printed in {allowed}; {lang!r} is not one of them.",
+            field="lang",
+        )
+    return lang
 
 
 def _settings(request: Request) -> CertificationSettings:
@@ -67,6 +89,7 @@ def _out(certificate: Certificate, who: Principal, today: date) -> CertificateOu
     return out.model_copy(
         update={
             "status": certificates.current_status(certificate, today),
+            "pdf_languages": printed_languages(certificate),
             "revocation_reason": (
                 certificate.revocation_reason if certificates.may_see_reason(who) else None
             ),
@@ -128,7 +151,7 @@ async def certificate_pdf(
             session,
             certificate_id=certificate_id,
             who=who,
-            language=lang,
+            language=_printable(lang),
             base_url=_settings(request).public_base_url,
             today=today,
             keyring=request.app.state.keyring,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_certification import signatures
 from wps_certification.certificates import current_status, get_certificate
 from wps_certification.credential import open_badge, sign_credential
-from wps_certification.language import LANGUAGES, academy_name_on, text_on
+from wps_certification.language import LANGUAGES, academy_name_on, printed_language, text_on
 from wps_certification.models import Certificate
 from wps_certification.pdf import CertificateDocument, CertificateModule
 from wps_certification.signing import Keyring
@@ -70,8 +70,9 @@ async def certificate_document(
     today: date,
     keyring: Keyring,
 ) -> CertificateDocument:
-    """What the PDF of a certificate `who` may see shows, in `language` or else its own,
-    with its signed credential embedded (none once it is revoked or superseded)."""
+    """What the PDF of a certificate `who` may see shows, in `language` when its track has
+    a text in it, else in its own, with its signed credential embedded (none once it is
+    revoked or superseded)."""
     certificate = await get_certificate(session, certificate_id=certificate_id, who=who)
     token = (
         None
@@ -86,7 +87,7 @@ async def certificate_document(
     signed = await signatures.printed(session, certificate.academy_id, certificate.signature_set_id)
     return document(
         certificate,
-        language=language or certificate.language,
+        language=printed_language(certificate, language),
         base_url=base_url,
         today=today,
         signed=signed,

@@ -10,7 +10,24 @@ from wps_certification.models import Certificate
 from wps_certification.pdf import LANGUAGES
 from wps_common.languages import chain, pick
 
-__all__ = ["LANGUAGES", "academy_name_on", "certificate_language", "text_on"]
+__all__ = [
+    "LANGUAGES",
+    "academy_name_on",
+    "certificate_language",
+    "printed_language",
+    "printed_languages",
+    "text_on",
+]
+
+
+def _written(track: Mapping[str, Any]) -> list[str]:
+    """The languages the track has a text in: its certificate title's, then its title's."""
+    return [
+        code
+        for key in ("certificate_title", "title")
+        for code, text in (track.get(key) or {}).items()
+        if text
+    ]
 
 
 def certificate_language(
@@ -21,12 +38,7 @@ def certificate_language(
     academy's order, that both have; else the first the track is written in that the template
     has; else English labels, with whatever text the track has. A certificate whose labels and
     title are in one language, never a Kazakh title under English labels."""
-    written = [
-        code
-        for key in ("certificate_title", "title")
-        for code, text in (track.get(key) or {}).items()
-        if text
-    ]
+    written = _written(track)
     for code in chain(preferred, [*academy_languages, *written]):
         if code in LANGUAGES and code in written:
             return code
@@ -46,3 +58,19 @@ def academy_name_on(certificate: Certificate, language: str | None = None) -> st
     """The academy's name on `certificate` printed in `language` (its own unless another is
     asked for), through the academy's languages; else the academy's official name."""
     return text_on(certificate.academy_names, certificate, language) or certificate.academy_name
+
+
+def printed_languages(certificate: Certificate) -> list[str]:
+    """The languages `certificate` can be printed in: its own, then those the track has a text
+    in and the template has labels in (labels and title in one language)."""
+    written = _written(certificate.track)
+    return list(dict.fromkeys([certificate.language, *(c for c in written if c in LANGUAGES)]))
+
+
+def printed_language(certificate: Certificate, asked: str | None) -> str:
+    """The language a PDF of `certificate` is printed in when `asked` for one: that language
+    when the track has it, else the certificate's own (never labels in a language the title is
+    not in). `asked` is one of LANGUAGES (the API refuses others)."""
+    if asked and asked in printed_languages(certificate):
+        return asked
+    return certificate.language

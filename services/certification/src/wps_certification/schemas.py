@@ -32,6 +32,13 @@ class CertificateOut(BaseModel):
     track_code: str = Field(description="the track's code, or the module's for a module award")
     track_version: int
     language: str
+    pdf_languages: list[str] = Field(
+        default_factory=list,
+        description=(
+            "the languages its PDF can be printed in (`?lang=`): its own first, then those its"
+            " track has a text in"
+        ),
+    )
     template_version: str
     issued_on: date
     expires_on: date | None

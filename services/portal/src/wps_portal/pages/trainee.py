@@ -356,6 +356,7 @@ async def my_certificates(
                 "label": CERTIFICATE_LABELS.get(certificate["status"], certificate["status"]),
                 "link": link,
                 "qr": qr_svg(link, qr_label),
+                "pdf_language": printed_in(certificate, speaking.code),
             }
         )
     return render(
@@ -364,8 +365,15 @@ async def my_certificates(
         me=me,
         items=items,
         page=page,
-        pdf_language=pdf_language(speaking.code),
     )
+
+
+def printed_in(certificate: dict[str, Any], code: str) -> str:
+    """The language the certificate's PDF comes in for a page in `code`: the page's (or its
+    fallback) when the track has a text in it, else the certificate's own (certification
+    prints no labels over a title in another language)."""
+    asked = pdf_language(code)
+    return asked if asked in certificate.get("pdf_languages", ()) else certificate["language"]
 
 
 def pdf_language(code: str) -> str:
