@@ -144,6 +144,13 @@ async def test_a_kazakh_speaking_trainee_of_a_kazakh_track_gets_a_kazakh_certifi
     assert achievement["name"] == "Әйелдер, бейбітшілік және қауіпсіздік"
     assert achievement["inLanguage"] == "kk"
     assert achievement["modules"][0]["name"] == "Резолюция 1325"
+    # The credential's sentences are in the certificate's language too.
+    assert achievement["description"] == (
+        "Әйелдер, бейбітшілік және қауіпсіздік — 4 сағат оқу: WPS-KK-1 v1 (Резолюция 1325, 4 сағ)."
+    )
+    assert achievement["criteria"]["narrative"].startswith(
+        "WPS-KK бағдарламасының (1 нұсқа) барлық модульдері өтіліп, тапсырылды (мазмұн хеші sha256:"
+    )
     assert credential["issuer"]["name"] == NAMES["kk"]
 
     verified = (await client.get(f"/v1/verify/{certificate.verification_code}")).json()
@@ -171,7 +178,12 @@ async def test_a_kazakh_speaking_trainee_of_a_track_without_kazakh_gets_russian(
     assert "СЕРТИФИКАТ ОБ ОКОНЧАНИИ ОБУЧЕНИЯ" in text
     assert "Гендер и права человека" in text and NAMES["ru"].upper() in text
     credential = await credential_of(client, certificate.id)
-    assert credential["credentialSubject"]["achievement"]["name"] == "Гендер и права человека"
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["name"] == "Гендер и права человека"
+    assert achievement["description"].startswith("Гендер и права человека — ")
+    assert " ч обучения: " in achievement["description"]
+    assert achievement["criteria"]["narrative"].startswith("Пройдены и сданы все модули программы")
+    assert "hours" not in achievement["description"] + achievement["criteria"]["narrative"]
     assert credential["issuer"]["name"] == NAMES["ru"]
 
     # Asked for in Kazakh, which the track lacks: the certificate's own language, never

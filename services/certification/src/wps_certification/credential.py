@@ -70,25 +70,51 @@ def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
     return credential
 
 
+# The achievement's sentences in the certificate's language (the template's: en, ru, kk).
+_HOUR = {"en": "h", "ru": "ч", "kk": "сағ"}
+_DESCRIPTION = {
+    "en": "{title} — {hours} hours of training: {modules}.",
+    "ru": "{title} — {hours} ч обучения: {modules}.",
+    "kk": "{title} — {hours} сағат оқу: {modules}.",
+}
+_CRITERIA = {
+    ("en", "track"): "Attended and passed every module of track {code} version {version}",
+    ("en", "module"): "Attended and passed every module of module {code} version {version}",
+    ("ru", "track"): "Пройдены и сданы все модули программы {code}, версия {version}",
+    ("ru", "module"): "Пройден и сдан модуль {code}, версия {version}",
+    (
+        "kk",
+        "track",
+    ): "{code} бағдарламасының ({version} нұсқа) барлық модульдері өтіліп, тапсырылды",
+    ("kk", "module"): "{code} модулі ({version} нұсқа) өтіліп, тапсырылды",
+}
+_HASH = {"en": "content hash", "ru": "хеш содержания", "kk": "мазмұн хеші"}
+
+
 def _achievement(certificate: Certificate, title: str, hours: float) -> dict[str, Any]:
-    """What was achieved: the track or module, at the version and content hash completed."""
+    """What was achieved: the track or module, at the version and content hash completed,
+    described in the certificate's language."""
     track = certificate.track
     kind = "module" if certificate.module_code else "track"
+    language = certificate.language if certificate.language in _DESCRIPTION else "en"
+    hour = _HOUR[language]
     modules = "; ".join(
         f"{m['code']} v{m['version']} ({text_on(m['title'], certificate)}, "
-        f"{m['duration_hours']:g} h)"
+        f"{m['duration_hours']:g} {hour})"
         for m in track["modules"]
     )
+    criteria = _CRITERIA[language, kind].format(code=track["code"], version=track["version"])
     return {
         "id": f"urn:wps-training:{kind}:{track['code']}:v{track['version']}",
         "type": ["Achievement"],
         "achievementType": "Certificate",
         "name": title,
-        "description": f"{title} — {hours:g} hours of training: {modules}.",
+        "description": _DESCRIPTION[language].format(
+            title=title, hours=f"{hours:g}", modules=modules
+        ),
         "criteria": {
             "narrative": (
-                f"Attended and passed every module of {kind} {track['code']} version "
-                f"{track['version']} (content hash sha256:{track['content_hash']}): {modules}."
+                f"{criteria} ({_HASH[language]} sha256:{track['content_hash']}): {modules}."
             )
         },
         "humanCode": track["code"],
