@@ -314,14 +314,19 @@ async def enrolled(session: AsyncSession, max_attempts: int = 3) -> Enrolment:
 
 
 async def result(
-    session: AsyncSession, enrolment: Enrolment, module: str, attendance: float, score: float | None
+    session: AsyncSession,
+    enrolment: Enrolment,
+    module: str,
+    attendance: float,
+    score: float | None,
+    now: datetime = NOW,
 ) -> Enrolment:
     _, after = await results.record_result(
         session,
         enrolment_id=enrolment.id,
         data=ResultCreate(module_code=module, attendance_pct=attendance, score=score),
         who=ADMIN,
-        today=TODAY,
+        now=now,
     )
     return after
 
@@ -352,6 +357,20 @@ class TestTrainees:
 
 
 class TestResults:
+    async def test_a_completion_is_dated_on_the_academys_calendar(
+        self, service_session: AsyncSession
+    ) -> None:
+        enrolment = await enrolled(service_session)
+        academy = await service_session.get(Academy, enrolment.academy_id)
+        assert academy is not None
+        academy.time_zone = "Asia/Almaty"
+        evening = datetime(2026, 3, 31, 20, tzinfo=UTC)  # 1 April, 01:00 in Almaty
+        await result(service_session, enrolment, "WPS-101", 90, 85, now=evening)
+        after = await result(service_session, enrolment, "HR-102", 100, None, now=evening)
+        assert (after.status, after.completed_on) == ("completed", date(2026, 4, 1))
+        *_, completed = await outbox_events(service_session, outbox)
+        assert completed.data["completed_on"] == "2026-04-01"
+
     async def test_passing_every_module_completes_the_track(
         self, service_session: AsyncSession
     ) -> None:

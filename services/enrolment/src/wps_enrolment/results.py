@@ -4,7 +4,7 @@ module completion, failing the enrolment, completing the track."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,9 +22,10 @@ from wps_common.events.contracts import (
 )
 from wps_common.paging import Listing, keyset_page
 from wps_enrolment.cohorts import get_cohort
+from wps_enrolment.compliance import local_date
 from wps_enrolment.curriculum import cohort_modules
 from wps_enrolment.enrolments import get_enrolment
-from wps_enrolment.models import Cohort, Enrolment, ModuleResult, Trainee, outbox
+from wps_enrolment.models import Academy, Cohort, Enrolment, ModuleResult, Trainee, outbox
 from wps_enrolment.schemas import BulkResultEntry, ResultCreate
 
 
@@ -94,14 +95,17 @@ def passes(module: ModuleFacts, attendance_pct: float, score: float | None) -> b
 
 
 async def record_result(
-    session: AsyncSession, *, enrolment_id: str, data: ResultCreate, who: Principal, today: date
+    session: AsyncSession, *, enrolment_id: str, data: ResultCreate, who: Principal, now: datetime
 ) -> tuple[ModuleResult, Enrolment]:
     """Record an attempt (or correct the latest one). A pass emits module.completed once;
     passing every module of a track emits track.completed; failing the last allowed attempt
-    fails the enrolment (enrolment.failed)."""
+    fails the enrolment (enrolment.failed). Completion and failure are dated on the academy's
+    own calendar (a certificate's dates, and so compliance, follow them)."""
     enrolment = await get_enrolment(session, enrolment_id=enrolment_id, who=who, lock=True)
     cohort = await session.get(Cohort, enrolment.cohort_id)
     assert cohort is not None
+    academy = await session.get(Academy, enrolment.academy_id)
+    today = local_date(academy.time_zone if academy else "UTC", now)
     may_enter_results(who, cohort)
     if enrolment.status != "enrolled":
         raise Conflict(f"The enrolment is {enrolment.status}; results can no longer be recorded.")
@@ -238,7 +242,7 @@ async def record_results_bulk(
     cohort_id: str,
     entries: Sequence[BulkResultEntry],
     who: Principal,
-    today: date,
+    now: datetime,
 ) -> list[tuple[ModuleResult, Enrolment]]:
     """A whole cohort's results at once; all or nothing, with every bad entry reported."""
     cohort = await get_cohort(session, cohort_id=cohort_id, who=who)
@@ -263,7 +267,7 @@ async def record_results_bulk(
         try:
             recorded.append(
                 await record_result(
-                    session, enrolment_id=enrolment_id, data=entry, who=who, today=today
+                    session, enrolment_id=enrolment_id, data=entry, who=who, now=now
                 )
             )
         except (InvalidInput, Conflict) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from wps_common.app import DbSession
-from wps_common.clock import Today
+from wps_common.clock import Now
 from wps_common.fields import Id, Limit, Offset
 from wps_common.paging import Cursor, Page
 from wps_enrolment import results
@@ -24,11 +24,11 @@ router = APIRouter(tags=["enrolments"])
 
 @router.post("/cohorts/{cohort_id}/results", status_code=201)
 async def record_cohort_results(
-    cohort_id: Id, body: BulkResultsCreate, session: DbSession, who: Teaching, today: Today
+    cohort_id: Id, body: BulkResultsCreate, session: DbSession, who: Teaching, now: Now
 ) -> BulkResultsRecorded:
     """Results for a whole cohort at once, by trainee; all or nothing."""
     recorded = await results.record_results_bulk(
-        session, cohort_id=cohort_id, entries=body.entries, who=who, today=today
+        session, cohort_id=cohort_id, entries=body.entries, who=who, now=now
     )
     return BulkResultsRecorded(
         results=[
@@ -42,11 +42,11 @@ async def record_cohort_results(
 
 @router.post("/enrolments/{enrolment_id}/results", status_code=201)
 async def record_result(
-    enrolment_id: Id, body: ResultCreate, session: DbSession, who: Teaching, today: Today
+    enrolment_id: Id, body: ResultCreate, session: DbSession, who: Teaching, now: Now
 ) -> ResultRecorded:
     """Record a module attempt (or correct the latest); completion follows the pinned rules."""
     result, enrolment = await results.record_result(
-        session, enrolment_id=enrolment_id, data=body, who=who, today=today
+        session, enrolment_id=enrolment_id, data=body, who=who, now=now
     )
     return ResultRecorded(
         result=ResultOut.model_validate(result), enrolment=EnrolmentOut.model_validate(enrolment)
