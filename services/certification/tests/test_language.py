@@ -138,6 +138,8 @@ async def test_a_kazakh_speaking_trainee_of_a_kazakh_track_gets_a_kazakh_certifi
     ):
         assert expected in text, expected
     assert OFFICIAL.upper() not in text and "Aigerim" not in text
+    # The QR code's address carries the certificate's language to the verification page.
+    assert f"/v1/verify/{certificate.verification_code}?lang=kk" in text
 
     credential = await credential_of(client, certificate.id)
     achievement = credential["credentialSubject"]["achievement"]
@@ -155,6 +157,8 @@ async def test_a_kazakh_speaking_trainee_of_a_kazakh_track_gets_a_kazakh_certifi
 
     verified = (await client.get(f"/v1/verify/{certificate.verification_code}")).json()
     assert verified["language"] == "kk" and verified["academy_name"] == NAMES["kk"]
+    # and the academy's names, for a page in another language to name it in that one
+    assert (verified["academy_names"], verified["academy_languages"]) == (NAMES, KK_RU_EN)
     assert verified["title"] == "Әйелдер, бейбітшілік және қауіпсіздік"
     page = await client.get(
         f"/v1/verify/{certificate.verification_code}", headers={"Accept": "text/html"}
@@ -166,6 +170,7 @@ async def test_a_kazakh_speaking_trainee_of_a_kazakh_track_gets_a_kazakh_certifi
     russian = await pdf_of(client, certificate.id, "?lang=ru")
     assert "СЕРТИФИКАТ ОБ ОКОНЧАНИИ ОБУЧЕНИЯ" in russian and "ЖМБ: основы" in russian
     assert NAMES["ru"].upper() in russian
+    assert f"/v1/verify/{certificate.verification_code}?lang=ru" in russian
 
 
 async def test_a_kazakh_speaking_trainee_of_a_track_without_kazakh_gets_russian(

@@ -46,6 +46,15 @@ async def test_browsers_are_sent_to_the_portal_and_json_clients_are_answered(
         odd = await client.get("/v1/verify/a%3Fb%23c%20d", headers={"Accept": CHROME})
         assert odd.headers["location"] == "https://portal.example.org/verify/a%3Fb%23c%20d"
 
+        # The QR code carries the certificate's language: so does the portal's address.
+        qr = await client.get(f"/v1/verify/{code}?lang=kk", headers={"Accept": CHROME})
+        assert qr.headers["location"] == f"https://portal.example.org/verify/{code}?lang=kk"
+        for unknown_language in ("de", "k%26x%3Dy"):
+            other = await client.get(
+                f"/v1/verify/{code}?lang={unknown_language}", headers={"Accept": CHROME}
+            )
+            assert other.headers["location"] == f"https://portal.example.org/verify/{code}"
+
         answer = await client.get(f"/v1/verify/{code}", headers={"Accept": "application/json"})
         assert answer.status_code == 200
         assert answer.json()["status"] == "valid" and answer.json()["number"] == certificate.number

@@ -211,6 +211,54 @@ def test_my_trainings_cohorts_and_certificates(
     assert "полиция қызметіндегі гендер және адам құқықтары (базалық курс)" in text
 
 
+def test_the_qr_code_opens_the_verification_page_in_the_certificates_language(
+    browser: Any, platform: Platform, certified: dict[str, Any]
+) -> None:
+    """A browser in English that scans a Kazakh certificate's QR code gets the page in Kazakh
+    until the person chooses another language; the academy's name follows the page language;
+    on a phone the heading never breaks the certificate number at its hyphens."""
+    certificate = certified["certificate"]
+    code = certificate["verification_code"]
+    with httpx.Client(timeout=15) as http:
+        academy = ok(
+            http.get(
+                f"{platform.urls['enrolment']}/v1/academies/{certificate['academy_id']}",
+                headers=bearer(platform, "academy.ala"),
+            )
+        )
+    names = academy["names"]
+    assert names.get("kk") and names.get("en") and names["kk"] != names["en"], names
+    context = browser.new_context(
+        base_url=platform.portal,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        locale="en-GB",
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{platform.urls['certification']}/v1/verify/{code}?lang=kk")
+        page.wait_for_url(f"**/verify/{code}?lang=kk")
+        assert page.locator("html").get_attribute("lang") == "kk"
+        assert names["kk"] in page.locator(".facts").inner_text()
+        number = page.locator("h1 .certificate-number")
+        assert number.inner_text() == certificate["number"]
+        # One line box: the number is not broken (the heading breaks before it, if at all).
+        assert number.evaluate("n => n.getClientRects().length") == 1
+        assert_accessible(page)
+        screenshot(page, "verify-qr-kk-phone")
+        # The person chooses English: the page and the academy's name follow.
+        use_language(page, "en")
+        assert page.locator("html").get_attribute("lang") == "en"
+        facts = page.locator(".facts").inner_text()
+        assert names["en"] in facts and names["kk"] not in facts
+        page.goto(f"/verify/{code}?lang=kk")
+        assert page.locator("html").get_attribute("lang") == "en"  # a choice outranks the link
+        screenshot(page, "verify-qr-en-phone")
+    finally:
+        context.close()
+
+
 def _pdf_text(pdf: bytes) -> str:
     """The PDF's words in lower case (headings are set in capitals), one space between."""
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)

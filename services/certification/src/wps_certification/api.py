@@ -248,15 +248,30 @@ def _client(request: Request) -> str:
     },
 )
 async def verify(
-    code: str, request: Request, session: DbSession, today: Today
+    code: str,
+    request: Request,
+    session: DbSession,
+    today: Today,
+    lang: Annotated[
+        str | None,
+        Query(
+            max_length=8,
+            description=(
+                "the language the printed certificate is in (its QR code carries it): the"
+                " portal's page speaks it unless the reader chose another; others are ignored"
+            ),
+        ),
+    ] = None,
 ) -> Verification | Response:
     """Public: is this certificate genuine and valid? (HTML for browsers, JSON otherwise)."""
     portal = _settings(request).portal_url
     if portal and _prefers_html(request.headers.get("accept", "")):
         # Before the rate limit and the lookup: the portal's page makes the one lookup, in the
-        # reader's language, on behalf of this same client.
+        # reader's language (else the certificate's, which the QR code carries), on behalf of
+        # this same client.
+        carried = f"?lang={lang}" if lang in LANGUAGES else ""
         return RedirectResponse(
-            f"{portal.rstrip('/')}/verify/{quote(code, safe='')}", status_code=303
+            f"{portal.rstrip('/')}/verify/{quote(code, safe='')}{carried}", status_code=303
         )
     limiter: RateLimiter = request.app.state.verify_limiter
     limiter.take(_client(request))

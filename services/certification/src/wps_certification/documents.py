@@ -16,8 +16,10 @@ from wps_certification.signing import Keyring
 from wps_common.auth import Principal
 
 
-def verification_url(certificate: Certificate, base_url: str) -> str:
-    return f"{base_url.rstrip('/')}/v1/verify/{certificate.verification_code}"
+def verification_url(certificate: Certificate, base_url: str, language: str) -> str:
+    """The QR code's address: it carries the language the PDF is printed in, so the page it
+    opens speaks it unless the reader chose another."""
+    return f"{base_url.rstrip('/')}/v1/verify/{certificate.verification_code}?lang={language}"
 
 
 def document(
@@ -51,7 +53,7 @@ def document(
         expires_on=certificate.expires_on,
         number=certificate.number,
         verification_code=certificate.verification_code,
-        verification_url=verification_url(certificate, base_url),
+        verification_url=verification_url(certificate, base_url, language),
         status=current_status(certificate, today),
         template_version=certificate.template_version,
         signatories=signed.signatories if signed else (),

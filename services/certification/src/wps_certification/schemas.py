@@ -80,6 +80,13 @@ class Verification(BaseModel):
     track_title: dict[str, Printed]
     track_code: str
     academy_name: Printed = Field(description="as the certificate prints it, in `language`")
+    academy_names: dict[str, Printed] = Field(
+        default_factory=dict,
+        description="the academy's name per language, as it was when the certificate was issued",
+    )
+    academy_languages: list[str] = Field(
+        default_factory=list, description="the academy's languages, best first (its fallback order)"
+    )
     language: str = Field(description="the language the certificate is printed in: en, ru or kk")
     title: Printed = Field(description="the training's title as the certificate prints it")
     number: str

@@ -39,6 +39,8 @@ async def verify(session: AsyncSession, *, code: str, today: date) -> Verificati
         track_title=certificate.track["certificate_title"],
         track_code=certificate.track_code,
         academy_name=academy_name_on(certificate),
+        academy_names=certificate.academy_names or {},
+        academy_languages=certificate.academy_languages or [],
         language=certificate.language,
         title=text_on(certificate.track["certificate_title"], certificate),
         number=certificate.number,

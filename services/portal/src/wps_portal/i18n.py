@@ -99,9 +99,14 @@ def translations(language: str) -> NullTranslations:
 
 def choose_language(request: Request) -> str:
     """The switch (kept in the session), then the profile (the token's locale), then the
+    language a link carries (`?lang=`: a certificate's QR code sends its own), then the
     browser's Accept-Language, then English."""
     session = request.scope.get("session") or {}
-    for candidate in (session.get("lang"), (session.get("user") or {}).get("locale")):
+    for candidate in (
+        session.get("lang"),
+        (session.get("user") or {}).get("locale"),
+        request.query_params.get("lang"),
+    ):
         if candidate in LANGUAGES:
             return str(candidate)
     header = request.headers.get("accept-language", "")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from wps_common.auth import Role
 from wps_portal.backend import Backend, ServiceError
-from wps_portal.i18n import LANGUAGES, N_, localised
+from wps_portal.i18n import LANGUAGES, N_, academy_name, localised
 from wps_portal.web import MaybeSignedIn, checked_form, language, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -118,7 +118,8 @@ async def verify_result(request: Request, code: str) -> Response:
     if cleaned is None:
         return render(request, "verify.html", status=422, code=code, malformed=True)
     if cleaned != code:
-        return redirect(f"/verify/{cleaned}")
+        carried = request.query_params.get("lang")
+        return redirect(f"/verify/{cleaned}" + (f"?lang={carried}" if carried in LANGUAGES else ""))
     code = cleaned
     try:
         result: dict[str, Any] = await backend.json(
@@ -137,7 +138,19 @@ async def verify_result(request: Request, code: str) -> Response:
             )
         raise
     title = localised(result.get("track_title"), speaking.code, result["track_code"])
-    return render(request, "verify_result.html", code=code, result=result, title=title)
+    # The academy's name in the page language too, through the academy's own languages; else
+    # as the certificate prints it.
+    academy = academy_name(
+        {
+            "names": result.get("academy_names"),
+            "languages": result.get("academy_languages"),
+            "name": result["academy_name"],
+        },
+        speaking.code,
+    )
+    return render(
+        request, "verify_result.html", code=code, result=result, title=title, academy=academy
+    )
 
 
 def _client_address(request: Request) -> dict[str, str]:
