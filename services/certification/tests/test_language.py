@@ -4,7 +4,7 @@ academy's first language the track has; its texts and the academy's name in that
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -277,3 +277,18 @@ async def test_a_reissue_keeps_the_language_unless_the_holders_changed(
     )
     assert russian["language"] == "ru"
     assert russian["academy_name"] == OFFICIAL  # the record keeps the official name
+
+
+async def test_the_issue_date_is_the_academys_date_of_completion(
+    client: httpx.AsyncClient, bus: dict[str, Any], database_url: str
+) -> None:
+    """track.completed's completed_on is the academy's own date (enrolment dates completions on
+    the academy's calendar): a course finished at 00:30 on 1 January in Almaty, still
+    31 December in UTC, is certified on 1 January, numbered in that year."""
+    done = completion("t-kk6", track=KK_TRACK, completed_on=date(2027, 1, 1))
+    certificate = await issue(bus, database_url, "t-kk6", done, preferred_language="kk", **KAZAKH)
+    assert certificate.issued_on == date(2027, 1, 1)
+    assert "-2027-" in certificate.number
+    assert "2027 жылғы 1 қаңтар" in await pdf_of(client, certificate.id)
+    credential = await credential_of(client, certificate.id)
+    assert credential["validFrom"] == credential["awardedDate"] == "2027-01-01T00:00:00Z"

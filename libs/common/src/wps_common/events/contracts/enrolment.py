@@ -75,7 +75,12 @@ class TrackCompleted(EventPayload):
     employee_number: str
     academy_id: str
     track: TrackFacts
-    completed_on: date
+    completed_on: date = Field(
+        description=(
+            "the academy's own date (in its time zone) when the last module was passed; the"
+            " certificate's issue date"
+        )
+    )
 
     def about(self) -> str:
         return f"enrolment/{self.enrolment_id}"
