@@ -239,7 +239,7 @@ def test_a_full_cohort_waitlists_and_a_withdrawal_promotes(
     page.wait_for_url("**/academy/cohorts/new")
     assert_accessible(page)
     screenshot(page, "academy-cohort-new")
-    page.select_option("#f-track_code", label=STARTER_TRACK)
+    page.select_option("#f-teaches", label=STARTER_TRACK)
     page.fill("#f-title", title)
     # Later than any other test's cohort: first in the list, which runs latest start first.
     page.fill("#f-starts_on", (date.today() + timedelta(days=900)).isoformat())

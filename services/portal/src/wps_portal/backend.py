@@ -16,12 +16,15 @@ Service = Literal["curriculum", "enrolment", "certification", "webhooks"]
 @dataclass
 class ServiceError(Exception):
     """A service said no (4xx) or could not answer (5xx, unreachable): `detail` is its
-    sentence for a person, `errors` the offending fields when it named them."""
+    sentence for a person, `errors` the offending fields when it named them, `type` the
+    problem's type URI (a page may say a known one in its own language)."""
 
     status: int
     detail: str
     errors: list[dict[str, Any]] = field(default_factory=list)
     retry_after: int | None = None
+    type: str = ""
+    body: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.status}: {self.detail}"
@@ -84,4 +87,6 @@ def _error(service: str, response: httpx.Response) -> ServiceError:
         detail=str(detail or f"The {service} service answered {response.status_code}."),
         errors=list(body.get("errors") or []) if isinstance(body, dict) else [],
         retry_after=int(retry) if retry and retry.isdigit() else None,
+        type=str(body.get("type") or "") if isinstance(body, dict) else "",
+        body=body if isinstance(body, dict) else {},
     )

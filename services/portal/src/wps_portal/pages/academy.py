@@ -114,7 +114,7 @@ COHORT_STATUS = {
     "finished": N_("Finished"),
 }
 COHORT_FIELDS = (
-    "track_code",
+    "teaches",
     "title",
     "starts_on",
     "ends_on",
@@ -677,8 +677,9 @@ async def cohorts(request: Request, user: User = for_roles(*STAFF)) -> Response:
     track = query.get("track", "").strip()[:40]
     phase = query.get("status", "") if query.get("status") in COHORT_STATUS else ""
     offset = offset_of(request)
-    tracks = await _published_tracks(request)
+    tracks, modules = await asyncio.gather(_published_tracks(request), _published_modules(request))
     today = scope.today()
+    # Enrolment's track_code filter also finds the cohorts of a single module of that code.
     wanted = params(academy_id=scope.id, track_code=track)
     page: dict[str, Any]
     if phase == "upcoming":
@@ -723,6 +724,7 @@ async def cohorts(request: Request, user: User = for_roles(*STAFF)) -> Response:
         phase=phase,
         tracks=tracks,
         titles=_track_titles(tracks, language(request).code),
+        module_titles=_track_titles(modules, language(request).code),
         phases=COHORT_STATUS,
         base="/academy/cohorts?" + urlencode(shown),
     )
@@ -771,12 +773,49 @@ def _track_titles(tracks: list[dict[str, Any]], lang: str) -> dict[str, str]:
     return {t["code"]: localised(t.get("title"), lang, t["code"]) for t in tracks}
 
 
+async def _nothing() -> list[dict[str, Any]]:
+    return []
+
+
+async def _published_modules(request: Request) -> list[dict[str, Any]]:
+    """The published modules a cohort of one module can be opened for (e.g. CRSV-301, which
+    no track holds), from curriculum."""
+    try:
+        listed = await call(
+            request,
+            "curriculum",
+            "GET",
+            "/v1/modules",
+            params={"status": "published", "limit": 200},
+        )
+    except ServiceError as error:
+        if error.status >= 500:
+            return []
+        raise
+    return list(listed["items"])
+
+
+def _teachings(
+    tracks: list[dict[str, Any]], modules: list[dict[str, Any]], lang: str
+) -> dict[str, list[tuple[str, str]]]:
+    """What a cohort may teach, as the form's choices: `track:CODE` and `module:CODE`, each
+    kind sorted by title in the page's language."""
+    return {
+        kind: sorted(
+            ((f"{kind}:{code}", title) for code, title in _track_titles(items, lang).items()),
+            key=lambda item: item[1].casefold(),
+        )
+        for kind, items in (("track", tracks), ("module", modules))
+    }
+
+
 @router.get("/cohorts/new")
 async def new_cohort(request: Request, user: User = for_roles(*STAFF)) -> Response:
     scope = await required_scope(request, user)
     today = scope.today()
+    track, module = request.query_params.get("track", ""), request.query_params.get("module", "")
     values = {
-        "track_code": request.query_params.get("track", ""),
+        "teaches": f"module:{module}" if module else (f"track:{track}" if track else ""),
         "language": (scope.academy.get("languages") or ["en"])[0],
         "starts_on": (today + timedelta(days=14)).isoformat(),
         "ends_on": (today + timedelta(days=18)).isoformat(),
@@ -787,12 +826,21 @@ async def new_cohort(request: Request, user: User = for_roles(*STAFF)) -> Respon
 
 @router.post("/cohorts/new")
 async def create_cohort(request: Request, user: User = for_roles(*STAFF)) -> Response:
-    """Open a cohort for the latest published version of a track."""
+    """Open a cohort for the latest published version of a track, or of a single module."""
     form = await checked_form(request)
     scope = await required_scope(request, user)
     values = {name: text(form, name, 4000) for name in COHORT_FIELDS}
-    body: dict[str, Any] = {"academy_id": scope.id}
-    for name in ("track_code", "title", "starts_on", "ends_on", "language", "location"):
+    _ = language(request).gettext
+    kind, _colon, code = values["teaches"].partition(":")
+    if kind not in ("track", "module") or not code:
+        return await _cohort_form(
+            request,
+            scope,
+            values=values,
+            errors={"teaches": _("Choose the track or the module the cohort teaches.")},
+        )
+    body: dict[str, Any] = {"academy_id": scope.id, f"{kind}_code": code}
+    for name in ("title", "starts_on", "ends_on", "language", "location"):
         if values[name]:
             body[name] = values[name]
     for name in ("capacity", "max_attempts"):
@@ -800,7 +848,6 @@ async def create_cohort(request: Request, user: User = for_roles(*STAFF)) -> Res
             body[name] = (
                 int(values[name]) if re.fullmatch(r"\d{1,6}", values[name]) else values[name]
             )
-    _ = language(request).gettext
     try:
         cohort = await call(request, "enrolment", "POST", "/v1/cohorts", json=body)
     except ServiceError as error:
@@ -817,25 +864,28 @@ async def _cohort_form(
     *,
     values: dict[str, Any],
     error: ServiceError | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
-    errors: dict[str, str] = {}
+    errors = dict(errors or {})
     general: list[str] = []
     if error is not None:
-        errors, general = field_errors(error, COHORT_FIELDS)
-    tracks = await _published_tracks(request)
+        errors, general = field_errors(error, (*COHORT_FIELDS, "track_code", "module_code"))
+        # What the cohort teaches is one field of the form, two of the service.
+        for name in ("track_code", "module_code"):
+            if name in errors:
+                errors.setdefault("teaches", errors.pop(name))
+    tracks, modules = await asyncio.gather(_published_tracks(request), _published_modules(request))
     speaking = language(request)
     languages = list(dict.fromkeys([*(scope.academy.get("languages") or []), *NAMES]))
     return render(
         request,
         "academy/cohort_form.html",
-        status=error.status if error else 200,
+        status=error.status if error else (422 if errors else 200),
         scope=scope,
         values=values,
         errors=errors,
         general=general,
-        tracks=sorted(
-            _track_titles(tracks, speaking.code).items(), key=lambda item: item[1].casefold()
-        ),
+        teachings=_teachings(tracks, modules, speaking.code),
         language_options=[(code, NAMES.get(code, code)) for code in languages],
     )
 
@@ -861,8 +911,18 @@ async def enrol(request: Request, cohort_id: str, user: User = for_roles(*STAFF)
     except ServiceError as error:
         if error.status >= 500 or error.status in (401, 403):
             raise
+        said = error.detail
+        lacking = (error.body.get("missing_prerequisites") or {}).get(trainee_id)
+        if error.status == 409 and lacking:
+            # The service names the trainee by employee number; the page by their name.
+            trainee = await _optional(
+                call(request, "enrolment", "GET", f"/v1/trainees/{quote(trainee_id)}")
+            )
+            said = language(request).gettext(
+                "%(name)s has not completed %(modules)s, which this cohort requires first."
+            ) % {"name": person(trainee) or trainee_id, "modules": ", ".join(lacking)}
         return await _cohort_page(
-            request, cohort_id, find=find, enrol_error=error.detail, status=error.status
+            request, cohort_id, find=find, enrol_error=said, status=error.status
         )
     trainee = await _optional(
         call(request, "enrolment", "GET", f"/v1/trainees/{quote(trainee_id)}")
@@ -902,9 +962,10 @@ async def _cohort_page(
 ) -> Response:
     path = f"/v1/cohorts/{quote(cohort_id, safe='')}"
     cohort = await found(call(request, "enrolment", "GET", path))
-    enrolments, tracks, academy = await asyncio.gather(
+    enrolments, tracks, modules, academy = await asyncio.gather(
         call(request, "enrolment", "GET", f"{path}/enrolments", params={"limit": 500}),
         _published_tracks(request),
+        _published_modules(request) if cohort.get("module_code") else _nothing(),
         call(request, "enrolment", "GET", f"/v1/academies/{quote(cohort['academy_id'])}"),
     )
     items = enrolments["items"]
@@ -936,6 +997,7 @@ async def _cohort_page(
     speaking = language(request)
     title = (
         _track_titles(tracks, speaking.code).get(cohort.get("track_code") or "")
+        or _track_titles(modules, speaking.code).get(cohort.get("module_code") or "")
         or cohort.get("track_code")
         or cohort.get("module_code")
     )
