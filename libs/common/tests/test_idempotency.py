@@ -50,7 +50,7 @@ class Writer:
         else:
             async with self.db.session() as session:
                 run = await session.scalar(
-                    insert(runs).values(body=body.decode()).returning(runs.c.id)
+                    insert(runs).values(body=body.decode()[:200]).returning(runs.c.id)
                 )
             status, answer = 201, {"run": run}
         await send(
@@ -118,6 +118,45 @@ async def test_a_reused_key_with_another_body_is_refused(
     assert reused.status_code == 422
     assert reused.headers["content-type"] == "application/problem+json"
     assert "different request body" in reused.json()["detail"]
+    assert await executions(db) == 1
+
+
+def multipart(boundary: str, file: bytes, name: str = "certificate.pdf") -> dict[str, Any]:
+    """A form of one field and one file, framed by the boundary given."""
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="issuer"\r\n\r\nOSCE\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="evidence"; '
+            f'filename="{name}"\r\nContent-Type: application/pdf\r\n\r\n'
+        ).encode()
+        + file
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return {"content": body, "headers": {"Content-Type": content_type}}
+
+
+async def test_a_form_retried_with_another_boundary_gets_the_first_answer(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    first, retry = multipart("a1b2c3", b"%PDF-1"), multipart("zz-9876", b"%PDF-1")
+    assert first["content"] != retry["content"]
+    sent = await client.post(
+        "/runs", content=first["content"], headers={**keyed("f-1"), **first["headers"]}
+    )
+    again = await client.post(
+        "/runs", content=retry["content"], headers={**keyed("f-1"), **retry["headers"]}
+    )
+    assert sent.status_code == again.status_code == 201, again.text
+    assert again.json() == sent.json() and again.headers["idempotent-replayed"] == "true"
+    assert await executions(db) == 1
+    # Another file, or the same bytes under another name, is another request.
+    for other in (multipart("q", b"%PDF-2"), multipart("q", b"%PDF-1", name="other.pdf")):
+        reused = await client.post(
+            "/runs", content=other["content"], headers={**keyed("f-1"), **other["headers"]}
+        )
+        assert reused.status_code == 422, reused.text
+        assert "different request body" in reused.json()["detail"]
     assert await executions(db) == 1
 
 

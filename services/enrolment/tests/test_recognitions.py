@@ -118,6 +118,11 @@ async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
     }
     again = await academy.client.send(created.extensions["request"])
     assert again.json()["id"] == body["id"]  # a retried request is answered as the first
+    # A client sending the form again picks another multipart boundary: still the same request.
+    anew = await record(academy, trainee["id"], headers=keyed)
+    assert anew.extensions["request"].content != created.extensions["request"].content
+    assert anew.status_code == 201, anew.text
+    assert anew.json()["id"] == body["id"] and anew.headers["idempotent-replayed"] == "true"
 
     pending = (await academy.client.get("/v1/recognitions?status=pending", headers=approver)).json()
     assert [r["id"] for r in pending["items"]] == [body["id"]] and pending["total"] == 1

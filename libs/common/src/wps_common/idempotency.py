@@ -3,6 +3,9 @@ a retry with the same key (same caller, method and path) gets the first response
 
 from __future__ import annotations
 
+import asyncio
+import email.parser
+import email.policy
 import hashlib
 import json
 from collections.abc import Callable
@@ -96,7 +99,7 @@ class IdempotencyMiddleware:
         scope_hash = hashlib.sha256(
             b"\0".join([caller, scope["method"].encode(), scope["path"].encode(), key])
         ).hexdigest()
-        request_hash = hashlib.sha256(body).hexdigest()
+        request_hash = await _fingerprint(headers.get(b"content-type", b""), body)
         claimed, row = await self._claim(scope_hash, request_hash)
         if row is not None:
             await self._replay(send, row, request_hash)
@@ -186,6 +189,37 @@ class IdempotencyMiddleware:
         headers.append((b"idempotent-replayed", b"true"))
         await send({"type": "http.response.start", "status": row.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": row.body or b""})
+
+
+async def _fingerprint(content_type: bytes, body: bytes) -> str:
+    """What makes two requests the same: their bytes, except for a multipart form, whose
+    boundary each client picks afresh for every request; a form is its fields, and each file's
+    name and the sha256 of its bytes."""
+    if not content_type.lower().startswith(b"multipart/form-data"):
+        return hashlib.sha256(body).hexdigest()
+    # Parsing megabytes of MIME takes a tenth of a second: not on the event loop.
+    return await asyncio.to_thread(_form_fingerprint, content_type, body)
+
+
+def _form_fingerprint(content_type: bytes, body: bytes) -> str:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():  # not a form after all: its bytes, as any other body
+        return hashlib.sha256(body).hexdigest()
+    parts = []
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        parts.append(
+            [
+                str(part.get_param("name", "", header="content-disposition")),
+                part.get_filename(),
+                hashlib.sha256(data).hexdigest(),
+            ]
+        )
+    parts.sort(key=lambda p: (p[0], p[1] or "", p[2]))
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 async def _read_body(receive: Receive) -> bytes:
