@@ -177,6 +177,15 @@ async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
     ]
 
 
+def test_a_file_name_in_any_script_has_a_readable_ascii_stand_in() -> None:
+    from wps_enrolment.api.recognitions import _attachment
+
+    kazakh = _attachment("Куәлік Қазақстан.pdf", "r-1")
+    assert kazakh.startswith("attachment; filename=\"Kualik Qazaqstan.pdf\"; filename*=UTF-8''")
+    assert _attachment("证书.png", "r-2").startswith('attachment; filename="evidence-r-2.png";')
+    assert _attachment("scan.pdf", "r-3") == 'attachment; filename="scan.pdf"'
+
+
 async def test_rejected_with_a_reason_counts_for_nothing(
     academy: Academy, setting: dict[str, Any]
 ) -> None:
@@ -194,7 +203,7 @@ async def test_rejected_with_a_reason_counts_for_nothing(
     assert download.status_code == 200 and download.content == JPEG
     assert download.headers["content-type"] == "image/jpeg"
     assert download.headers["content-disposition"] == (
-        'attachment; filename="__________ ____.jpg"; '
+        'attachment; filename="Sertifikat OBSE.jpg"; '
         "filename*=UTF-8''%D0%A1%D0%B5%D1%80%D1%82%D0%B8%D1%84%D0%B8%D0%BA%D0%B0%D1%82%20"
         "%D0%9E%D0%91%D0%A1%D0%95.jpg"
     )

@@ -77,12 +77,33 @@ def _file_name(name: str | None) -> str:
     return cleaned or "evidence"
 
 
-def _attachment(name: str) -> str:
-    """Content-Disposition for a file name in any script: an ASCII stand-in, and the name
-    itself in UTF-8 (RFC 6266) for the browsers that read it."""
-    fallback = re.sub(r"[^A-Za-z0-9.\- _]", "_", name)
-    if fallback == name:
+# Russian and Kazakh letters in Latin (close to ISO 9 / the Kazakh Latin alphabet of 2021),
+# for the ASCII stand-in of a file name: "Сертификат ОБСЕ.pdf" is saved as
+# "Sertifikat OBSE.pdf" by a client that does not read filename*.
+_LATIN = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфхцыэ", "abvgdezijklmnoprstufhcye", strict=True)),
+        **dict(zip("АБВГДЕЗИЙКЛМНОПРСТУФХЦЫЭ", "ABVGDEZIJKLMNOPRSTUFHCYE", strict=True)),
+        **{"ё": "e", "ж": "zh", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ь": "", "ю": "yu"},
+        **{"Ё": "E", "Ж": "Zh", "Ч": "Ch", "Ш": "Sh", "Щ": "Shch", "Ъ": "", "Ь": "", "Ю": "Yu"},
+        **{"я": "ya", "Я": "Ya", "ә": "a", "ғ": "g", "қ": "q", "ң": "n", "ө": "o", "ұ": "u"},
+        **{"Ә": "A", "Ғ": "G", "Қ": "Q", "Ң": "N", "Ө": "O", "Ұ": "U", "ү": "u", "Ү": "U"},
+        **{"һ": "h", "Һ": "H", "і": "i", "І": "I"},
+    }
+)
+
+
+def _attachment(name: str, recognition_id: str) -> str:
+    """Content-Disposition for a file name in any script: a readable ASCII stand-in (the name
+    in Latin letters, else evidence-<id>.<ext>), and the name itself in UTF-8 (RFC 6266) for
+    the clients that read it."""
+    if re.fullmatch(r"[A-Za-z0-9.\- _]+", name):
         return f'attachment; filename="{name}"'
+    fallback = name.translate(_LATIN)
+    if not re.fullmatch(r"[A-Za-z0-9.\- _]+", fallback) or not re.search(r"[A-Za-z0-9]", fallback):
+        stem, dot, extension = name.rpartition(".")
+        ascii_extension = dot and re.fullmatch(r"[A-Za-z0-9]{1,8}", extension)
+        fallback = f"evidence-{recognition_id}" + (f".{extension}" if ascii_extension else "")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
@@ -196,7 +217,7 @@ async def recognition_evidence(recognition_id: Id, session: DbSession, who: Staf
         found.evidence,
         media_type=found.evidence_type,
         headers={
-            "Content-Disposition": _attachment(found.evidence_name),
+            "Content-Disposition": _attachment(found.evidence_name, found.id),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },
