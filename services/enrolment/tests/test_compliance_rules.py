@@ -394,9 +394,9 @@ RECOGNITION = {
         requirement=RENEWING,
         recognitions=[recognition("1", ISSUED, track_code="GHR-SGBV")],
     ),
-    "lapsed_recognition_is_expired": Case(
+    "lapsed_recognition_is_expired_and_still_recognised": Case(
         date(2028, 6, 1),
-        Verdict("expired", RENEW_BY, None),
+        recognised("expired", RENEW_BY),
         requirement=RENEWING,
         recognitions=[recognition("1", ISSUED)],
     ),

@@ -169,7 +169,10 @@ def verdict(
             status = "due"
         return Verdict(status, best.until, best.certificate_id, best.recognition_id)
     if held:
-        return Verdict("expired", max(h.until or h.lapsed_on or today for h in held), None)
+        # What lapsed last says what the status rested on: recognised training that ran out
+        # stays recognised (its basis and id), so the trainee is not told of a certificate.
+        last = max(held, key=lambda h: (h.until or h.lapsed_on or today, h.on))
+        return Verdict("expired", last.until or last.lapsed_on or today, None, last.recognition_id)
     # Never certified (or only revoked): the grace period runs from the later of the start
     # date and the day the requirement appeared.
     start = max(trainee.start_date or trainee.created_at.date(), requirement.created_on)
