@@ -4,7 +4,7 @@ missing in Kazakh falls back to Russian, then English, and dates follow the lang
 from __future__ import annotations
 
 import contextvars
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -68,6 +68,26 @@ def test_dates_and_numbers_follow_the_language() -> None:
     assert i18n.Language("ru").date(day) == "24 нояб. 2026\u202fг."
     assert "2026" in i18n.Language("kk").date(day) and "қар" in i18n.Language("kk").date(day)
     assert i18n.Language("ru").number(12345.5) == "12\xa0345,5"
+
+
+def test_kazakh_dates_read_naturally() -> None:
+    kazakh = i18n.Language("kk")
+    assert kazakh.date(date(2026, 5, 1)) == "2026 ж. 1 мамыр"  # not "2026 ж. 01 мам."
+    assert kazakh.date(date(2026, 11, 25), "short") == "25.11.2026"  # not "25.11.26"
+    at = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    assert kazakh.date(at, "short") == "01.05.2026, 09:30"
+
+
+def test_an_instant_is_dated_in_the_users_academys_zone() -> None:
+    # 20:30 UTC on 24 November is already 25 November in Almaty.
+    enrolled = "2026-11-24T20:30:00+00:00"
+
+    def in_almaty() -> tuple[str, str]:
+        i18n.use_academy_zone("Asia/Almaty")
+        return i18n.Language("en").day(enrolled), i18n.Language("kk").day(enrolled)
+
+    assert contextvars.copy_context().run(in_almaty) == ("Nov 25, 2026", "2026 ж. 25 қараша")
+    assert i18n.Language("en").day(enrolled) == "Nov 24, 2026"  # a user of no academy: UTC
 
 
 def test_texts_fall_back_through_the_users_academys_languages() -> None:

@@ -15,9 +15,10 @@ from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -32,6 +33,9 @@ NAMES = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
 # academy), and one missing in Russian in English.
 FALLBACKS = {"kk": ("ru", "en"), "ru": ("en",), "en": ()}
 LOCALE_DIR = Path(__file__).parent / "locale"
+# Kazakh as people write it: CLDR's Kazakh gives "2026 ж. 01 мам." and "25.11.26"; a
+# four-digit year and a day without its leading zero read naturally.
+KAZAKH_DATES = {"short": "dd.MM.y", "medium": "y 'ж'. d MMMM", "long": "y 'ж'. d MMMM"}
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark, translate later")
@@ -47,6 +51,22 @@ _ACADEMY_LANGUAGES: ContextVar[tuple[str, ...]] = ContextVar("academy_languages"
 def use_academy_languages(languages: Iterable[str]) -> None:
     """The order this request's texts fall back through after the page language."""
     _ACADEMY_LANGUAGES.set(tuple(languages))
+
+
+# The signed-in user's academy's time zone, set with its languages; UTC for users of none.
+_ACADEMY_ZONE: ContextVar[str] = ContextVar("academy_zone", default="UTC")
+
+
+def use_academy_zone(zone: str | None) -> None:
+    """The zone this request's instants are dated in: the academy's, as on the staff pages."""
+    _ACADEMY_ZONE.set(zone or "UTC")
+
+
+def academy_zone() -> ZoneInfo:
+    try:
+        return ZoneInfo(_ACADEMY_ZONE.get())
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def in_language(texts: Any, lang: str) -> tuple[str, str | None]:
@@ -138,8 +158,23 @@ class Language:
         if isinstance(value, str):
             value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
         if isinstance(value, datetime):
+            if self.code == "kk" and form in KAZAKH_DATES:
+                moment = format_time(value, format="short", locale=self.code)
+                return f"{format_date(value.date(), KAZAKH_DATES[form], locale='kk')}, {moment}"
             return format_datetime(value, format=form, locale=self.code)
+        if self.code == "kk" and form in KAZAKH_DATES:
+            return format_date(value, KAZAKH_DATES[form], locale="kk")
         return format_date(value, format=form, locale=self.code)
+
+    def day(self, value: str | datetime | None, form: str = "medium") -> str:
+        """The date of an instant (the services answer in UTC) in the academy's time zone, so
+        a trainee's page and the staff's say the same day."""
+        if value is None or value == "":
+            return ""
+        at = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if at.tzinfo is not None:
+            at = at.astimezone(academy_zone())
+        return self.date(at.date(), form)
 
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.code)
@@ -154,6 +189,7 @@ class Language:
             "ngettext": self.ngettext,
             "_": self.gettext,
             "format_date": self.date,
+            "format_day": self.day,
             "format_number": self.number,
             "format_percent": self.percent,
             "academy_name": lambda academy: academy_name(academy, self.code),

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from wps_common.auth import Role
 from wps_common.paging import MAX_LIMIT
 from wps_portal.backend import Backend, Service, ServiceError
-from wps_portal.i18n import Language, choose_language, use_academy_languages
+from wps_portal.i18n import Language, choose_language, use_academy_languages, use_academy_zone
 
 TEMPLATES = Path(__file__).parent / "templates"
 CSRF_FIELD = "csrf_token"
@@ -142,6 +142,7 @@ async def current_user(request: Request) -> User:
     request.scope["wps_user"] = user
     academy = await _users_academy(request, user)
     use_academy_languages((academy or {}).get("languages") or ())
+    use_academy_zone((academy or {}).get("time_zone"))
     return user
 
 
@@ -156,6 +157,7 @@ async def _users_academy(request: Request, user: User) -> dict[str, Any] | None:
     if (
         kept
         and kept.get("of") == user.academy
+        and "time_zone" in kept
         and time.time() - float(kept.get("at", 0)) < ACADEMY_KEPT_SECONDS
     ):
         return dict(kept)
@@ -164,15 +166,13 @@ async def _users_academy(request: Request, user: User) -> dict[str, Any] | None:
         listed = await call(request, "enrolment", "GET", "/v1/academies", params={"limit": 2})
     except ServiceError:
         return None
-    found = next(
-        (a for a in listed["items"] if user.academy in (a.get("id"), a.get("code"))), None
-    )
+    found = next((a for a in listed["items"] if user.academy in (a.get("id"), a.get("code"))), None)
     if found is None:
         return None
     academy = {
         "of": user.academy,
         "at": time.time(),
-        **{k: found.get(k) for k in ("id", "code", "name", "names", "languages")},
+        **{k: found.get(k) for k in ("id", "code", "name", "names", "languages", "time_zone")},
     }
     session["academy"] = academy
     return academy
