@@ -78,6 +78,35 @@ def test_kazakh_dates_read_naturally() -> None:
     assert kazakh.date(at, "short") == "01.05.2026, 09:30"
 
 
+@pytest.mark.parametrize("language", ["ru", "kk"])
+def test_a_date_that_ends_a_sentence_ends_it_once(language: str) -> None:
+    """Russian dates end in "г.": a sentence ending in one takes no second full stop."""
+    speaks = i18n.Language(language)
+    day = speaks.date(date(2026, 12, 25))
+    sentences = [
+        speaks.ngettext(
+            "%(num)s certificate stops counting by %(date)s.",
+            "%(num)s certificates stop counting by %(date)s.",
+            n,
+        )
+        for n in (1, 2, 5)
+    ] + [
+        speaks.ngettext(
+            "%(num)s recognised training stops counting by %(date)s.",
+            "%(num)s recognised trainings stop counting by %(date)s.",
+            n,
+        )
+        for n in (1, 2, 5)
+    ]
+    sentences += [
+        speaks.gettext("Sent back by %(name)s on %(date)s."),
+        speaks.gettext("This certificate expired on %(date)s."),
+    ]
+    for sentence in sentences:
+        said = sentence % {"num": 1, "date": day, "name": "Ф. И."}
+        assert said.endswith(".") and not said.endswith(".."), said
+
+
 def test_an_instant_is_dated_in_the_users_academys_zone() -> None:
     # 20:30 UTC on 24 November is already 25 November in Almaty.
     enrolled = "2026-11-24T20:30:00+00:00"

@@ -239,3 +239,5 @@ def test_recognised_training_running_out_is_on_the_expiring_list(
     row = page.locator("table.records-table tr", has_text=trainee["employee_number"])
     expect(row).to_contain_text("Recognised training")
     expect(row.locator("a")).to_have_count(0)  # no certificate to open
+    # The summary says what runs out: not only certificates.
+    expect(page.locator(".list-count")).to_contain_text("recognised training")

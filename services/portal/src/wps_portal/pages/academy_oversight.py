@@ -316,8 +316,11 @@ async def compliance(request: Request, user: User = Overseer) -> Response:
         ),
     )
     complete = True
+    expiring_recognised = 0
     if query.view == "expiring":
         rows, complete = await _expiring(request, query, requirements, today)
+        # The summary says what runs out: certificates, recognised training, or both.
+        expiring_recognised = sum(1 for r in rows if not r.get("certificate_id"))
         page = {
             "items": rows[offset : offset + PAGE_SIZE],
             "total": len(rows),
@@ -361,6 +364,7 @@ async def compliance(request: Request, user: User = Overseer) -> Response:
         views=VIEWS,
         breakdown_cap=BREAKDOWN_CAP,
         expiring_until=today + timedelta(days=EXPIRING_DAYS),
+        expiring_recognised=expiring_recognised,
     )
 
 
