@@ -178,6 +178,10 @@ async def test_verification_is_public_minimal_and_forgiving_about_typing(
         "track_title",
         "track_code",
         "academy_name",
+        # the academy's own names (public, about the academy, not the holder), so that a page
+        # in another language can name it in that one
+        "academy_names",
+        "academy_languages",
         "language",
         "title",
         "number",
