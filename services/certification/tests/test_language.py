@@ -292,3 +292,25 @@ async def test_the_issue_date_is_the_academys_date_of_completion(
     assert "2027 жылғы 1 қаңтар" in await pdf_of(client, certificate.id)
     credential = await credential_of(client, certificate.id)
     assert credential["validFrom"] == credential["awardedDate"] == "2027-01-01T00:00:00Z"
+
+
+async def test_a_track_with_a_kazakh_title_but_no_kazakh_certificate_title_prints_it(
+    client: httpx.AsyncClient, bus: dict[str, Any], database_url: str
+) -> None:
+    """Kazakh labels over the track's Kazakh title, not over its Russian certificate title."""
+    track = KK_TRACK.model_copy(
+        update={"code": "WPS-KT", "certificate_title": {"ru": "ЖМБ: основы"}}
+    )
+    done = completion("t-kk7", track=track)
+    certificate = await issue(bus, database_url, "t-kk7", done, preferred_language="kk", **KAZAKH)
+    assert certificate.language == "kk"
+    text = await pdf_of(client, certificate.id)
+    assert "ОҚУДЫ АЯҚТАҒАНЫ ТУРАЛЫ СЕРТИФИКАТ" in text
+    assert "Бейбітшілік пен қауіпсіздіктегі әйелдер" in text and "ЖМБ: основы" not in text
+    credential = await credential_of(client, certificate.id)
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["name"] == "Бейбітшілік пен қауіпсіздіктегі әйелдер"
+    verified = (await client.get(f"/v1/verify/{certificate.verification_code}")).json()
+    assert verified["title"] == "Бейбітшілік пен қауіпсіздіктегі әйелдер"
+    # in Russian, the certificate title
+    assert "ЖМБ: основы" in await pdf_of(client, certificate.id, "?lang=ru")

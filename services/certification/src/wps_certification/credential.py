@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification import status_list
 from wps_certification.certificates import current_status, get_certificate
-from wps_certification.language import academy_name_on, text_on
+from wps_certification.language import academy_name_on, text_on, title_on
 from wps_certification.models import Certificate
 from wps_certification.signing import Keyring
 from wps_common.auth import Principal
@@ -43,7 +43,7 @@ def valid_window(certificate: Certificate) -> tuple[datetime, datetime | None]:
 def open_badge(certificate: Certificate, *, base_url: str) -> dict[str, Any]:
     """The credential document. It names the exact curriculum it attests: the track (or
     module) version and content hash, and every module's version, hash and hours."""
-    title = text_on(certificate.track["certificate_title"], certificate)
+    title = title_on(certificate)
     hours = sum(float(m["duration_hours"]) for m in certificate.track["modules"])
     valid_from, valid_until = valid_window(certificate)
     credential: dict[str, Any] = {

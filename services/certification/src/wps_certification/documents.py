@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wps_certification import signatures
 from wps_certification.certificates import current_status, get_certificate
 from wps_certification.credential import open_badge, sign_credential
-from wps_certification.language import LANGUAGES, academy_name_on, printed_language, text_on
+from wps_certification.language import (
+    LANGUAGES,
+    academy_name_on,
+    printed_language,
+    text_on,
+    title_on,
+)
 from wps_certification.models import Certificate
 from wps_certification.pdf import CertificateDocument, CertificateModule
 from wps_certification.signing import Keyring
@@ -44,7 +50,7 @@ def document(
         holder_name=certificate.holder_name,
         employee_number=certificate.employee_number,
         academy_name=academy_name_on(certificate, language),
-        track_title=pick(track["certificate_title"]),
+        track_title=title_on(certificate, language),
         modules=tuple(
             CertificateModule(code=m["code"], title=pick(m["title"]), hours=m["duration_hours"])
             for m in track["modules"]

@@ -17,6 +17,7 @@ __all__ = [
     "printed_language",
     "printed_languages",
     "text_on",
+    "title_on",
 ]
 
 
@@ -74,3 +75,17 @@ def printed_language(certificate: Certificate, asked: str | None) -> str:
     if asked and asked in printed_languages(certificate):
         return asked
     return certificate.language
+
+
+def title_on(certificate: Certificate, language: str | None = None) -> str:
+    """The training's title on `certificate` printed in `language` (its own unless another is
+    asked for): its certificate title in that language, else its title in that language (a
+    language is chosen for a track that has either), else the certificate title through the
+    academy's languages. The labels and the title are then in one language."""
+    track = certificate.track
+    code = language or certificate.language
+    for key in ("certificate_title", "title"):
+        text = (track.get(key) or {}).get(code)
+        if text:
+            return str(text)
+    return text_on(track["certificate_title"], certificate, language)

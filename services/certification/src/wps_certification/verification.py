@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_certification.certificates import current_status
 from wps_certification.codes import normalise
-from wps_certification.language import academy_name_on, text_on
+from wps_certification.language import academy_name_on, title_on
 from wps_certification.models import Certificate
 from wps_certification.schemas import Verification
 from wps_common.errors import NotFound
@@ -42,7 +42,7 @@ async def verify(session: AsyncSession, *, code: str, today: date) -> Verificati
         academy_names=certificate.academy_names or {},
         academy_languages=certificate.academy_languages or [],
         language=certificate.language,
-        title=text_on(certificate.track["certificate_title"], certificate),
+        title=title_on(certificate),
         number=certificate.number,
         issued_on=certificate.issued_on,
         expires_on=certificate.expires_on,
