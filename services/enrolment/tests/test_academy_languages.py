@@ -182,6 +182,13 @@ BAD = [
     ({"languages": []}, "languages", "at least 1"),
     ({"languages": ["kk", "ru", "kk"]}, "languages", "only once in the order: kk"),
     ({"languages": ["kazakh"]}, "languages.0", ""),
+    (
+        {"languages": ["kz", "ru"]},
+        "languages.0",
+        "not a language code (ISO 639-1 or 639-2): for Kazakh use 'kk'",
+    ),
+    ({"languages": ["ru", "xx"]}, "languages.1", "'xx' is not a language code"),
+    ({"languages": ["und"]}, "languages.0", "'und' is not a language code"),
     ({"names": {"de": "Polizeiakademie"}}, "names", "name in 'de'"),
     ({"names": {"kk": ""}}, "names.kk", ""),
     ({"names": {"kk": "Академия\nАлматы"}}, "names.kk", "single line"),

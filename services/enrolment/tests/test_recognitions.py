@@ -135,6 +135,7 @@ async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
     own = await academy.client.post(f"/v1/recognitions/{body['id']}/approve", headers=recorder)
     assert own.status_code == 403, own.text
     assert "another academy admin" in own.json()["detail"]
+    assert own.json()["type"].endswith("/problems/recognition/recorder-decides")
 
     bus = academy.bus
     async with EventTap(
@@ -174,6 +175,13 @@ async def test_recorded_then_approved_by_another_admin_counts_as_recognised(
     assert [(e["action"], e["actor"]) for e in trail["items"]] == [
         ("recorded", "recorder-1"),
         ("approved", "approver-2"),
+    ]
+    # The record names who recorded and who decided (the names the audit trail keeps).
+    named = (await academy.client.get(f"/v1/recognitions/{body['id']}", headers=approver)).json()
+    assert (named["recorded_by_name"], named["decided_by_name"]) == ("recorder-1", "approver-2")
+    listed = (await academy.client.get("/v1/recognitions", headers=approver)).json()["items"]
+    assert [(r["recorded_by_name"], r["decided_by_name"]) for r in listed] == [
+        ("recorder-1", "approver-2")
     ]
 
 
@@ -268,6 +276,22 @@ async def test_bad_records_are_refused_with_a_sentence(
         assert any(e["field"].endswith(field) for e in problem["errors"]), problem
     listed = (await academy.client.get("/v1/recognitions", headers=academy.staff)).json()
     assert listed["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({"evidence": ("e.pdf", b"", "application/pdf")}, "recognition/empty-evidence"),
+        ({"completed_on": "2027-01-01"}, "recognition/completed-in-future"),
+        ({"valid_until": "2026-03-01"}, "recognition/valid-until-before-completion"),
+        ({"evidence": ("a.txt", b"hello", "text/plain")}, "unsupported-media-type"),
+    ],
+)
+async def test_each_refusal_has_a_type_a_page_can_say_in_its_language(
+    academy: Academy, setting: dict[str, Any], changes: dict[str, Any], kind: str
+) -> None:
+    response = await record(academy, setting["trainee"]["id"], **changes)
+    assert response.json()["type"] == f"https://wps-training.org/problems/{kind}", response.text
 
 
 async def test_another_academy_sees_nothing(academy: Academy, setting: dict[str, Any]) -> None:

@@ -241,3 +241,121 @@ def test_recognised_training_running_out_is_on_the_expiring_list(
     expect(row.locator("a")).to_have_count(0)  # no certificate to open
     # The summary says what runs out: not only certificates.
     expect(page.locator(".list-count")).to_contain_text("recognised training")
+
+
+def _record_with(page: Any, number: str, evidence: dict[str, Any], **fields: str) -> Any:
+    _fill(page, number, evidence)
+    for name, value in fields.items():
+        page.fill(f"#f-{name}", value)
+    with page.expect_response(re.compile(r"/academy/recognitions(\?.*)?$")) as answer:
+        page.click("main form[enctype] button[type=submit]")
+    return answer.value
+
+
+def test_refusals_are_sentences_of_the_page_language(page: Any, api: httpx.Client) -> None:
+    """Each refusal, early (the form) or the service's (by its problem type), is one sentence
+    of the page's language; never the service's English."""
+    trainee = _trainee(api)
+    number = trainee["employee_number"]
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    _signed_in(page, "academy.ala", "ru")
+    expect(page.locator("#f-issuer")).to_have_attribute("minlength", "2")
+    assert page.locator("#f-completed_on").get_attribute("max")
+    answer = _record_with(page, number, _pdf(), issuer="X", completed_on=tomorrow)
+    assert answer.status == 422
+    expect(page.locator("#f-issuer-error")).to_have_text(
+        "Укажите, кем выдан документ: не менее 2 символов."
+    )
+    expect(page.locator("#f-completed_on-error")).to_have_text(
+        "Дата окончания обучения не может быть в будущем."
+    )
+    answer = _record_with(page, number, _pdf(), valid_until="2026-01-01")
+    expect(page.locator("#f-valid_until-error")).to_have_text(
+        "Дата «Действительно до» должна быть позже даты окончания обучения."
+    )
+    use_language(page, "kk")
+    docx = {"name": "сертификат.docx", "mimeType": "application/msword", "buffer": b"PK\x03\x04"}
+    assert _record_with(page, number, docx).status == 415
+    expect(page.locator("#f-evidence-error")).to_contain_text("PDF, PNG немесе JPEG файлы")
+    empty = {"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b""}
+    assert _record_with(page, number, empty).status == 422
+    expect(page.locator("#f-evidence-error")).to_have_text(
+        "Файл бос: құжаттың сканерін не фотосын таңдаңыз."
+    )
+    big = {"name": "big.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-" + b"0" * 5_300_000}
+    assert _record_with(page, number, big).status == 413
+    expect(page.locator("#f-evidence-error")).to_have_text(
+        "Файл тым үлкен: 5 МБ-тан аспайтын файлды жүктеуге болады."
+    )
+    screenshot(page, "recognitions-refusals-kk")
+
+    # The recorder approving their own record (a form sent anyway): a Kazakh sentence.
+    created = api.post(
+        "/v1/recognitions",
+        data={
+            "trainee_id": trainee["id"],
+            "track_code": "GHR-FOUND",
+            "issuer": "UNPOL",
+            "completed_on": "2026-02-01",
+        },
+        files={"evidence": ("scan.pdf", PDF, "application/pdf")},
+    )
+    assert created.status_code == 201, created.text
+    answered = page.evaluate(
+        """async (id) => {
+            const token = document.querySelector("input[name=csrf_token]").value;
+            const sent = await fetch(`/academy/recognitions/${id}/approve`, {
+                method: "POST", body: new URLSearchParams({csrf_token: token})});
+            return await sent.text();
+        }""",
+        created.json()["id"],
+    )
+    flashed = re.search(r'<div class="notice error" role="status">([^<]*)</div>', answered)
+    assert flashed is not None, answered[:3000]
+    assert flashed.group(1) == (
+        "Бұл оқуды сіз енгіздіңіз: оны академияның басқа әкімшісі бекітуі немесе қабылдамауы керек."
+    )
+
+
+def test_decisions_name_who_decided_and_are_cards_on_a_phone(
+    phone: Any, browser: Any, platform: Platform, api: httpx.Client
+) -> None:
+    trainee = _trainee(api)
+    created = api.post(
+        "/v1/recognitions",
+        data={
+            "trainee_id": trainee["id"],
+            "track_code": "GHR-FOUND",
+            "issuer": "Академия ОБСЕ в Бишкеке",
+            "completed_on": "2026-04-20",
+        },
+        files={"evidence": ("сертификат.pdf", PDF, "application/pdf")},
+    )
+    assert created.status_code == 201, created.text
+    sign_in(phone, "academy.ala2", next_path=PAGE)
+    use_language(phone, "ru")
+    card = _card(phone, trainee)
+    recorder = api.get(f"/v1/recognitions/{created.json()['id']}").json()["recorded_by_name"]
+    assert recorder
+    expect(card).to_contain_text(recorder)  # the approver sees who recorded it
+    with enrolment_api(platform, "academy.ala2") as approver:
+        approved = approver.post(f"/v1/recognitions/{created.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
+    phone.context.close()
+    phone = browser.new_context(
+        base_url=platform.portal, viewport={"width": 390, "height": 844}, is_mobile=True
+    ).new_page()
+    sign_in(phone, "academy.ala", next_path=PAGE)
+    for language in ("ru", "kk"):
+        use_language(phone, language)
+        row = phone.locator(f"#r-{created.json()['id']}")
+        expect(row.locator(".decided-by")).to_have_text(
+            api.get(f"/v1/recognitions/{created.json()['id']}").json()["decided_by_name"]
+        )
+        table = phone.locator("table.decided-table")
+        width = table.evaluate("t => t.getBoundingClientRect().width")
+        region = phone.locator("section[aria-labelledby=decided-heading] .table-wrap")
+        assert width <= region.evaluate("r => r.clientWidth") + 1, (language, width)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert_accessible(phone)
+        screenshot(phone, f"recognitions-decided-phone-{language}")

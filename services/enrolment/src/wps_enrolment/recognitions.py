@@ -26,7 +26,7 @@ from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import scoped
 from wps_enrolment import compliance
 from wps_enrolment.audit import audit
-from wps_enrolment.models import CurriculumTrack, Recognition
+from wps_enrolment.models import AuditEntry, CurriculumTrack, Recognition
 from wps_enrolment.trainees import get_trainee
 
 EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
@@ -58,10 +58,32 @@ class Training:
     note: str | None
 
 
+class EmptyEvidence(InvalidInput):
+    slug = "recognition/empty-evidence"
+
+
+class CompletedInFuture(InvalidInput):
+    slug = "recognition/completed-in-future"
+
+
+class ValidUntilBeforeCompletion(InvalidInput):
+    slug = "recognition/valid-until-before-completion"
+
+
+class RecorderDecides(Forbidden):
+    """Four eyes: the one who recorded the training never decides on it."""
+
+    slug = "recognition/recorder-decides"
+
+
+class AlreadyDecided(Conflict):
+    slug = "recognition/already-decided"
+
+
 def evidence_type(data: bytes) -> str:
     """The media type of an evidence file by its magic bytes; PDF, PNG and JPEG are taken."""
     if not data:
-        raise InvalidInput("The evidence file is empty.", field="evidence")
+        raise EmptyEvidence("The evidence file is empty.", field="evidence")
     if len(data) > EVIDENCE_MAX_BYTES:
         raise PayloadTooLarge(
             f"The evidence file is {len(data):,} bytes; at most {EVIDENCE_MAX_BYTES:,} "
@@ -96,12 +118,14 @@ async def record(
             field="track_code",
         )
     if training.completed_on > now.date():
-        raise InvalidInput(
+        raise CompletedInFuture(
             f"The completion date {training.completed_on} is in the future.",
             field="completed_on",
         )
     if training.valid_until is not None and training.valid_until <= training.completed_on:
-        raise InvalidInput("valid_until must come after the completion date.", field="valid_until")
+        raise ValidUntilBeforeCompletion(
+            "valid_until must come after the completion date.", field="valid_until"
+        )
     recognition = Recognition(
         academy_id=trainee.academy_id,
         trainee_id=trainee.id,
@@ -173,13 +197,13 @@ async def decide(
     compliance in this transaction."""
     found = await get_recognition(session, recognition_id=recognition_id, who=who, lock=True)
     if found.status != "pending":
-        raise Conflict(
+        raise AlreadyDecided(
             f"This recognised training was already {found.status} on "
             f"{found.decided_at:%Y-%m-%d}; record it again to have it decided anew.",
             recognition_status=found.status,
         )
     if found.recorded_by == who.subject:
-        raise Forbidden(
+        raise RecorderDecides(
             "You recorded this training: another academy admin of the academy must approve or "
             "reject it."
         )
@@ -223,3 +247,30 @@ async def list_recognitions(
             stmt = stmt.where(column == value)
     order = (Recognition.recorded_at.desc(), Recognition.id.desc())
     return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
+
+
+async def actor_names(
+    session: AsyncSession, recognition_ids: list[str]
+) -> dict[str, dict[str, str]]:
+    """Who recorded and who decided each recognition, by the names their tokens gave, from
+    the audit trail: {id: {"recorded": name, "decided": name}}, a name only where one was
+    given."""
+    if not recognition_ids:
+        return {}
+    rows = await session.execute(
+        select(AuditEntry.entity_id, AuditEntry.action, AuditEntry.actor_name)
+        .where(
+            AuditEntry.entity == "recognition",
+            AuditEntry.entity_id.in_(recognition_ids),
+            AuditEntry.action.in_(("recorded", "approved", "rejected")),
+            AuditEntry.actor_name.is_not(None),
+        )
+        .order_by(AuditEntry.id)
+    )
+    names: dict[str, dict[str, str]] = {}
+    for entity_id, action, name in rows:
+        if name:
+            names.setdefault(entity_id, {})["recorded" if action == "recorded" else "decided"] = (
+                name
+            )
+    return names

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -63,6 +64,34 @@ def _known_zone(value: str) -> str:
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
 
 
+# Country codes people write for a language (Kazakhstan's "kz" for Kazakh "kk").
+_LANGUAGE_OF_COUNTRY = {
+    "kz": "kk", "ua": "uk", "by": "be", "kg": "ky", "tj": "tg", "am": "hy", "ge": "ka",
+    "cn": "zh", "jp": "ja", "gr": "el", "se": "sv", "dk": "da", "cz": "cs", "rs": "sr",
+}  # fmt: skip
+_NOT_LANGUAGES = {"und", "mul", "mis", "zxx"}  # ISO 639-2's "undetermined", "multiple", …
+
+
+def _known_language(value: str) -> str:
+    """An ISO 639-1 or 639-2 code of a language (CLDR, through Babel, knows them)."""
+    known = Locale("en").languages
+    if value in known and value not in _NOT_LANGUAGES:
+        return value
+    meant = _LANGUAGE_OF_COUNTRY.get(value)
+    if meant:
+        raise ValueError(
+            f"'{value}' is not a language code (ISO 639-1 or 639-2): for {known[meant]} use "
+            f"'{meant}'"
+        )
+    raise ValueError(
+        f"'{value}' is not a language code (ISO 639-1 or 639-2) such as 'kk' (Kazakh), "
+        "'ru' (Russian) or 'en' (English)"
+    )
+
+
+KnownLanguage = Annotated[Language, AfterValidator(_known_language)]
+
+
 def _language_order(value: list[str]) -> list[str]:
     repeated = sorted({code for code in value if value.count(code) > 1})
     if repeated:
@@ -82,19 +111,19 @@ def names_outside(names: dict[str, str], languages: list[str]) -> str | None:
 
 
 LanguageOrder = Annotated[
-    list[Language],
+    list[KnownLanguage],
     Field(
         min_length=1,
         max_length=10,
         description="the academy's languages in the order texts fall back through, best first "
-        "(e.g. `[\"kk\", \"ru\", \"en\"]`: a Kazakh text where there is one, else Russian, "
+        '(e.g. `["kk", "ru", "en"]`: a Kazakh text where there is one, else Russian, '
         "else English); each once. A trainee's own language comes before them.",
         examples=[["kk", "ru", "en"]],
     ),
     AfterValidator(_language_order),
 ]
 AcademyNames = Annotated[
-    dict[Language, Name],
+    dict[KnownLanguage, Name],
     Field(
         max_length=10,
         description="the academy's name in each of its languages, as pages and certificates "
@@ -585,8 +614,14 @@ class RecognitionOut(_Out):
     status: RecognitionStatus
     evidence: EvidenceOut
     recorded_by: str
+    recorded_by_name: str | None = Field(
+        None, description="the recorder's name as their token gave it (from the audit trail)"
+    )
     recorded_at: datetime
     decided_by: str | None
+    decided_by_name: str | None = Field(
+        None, description="the name of who approved or rejected it, as their token gave it"
+    )
     decided_at: datetime | None
     decision_reason: str | None
 
@@ -595,7 +630,9 @@ class RecognitionOut(_Out):
     def _evidence(cls, value: Any) -> Any:
         if isinstance(value, dict) or not hasattr(value, "evidence_sha256"):
             return value
-        fields = {name: getattr(value, name) for name in cls.model_fields if name != "evidence"}
+        fields = {
+            name: getattr(value, name, None) for name in cls.model_fields if name != "evidence"
+        }
         return {
             **fields,
             "evidence": {

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
@@ -107,6 +108,20 @@ def _attachment(name: str, recognition_id: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+async def _named(session: AsyncSession, items: list[RecognitionOut]) -> list[RecognitionOut]:
+    """The records with the names of who recorded and who decided them."""
+    names = await recognitions.actor_names(session, [r.id for r in items])
+    return [
+        r.model_copy(
+            update={
+                "recorded_by_name": names.get(r.id, {}).get("recorded"),
+                "decided_by_name": names.get(r.id, {}).get("decided"),
+            }
+        )
+        for r in items
+    ]
+
+
 @router.post(
     "/recognitions",
     status_code=201,
@@ -191,16 +206,15 @@ async def list_recognitions(
         offset=offset,
         cursor=cursor,
     )
-    items = [RecognitionOut.model_validate(r) for r in listing.items]
+    items = await _named(session, [RecognitionOut.model_validate(r) for r in listing.items])
     return Page.of(listing, items, limit=limit, offset=offset)
 
 
 @router.get("/recognitions/{recognition_id}")
 async def get_recognition(recognition_id: Id, session: DbSession, who: Staff) -> RecognitionOut:
     """One record of training done elsewhere and its decision."""
-    return RecognitionOut.model_validate(
-        await recognitions.get_recognition(session, recognition_id=recognition_id, who=who)
-    )
+    found = await recognitions.get_recognition(session, recognition_id=recognition_id, who=who)
+    return (await _named(session, [RecognitionOut.model_validate(found)]))[0]
 
 
 @router.get(

@@ -5,6 +5,7 @@ recorded it). Every fact is enrolment's; the portal forwards the form and the fi
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +40,48 @@ RECOGNITION_STATUS = {
     "rejected": N_("Rejected"),
 }
 DECIDED_SHOWN = 25
+PROBLEMS = "https://wps-training.org/problems/"
+# Enrolment's refusals of a record, each one sentence of the page's language: by the problem's
+# type, else (a validation error) by the field it names.
+REFUSED_BY_TYPE = {
+    "payload-too-large": ("evidence", N_("The file is too large: at most 5 MB can be uploaded.")),
+    "unsupported-media-type": (
+        "evidence",
+        N_(
+            "The evidence must be a PDF, PNG or JPEG file (a scan or photo of the certificate); "
+            "this file is none of them."
+        ),
+    ),
+    "recognition/empty-evidence": (
+        "evidence",
+        N_("The file is empty: choose the scan or photo of the certificate."),
+    ),
+    "recognition/completed-in-future": (
+        "completed_on",
+        N_("The completion date cannot be in the future."),
+    ),
+    "recognition/valid-until-before-completion": (
+        "valid_until",
+        N_("“Valid until” must come after the completion date."),
+    ),
+}
+REFUSED_FIELD = {
+    "issuer": N_("Give the issuer's name: at least 2 characters."),
+    "completed_on": N_("Choose the completion date in the calendar."),
+    "valid_until": N_("Choose a date in the calendar, or leave it empty."),
+    "track_code": N_("Choose the track the training counts as."),
+    "note": N_("The note is too long: at most 2,000 characters."),
+    "trainee_id": N_("Give the trainee's employee number."),
+}
+DECISION_REFUSED = {
+    "recognition/recorder-decides": N_(
+        "You recorded this training: another academy admin of the academy must approve or "
+        "reject it."
+    ),
+    "recognition/already-decided": N_(
+        "This training has already been decided on; record it again to have it decided anew."
+    ),
+}
 
 
 def _carried(scope: Scope) -> str:
@@ -78,6 +121,7 @@ async def record_recognition(request: Request, user: User = for_roles(*STAFF)) -
             errors["employee_number"] = _(
                 "No trainee of this academy has the employee number %(number)s."
             ) % {"number": values["employee_number"]}
+    errors.update(_early_errors(values, Clock.of(scope.academy).today(), _))
     upload = form.get("evidence")
     content = b""
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -110,13 +154,7 @@ async def record_recognition(request: Request, user: User = for_roles(*STAFF)) -
     except ServiceError as error:
         if error.status >= 500 or error.status in (401, 403):
             raise
-        if error.status in (413, 415):
-            errors = {"evidence": error.detail}
-            general: list[str] = []
-        else:
-            errors, general = field_errors(error, [*FIELDS, "evidence", "trainee_id"])
-            if "trainee_id" in errors:
-                errors["employee_number"] = errors.pop("trainee_id")
+        errors, general = _refused(error, _)
         return await _page(
             request, scope, user, values=values, errors=errors, general=general, status=error.status
         )
@@ -154,7 +192,9 @@ async def decide(
     except ServiceError as error:
         if error.status >= 500 or error.status == 401:
             raise
-        flash(request, error.detail, "error")
+        kind = error.type.removeprefix(PROBLEMS)
+        said = DECISION_REFUSED.get(kind)
+        flash(request, _(said) if said else error.detail, "error")
         return redirect(f"/academy/recognitions{_carried(scope)}")
     flash(
         request,
@@ -191,6 +231,50 @@ async def evidence(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def _early_errors(values: dict[str, str], today: date, _: Any) -> dict[str, str]:
+    """What the form can tell before asking enrolment, in the page's language."""
+    errors: dict[str, str] = {}
+
+    def refuse(name: str, message: str) -> None:
+        errors.setdefault(name, _(message))
+
+    if len(values["issuer"]) < 2:
+        refuse("issuer", REFUSED_FIELD["issuer"])
+    if not values["track_code"]:
+        refuse("track_code", REFUSED_FIELD["track_code"])
+    days: dict[str, date] = {}
+    for name in ("completed_on", "valid_until"):
+        if values[name]:
+            try:
+                days[name] = date.fromisoformat(values[name])
+            except ValueError:
+                refuse(name, REFUSED_FIELD[name])
+    completed, until = days.get("completed_on"), days.get("valid_until")
+    if not values["completed_on"]:
+        refuse("completed_on", REFUSED_FIELD["completed_on"])
+    elif completed is not None and completed > today:
+        refuse("completed_on", REFUSED_BY_TYPE["recognition/completed-in-future"][1])
+    if completed is not None and until is not None and until <= completed:
+        refuse("valid_until", REFUSED_BY_TYPE["recognition/valid-until-before-completion"][1])
+    return errors
+
+
+def _refused(error: ServiceError, _: Any) -> tuple[dict[str, str], list[str]]:
+    """Enrolment's refusal of a record next to its field, in the page's language; what the
+    portal has no sentence for stays the service's."""
+    kind = error.type.removeprefix(PROBLEMS)
+    if kind in REFUSED_BY_TYPE:
+        name, message = REFUSED_BY_TYPE[kind]
+        return {name: _(message)}, []
+    errors, general = field_errors(error, [*FIELDS, "evidence", "trainee_id"])
+    said = {
+        name: _(REFUSED_FIELD[name]) if name in REFUSED_FIELD else m for name, m in errors.items()
+    }
+    if "trainee_id" in said:
+        said["employee_number"] = said.pop("trainee_id")
+    return said, general
 
 
 async def _trainee_by_number(request: Request, scope: Scope, number: str) -> dict[str, Any] | None:
@@ -265,6 +349,7 @@ async def _page(
         clock=Clock.of(scope.academy),
         carried=_carried(scope),
         accept=EVIDENCE_ACCEPT,
+        today=Clock.of(scope.academy).today().isoformat(),
     )
 
 
