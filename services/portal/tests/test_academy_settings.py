@@ -139,14 +139,25 @@ def test_mistakes_are_explained_and_nothing_is_saved(page: Any, almaty: Enrolmen
         "Give at least one language a place in the order."
     )
 
-    # What only enrolment knows is told in its words: a direction control hidden in a name.
+    # A direction control hidden in a name, and no official name: sentences of the page.
     page.goto(PAGE)
+    use_language(page, "ru")
     page.fill("#f-name-ru", "Алматинская \u202eакадемия полиции")
     assert _save(page).status == 422
     expect(page.locator("#settings-problems")).to_contain_text(
-        "contains the invisible direction control U+202E"
+        "Название на языке «Русский»: содержит невидимый символ, меняющий направление текста; "
+        "наберите название заново."
     )
     assert '"detail"' not in page.content()
+    page.goto(PAGE)
+    use_language(page, "kk")
+    expect(page.locator("#f-official-name")).to_have_attribute("required", "")
+    page.fill("#f-official-name", "")
+    assert _save(page).status == 422
+    expect(page.locator("#settings-problems")).to_contain_text(
+        "Академияның ресми атауын жазыңыз: ол қажетті тілде атау жоқ жерде көрсетіледі."
+    )
+    assert "String should have" not in page.content()
     assert almaty.now()["languages"] == ["ru", "kk", "en"]
     assert almaty.now()["names"] == NAMES
 

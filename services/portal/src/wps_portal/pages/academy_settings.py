@@ -3,6 +3,7 @@ its admins set them (enrolment keeps them; certificates and pages print the name
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,9 @@ from wps_portal.web import (
 
 router = APIRouter(prefix="/academy", include_in_schema=False)
 NAME_LIMIT = 200  # enrolment's longest name
+# The invisible characters that reorder text (enrolment refuses them in names): told here in
+# the page's language, with the field, rather than as the service's English.
+DIRECTION_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -99,8 +103,21 @@ async def save_settings(request: Request, user: User = for_roles(*STAFF)) -> Res
     draft = Draft(text(form, "official_name", NAME_LIMIT), rows)
     placed = [row for row in rows if row.place is not None]
     places = [row.place or 0 for row in placed]
-    # What a person can get wrong in this form is told in their language; enrolment's own
-    # sentences (e.g. an invisible direction control in a name) are shown as it gives them.
+    # What a person can get wrong in this form is told in their language; what only
+    # enrolment can tell is shown as it gives it.
+    if not draft.official_name:
+        draft.problems.append(
+            _("Give the academy's official name: it is shown where no name in a language fits.")
+        )
+    named = [(_("The official name"), draft.official_name)] + [
+        (_("The name in %(language)s") % {"language": row.label}, row.name) for row in rows
+    ]
+    for which, name in named:
+        if DIRECTION_CONTROLS.search(name):
+            draft.problems.append(
+                _("%(which)s contains an invisible direction-control character; retype the name.")
+                % {"which": which}
+            )
     if not placed:
         draft.problems.append(_("Give at least one language a place in the order."))
     for shared in sorted({n for n in places if places.count(n) > 1}):
