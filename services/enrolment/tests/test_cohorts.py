@@ -416,3 +416,19 @@ async def test_trainees_search_filter_and_page_stably(academy: Academy) -> None:
         headers=academy.staff,
     )
     assert taken.status_code == 409
+
+
+async def test_a_trainees_enrolments_say_what_cohort_they_are_in(academy: Academy) -> None:
+    """A trainee may not read cohorts: their own enrolments carry the cohort's title,
+    training, dates and place."""
+    trainee = await academy.trainee()
+    cohort = await academy.cohort()
+    await academy.enrol(cohort["id"], trainee["id"])
+    listed = await academy.client.get(
+        f"/v1/trainees/{trainee['id']}/enrolments", headers=academy.staff
+    )
+    assert listed.status_code == 200, listed.text
+    [item] = listed.json()["items"]
+    shown = {k: cohort[k] for k in ("id", "title", "track_code", "starts_on", "ends_on")}
+    assert {k: item["cohort"][k] for k in shown} == shown
+    assert "capacity" not in item["cohort"] and "instructors" not in item["cohort"]

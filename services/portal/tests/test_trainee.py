@@ -153,6 +153,12 @@ def test_my_trainings_cohorts_and_certificates(
         assert "100%" in row.inner_text() and "92" in row.inner_text()
     assert "GHR-101" in enrolment.inner_text()
     assert certificate["number"] in enrolment.inner_text()
+    # The cohort as the trainee joined it: its title, training and dates (through their
+    # enrolments; a trainee may not read cohorts).
+    cohort = certified["cohort"]
+    assert enrolment.locator("h2").inner_text() == cohort["title"]
+    facts = enrolment.locator(".facts").inner_text()
+    assert "Dates" in facts and cohort["starts_on"][:4] in facts
     assert_accessible(page)
     screenshot(page, "trainee-cohorts")
 

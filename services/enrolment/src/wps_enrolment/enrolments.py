@@ -139,3 +139,11 @@ async def _promote(
         changes={"from": "waitlisted", "freed_by": freed_by.id},
     )
     return promoted
+
+
+async def cohorts_by_id(session: AsyncSession, cohort_ids: set[str]) -> dict[str, Cohort]:
+    """The cohorts of enrolments already read (their reader may read what they hold)."""
+    if not cohort_ids:
+        return {}
+    found = await session.scalars(select(Cohort).where(Cohort.id.in_(sorted(cohort_ids))))
+    return {cohort.id: cohort for cohort in found}

@@ -323,6 +323,27 @@ class EnrolmentOut(_Out):
     withdrawal_reason: WithdrawalReason | None = None
 
 
+class EnrolledCohort(_Out):
+    """What a trainee may read of a cohort they are enrolled in (the rest is staff's)."""
+
+    id: str
+    title: str
+    track_code: str | None
+    track_version: int | None
+    module_code: str | None
+    module_version: int | None
+    starts_on: date
+    ends_on: date
+    language: str
+    location: str | None
+
+
+class TraineeEnrolmentOut(EnrolmentOut):
+    cohort: EnrolledCohort | None = Field(
+        None, description="the cohort: its title, training, dates and place"
+    )
+
+
 class BulkEnrolled(BaseModel):
     enrolled: list[EnrolmentOut]
     waitlisted: list[EnrolmentOut]

@@ -16,9 +16,10 @@ from wps_enrolment import enrolments, trainees
 from wps_enrolment.api.deps import OTHER_ACADEMY, Filter, Overseeing, Reader, Staff
 from wps_enrolment.schemas import (
     AuditOut,
-    EnrolmentOut,
+    EnrolledCohort,
     Gender,
     TraineeCreate,
+    TraineeEnrolmentOut,
     TraineeOut,
     TraineeUpdate,
 )
@@ -152,8 +153,9 @@ async def trainee_enrolments(
     limit: Limit = 50,
     offset: Offset = 0,
     cursor: Cursor = None,
-) -> Page[EnrolmentOut]:
-    """A trainee's enrolments, newest first."""
+) -> Page[TraineeEnrolmentOut]:
+    """A trainee's enrolments, newest first, each with its cohort's title, training, dates and
+    place (the trainee themselves may read these, not the cohort itself)."""
     listing = await enrolments.list_enrolments(
         session,
         who=who,
@@ -163,6 +165,15 @@ async def trainee_enrolments(
         offset=offset,
         cursor=cursor,
     )
-    return Page.of(
-        listing, [EnrolmentOut.model_validate(e) for e in listing.items], limit=limit, offset=offset
-    )
+    cohorts = await enrolments.cohorts_by_id(session, {e.cohort_id for e in listing.items})
+    items = [
+        TraineeEnrolmentOut.model_validate(e).model_copy(
+            update={
+                "cohort": EnrolledCohort.model_validate(cohorts[e.cohort_id])
+                if e.cohort_id in cohorts
+                else None
+            }
+        )
+        for e in listing.items
+    ]
+    return Page.of(listing, items, limit=limit, offset=offset)

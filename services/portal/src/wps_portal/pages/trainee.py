@@ -239,12 +239,13 @@ async def my_cohorts(
 async def _cohorts(
     request: Request, enrolments: list[dict[str, Any]]
 ) -> list[dict[str, Any] | None]:
-    """Each enrolment's cohort as far as a trainee may read it: enrolment answers trainees'
-    cohort reads with 403 today, so one refusal is taken as the answer for all."""
+    """Each enrolment's cohort as far as a trainee may read it: enrolment gives it with the
+    trainee's own enrolments (title, training, dates, place); a trainee may not read the
+    cohort itself (403), so one refusal is taken as the answer for all."""
     cohorts: list[dict[str, Any] | None] = []
     readable = True
     for enrolment in enrolments:
-        cohort = enrolment.get("cohort")  # should enrolment ever include it
+        cohort = enrolment.get("cohort")
         if cohort is None and readable:
             try:
                 cohort = await call(
