@@ -271,7 +271,7 @@ def _pdf_text(pdf: bytes) -> str:
     return " ".join(text.split()).casefold()
 
 
-@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("language", ["en", "ru", "kk"])
 def test_every_page_on_a_desktop_and_a_phone(
     page: Any, phone: Any, certified: dict[str, Any], language: str
 ) -> None:
