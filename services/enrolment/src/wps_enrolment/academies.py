@@ -93,9 +93,7 @@ async def announce_profiles(session: AsyncSession, academy: Academy) -> int:
     stmt = in_academy(select(Trainee), Trainee.academy_id, academy.id).order_by(Trainee.id)
     announced, after = 0, ""
     while True:
-        batch = (
-            await session.scalars(stmt.where(Trainee.id > after).limit(ANNOUNCE_BATCH))
-        ).all()
+        batch = (await session.scalars(stmt.where(Trainee.id > after).limit(ANNOUNCE_BATCH))).all()
         if not batch:
             return announced
         await outbox.add_bulk(session, [profile_event(t, academy) for t in batch])
