@@ -161,3 +161,73 @@ async def test_a_job_stopped_and_taken_up_again_announces_its_changes_once(
     assert await events(db, ComplianceChanged) == []
     await run(db, "resumed-job", chunk_rows=100)  # a finished job is not run again
     assert len(await events(db, ComplianceSummarised)) == 1
+
+
+async def test_a_requirement_that_stops_applying_is_announced_counted_and_listed(
+    academy: Academy, db: Database
+) -> None:
+    """HR hears when a requirement stops applying to someone (deactivated, or no longer of
+    its ranks): `not_applicable`, counted in the import's summary, listed by `changed_since`,
+    and announced one at a time when a trainee is changed on their own."""
+    first = await academy.import_csv(people("W-", 20))  # 18 Lieutenants, 2 Majors
+    assert first["created_count"] == 20
+    # The second file: W-0001..W-0003 leave (active false), W-0004 becomes a Major.
+    rows = HEADER.rstrip("\n") + ",Active\n"
+    for i in range(20):
+        rank = "Major" if i % 10 == 0 or i == 4 else "Lieutenant"
+        start = "2020-01-01" if i % 2 else "2026-11-01"
+        active = "false" if i in (1, 2, 3) else "true"
+        rows += f"W-{i:04d},Family{i},Given{i},F,{rank},HQ,{start},ru,{active}\n"
+    second = await academy.import_csv(rows)
+    assert second["updated_count"] == 4, second
+    summaries = await events(db, ComplianceSummarised)
+    assert len(summaries) == 2
+    data = summaries[-1].data
+    assert data["changes"] == [
+        {"requirement_code": "REQ-GHR", "status": "not_applicable", "count": 4}
+    ]
+    assert data["transitions"] == 4
+    since = quote(data["changed_since"])
+    listed = await academy.client.get(
+        f"/v1/compliance?changed_since={since}&limit=2", headers=academy.staff
+    )
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    items = list(page["items"])
+    while page["next_cursor"]:
+        page = (
+            await academy.client.get(
+                f"/v1/compliance?changed_since={since}&limit=2&cursor={page['next_cursor']}",
+                headers=academy.staff,
+            )
+        ).json()
+        items += page["items"]
+    assert len(items) == 4
+    assert {(i["employee_number"], i["status"], i["due_on"]) for i in items} == {
+        (f"W-{n:04d}", "not_applicable", None) for n in (1, 2, 3, 4)
+    }
+    only = await academy.client.get(
+        f"/v1/compliance?changed_since={since}&status=not_applicable", headers=academy.staff
+    )
+    assert only.json()["total"] == 4
+    others = await academy.client.get(
+        f"/v1/compliance?changed_since={since}&status=overdue", headers=academy.staff
+    )
+    assert others.json()["total"] == 0
+    # Without changed_since the list holds the records that apply, as before.
+    assert (await academy.client.get("/v1/compliance", headers=academy.staff)).json()["total"] == 14
+
+    # One trainee changed on their own: one compliance.changed saying so.
+    [five] = (await academy.client.get("/v1/trainees?q=W-0005", headers=academy.staff)).json()[
+        "items"
+    ]
+    patched = await academy.client.patch(
+        f"/v1/trainees/{five['id']}", json={"rank": "Major"}, headers=academy.staff
+    )
+    assert patched.status_code == 200, patched.text
+    [changed] = await events(db, ComplianceChanged)
+    assert (changed.data["status"], changed.data["previous_status"]) == (
+        "not_applicable",
+        "overdue",
+    )
+    assert changed.data["due_on"] is None

@@ -50,6 +50,9 @@ __all__ = [
 
 CHUNK = 1000
 
+NOT_APPLICABLE = "not_applicable"
+"""The status announced when a requirement stops applying to a trainee (ADR 0030)."""
+
 # Transitions counted rather than announced one by one: {requirement: {status: count}}.
 Counts = dict[str, dict[str, int]]
 
@@ -289,6 +292,36 @@ class _Writes:
                 )
             )
 
+    def withdraw(self, trainee: _Trainee, row: _Stored, today: date) -> None:
+        """The requirement of `row` stopped applying to `trainee`: a history row with a null
+        status, and `not_applicable` announced (or counted)."""
+        self.history.append(
+            {
+                "trainee_id": trainee.id,
+                "academy_id": trainee.academy_id,
+                "requirement_code": row.requirement_code,
+                "status": None,
+                "changed_on": today,
+                "changed_at": self.now,
+            }
+        )
+        if self.counts is not None:
+            by_status = self.counts.setdefault(row.requirement_code, {})
+            by_status[NOT_APPLICABLE] = by_status.get(NOT_APPLICABLE, 0) + 1
+        else:
+            self.events.append(
+                ComplianceChanged(
+                    trainee_id=trainee.id,
+                    employee_number=trainee.employee_number,
+                    academy_id=trainee.academy_id,
+                    requirement_code=row.requirement_code,
+                    previous_status=row.status,
+                    status=NOT_APPLICABLE,
+                    due_on=None,
+                    changed_at=self.now,
+                )
+            )
+
 
 async def _evaluate_chunk(
     session: AsyncSession,
@@ -317,24 +350,22 @@ async def _evaluate_chunk(
                 known.recognitions.get(trainee.id, []),
             )
             writes.add(trainee, requirement, known.existing.get(key), found, today)
-    # Rows that no longer apply (deactivated trainee, selector or requirement changed) go.
+    # Rows that no longer apply (deactivated trainee, role, rank, unit, selector or
+    # requirement changed) go, and that is a change HR hears of like any other: status
+    # `not_applicable` (ADR 0030), announced or counted, and kept in the history (a null
+    # status) that `changed_since` lists it from.
     stale = [row for key, row in known.existing.items() if key not in wanted]
     if stale:
         await session.execute(
             delete(ComplianceRecord).where(ComplianceRecord.id.in_([r.id for r in stale]))
         )
-        academy_of = {t.id: t.academy_id for t in trainees}
-        writes.history.extend(
-            {
-                "trainee_id": row.trainee_id,
-                "academy_id": academy_of[row.trainee_id],
-                "requirement_code": row.requirement_code,
-                "status": None,
-                "changed_on": academies.days.get(academy_of[row.trainee_id]) or now.date(),
-                "changed_at": now,
-            }
-            for row in stale
-        )
+        of = {t.id: t for t in trainees}
+        for row in stale:
+            writes.withdraw(
+                of[row.trainee_id],
+                row,
+                academies.days.get(of[row.trainee_id].academy_id) or now.date(),
+            )
     if writes.inserts:
         await session.execute(insert(ComplianceRecord), writes.inserts)
     if writes.updates:
@@ -342,7 +373,7 @@ async def _evaluate_chunk(
     if writes.history:
         await session.execute(insert(ComplianceChange), writes.history)
     await outbox.add_many(session, writes.events)
-    return len(writes.history) - len(stale)
+    return len(writes.history)
 
 
 async def sweep(db: Database, now: datetime) -> int:

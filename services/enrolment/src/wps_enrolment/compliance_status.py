@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, exists, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from wps_common.auth import Principal
 from wps_common.errors import NotFound
@@ -16,7 +17,13 @@ from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import academy_scope, scoped
 from wps_enrolment import compliance
 from wps_enrolment.audit import audit
-from wps_enrolment.models import ComplianceRecord, Exemption, Requirement, Trainee
+from wps_enrolment.models import (
+    ComplianceChange,
+    ComplianceRecord,
+    Exemption,
+    Requirement,
+    Trainee,
+)
 from wps_enrolment.trainees import get_trainee
 
 STATUSES = ("compliant", "due", "overdue", "expired", "exempt")
@@ -55,7 +62,22 @@ async def academy_compliance(
 ) -> Listing:
     """An academy's compliance records with their trainees (row tuples), by name; with
     `changed_since`, only those whose status changed at or after it (what a bulk import's
-    compliance.summarised stands for)."""
+    compliance.summarised stands for), and those a requirement stopped applying to since then
+    (status `not_applicable`, from the history), as dicts of `ComplianceRow`'s fields."""
+    if changed_since is not None:
+        return await _changes(
+            session,
+            who=who,
+            academy_id=academy_id,
+            status=status,
+            unit=unit,
+            rank=rank,
+            requirement_code=requirement_code,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            changed_since=changed_since,
+        )
     stmt = select(ComplianceRecord, Trainee).join(
         Trainee, Trainee.id == ComplianceRecord.trainee_id
     )
@@ -68,13 +90,121 @@ async def academy_compliance(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    if changed_since is not None:
-        stmt = stmt.where(ComplianceRecord.since >= changed_since)
     # The order spans the join, so no one index yields it: the matching records of the academy
     # are read by its index and the database keeps the page's top rows (a bounded sort); a
     # cursor's condition drops the rows before it, so a late page costs what the first does.
     order = (Trainee.family_name, Trainee.given_name, ComplianceRecord.id)
-    return await keyset_page(session, stmt, order=order, limit=limit, offset=offset, cursor=cursor)
+    listing = await keyset_page(
+        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor
+    )
+    return listing._replace(items=[_row(record, trainee) for record, trainee in listing.items])
+
+
+_TRAINEE_FIELDS = ("employee_number", "family_name", "given_name", "rank", "unit")
+
+
+def _row(record: ComplianceRecord, trainee: Trainee) -> dict[str, Any]:
+    return {
+        **{name: getattr(record, name) for name in _RECORD_FIELDS},
+        **{name: getattr(trainee, name) for name in _TRAINEE_FIELDS},
+    }
+
+
+_RECORD_FIELDS = (
+    "trainee_id",
+    "academy_id",
+    "requirement_code",
+    "status",
+    "due_on",
+    "certificate_id",
+    "recognition_id",
+    "since",
+    "evaluated_on",
+)
+
+
+async def _changes(
+    session: AsyncSession,
+    *,
+    who: Principal,
+    academy_id: str | None,
+    status: str | None,
+    unit: str | None,
+    rank: str | None,
+    requirement_code: str | None,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+    changed_since: datetime,
+) -> Listing:
+    """The changes since a moment: current statuses reached since then, and the requirements
+    that stopped applying since then and do not apply again (the latest null status of the
+    history per trainee and requirement), one list in one order."""
+    current = select(
+        *(getattr(ComplianceRecord, name).label(name) for name in _RECORD_FIELDS),
+        *(getattr(Trainee, name).label(name) for name in _TRAINEE_FIELDS),
+    ).join(Trainee, Trainee.id == ComplianceRecord.trainee_id)
+    current = scoped(current, ComplianceRecord.academy_id, who, academy_id).where(
+        ComplianceRecord.since >= changed_since
+    )
+    later = aliased(ComplianceChange)
+    gone = (
+        select(
+            ComplianceChange.trainee_id.label("trainee_id"),
+            ComplianceChange.academy_id.label("academy_id"),
+            ComplianceChange.requirement_code.label("requirement_code"),
+            literal(compliance.NOT_APPLICABLE, String()).label("status"),
+            null().label("due_on"),
+            null().label("certificate_id"),
+            null().label("recognition_id"),
+            ComplianceChange.changed_at.label("since"),
+            ComplianceChange.changed_on.label("evaluated_on"),
+            *(getattr(Trainee, name).label(name) for name in _TRAINEE_FIELDS),
+        )
+        .join(Trainee, Trainee.id == ComplianceChange.trainee_id)
+        .where(
+            ComplianceChange.status.is_(None),
+            ComplianceChange.changed_at >= changed_since,
+            ~exists().where(
+                ComplianceRecord.trainee_id == ComplianceChange.trainee_id,
+                ComplianceRecord.requirement_code == ComplianceChange.requirement_code,
+            ),
+            ~exists().where(
+                later.trainee_id == ComplianceChange.trainee_id,
+                later.requirement_code == ComplianceChange.requirement_code,
+                later.id > ComplianceChange.id,
+            ),
+        )
+    )
+    gone = scoped(gone, ComplianceChange.academy_id, who, academy_id)
+    parts = []
+    if status is None or status != compliance.NOT_APPLICABLE:
+        if status is not None:
+            current = current.where(ComplianceRecord.status == status)
+        parts.append(current)
+    if status is None or status == compliance.NOT_APPLICABLE:
+        parts.append(gone)
+    filtered = []
+    for part in parts:
+        for column, value in (
+            (Trainee.unit, unit),
+            (Trainee.rank, rank),
+        ):
+            if value is not None:
+                part = part.where(column == value)
+        filtered.append(part)
+    both = union_all(*filtered).subquery("changes")
+    if requirement_code is not None:
+        stmt = select(both).where(both.c.requirement_code == requirement_code)
+    else:
+        stmt = select(both)
+    # A trainee has one row per requirement here (a record, or else its latest withdrawal).
+    order = (both.c.family_name, both.c.given_name, both.c.trainee_id, both.c.requirement_code)
+    listing = await keyset_page(
+        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor
+    )
+    names = [*_RECORD_FIELDS, *_TRAINEE_FIELDS]
+    return listing._replace(items=[dict(zip(names, row, strict=True)) for row in listing.items])
 
 
 async def compliance_summary(

@@ -43,6 +43,8 @@ Note = Annotated[str, MultiLine(2000)]
 ModuleCode = Annotated[str, SingleLine(20, min_length=1)]  # a track's or a module's code
 Gender = Literal["female", "male", "other", "undisclosed"]
 ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
+# What a list of changes may also say: the requirement stopped applying to the trainee.
+ListedStatus = Literal["compliant", "due", "overdue", "expired", "exempt", "not_applicable"]
 WithdrawalReason = Literal["trainee_request", "operational", "medical", "disciplinary", "other"]
 EnrolmentStatus = Literal["enrolled", "waitlisted", "completed", "failed", "withdrawn"]
 
@@ -452,6 +454,11 @@ class ComplianceOut(_Out):
 
 
 class ComplianceRow(ComplianceOut):
+    # With `changed_since`, the list also holds who the requirement stopped applying to.
+    status: ListedStatus = Field(  # type: ignore[assignment]
+        description="`not_applicable` (only with `changed_since`): the requirement stopped "
+        "applying to the trainee then (`since`); they no longer count under it"
+    )
     employee_number: str
     family_name: str
     given_name: str

@@ -16,9 +16,9 @@ from wps_enrolment.api.deps import OTHER_ACADEMY, Analysts, Filter, Reader, Staf
 from wps_enrolment.schemas import (
     ComplianceOut,
     ComplianceRow,
-    ComplianceStatus,
     ComplianceSummary,
     ExemptionCreate,
+    ListedStatus,
 )
 
 router = APIRouter(tags=["compliance"])
@@ -73,7 +73,7 @@ async def list_compliance(
     session: DbSession,
     who: Analysts,
     academy_id: Id | None = None,
-    status: ComplianceStatus | None = None,
+    status: ListedStatus | None = None,
     unit: Filter | None = None,
     rank: Filter | None = None,
     requirement_code: Code | None = None,
@@ -102,19 +102,7 @@ async def list_compliance(
         offset=offset,
         cursor=cursor,
     )
-    items = [
-        ComplianceRow.model_validate(
-            {
-                **ComplianceOut.model_validate(record).model_dump(),
-                "employee_number": trainee.employee_number,
-                "family_name": trainee.family_name,
-                "given_name": trainee.given_name,
-                "rank": trainee.rank,
-                "unit": trainee.unit,
-            }
-        )
-        for record, trainee in listing.items
-    ]
+    items = [ComplianceRow.model_validate(row) for row in listing.items]
     return Page.of(listing, items, limit=limit, offset=offset)
 
 

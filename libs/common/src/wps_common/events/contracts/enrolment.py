@@ -165,7 +165,10 @@ class EnrolmentFailed(EventPayload):
         return f"enrolment/{self.enrolment_id}"
 
 
-ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt"]
+ComplianceStatus = Literal["compliant", "due", "overdue", "expired", "exempt", "not_applicable"]
+"""A status; `not_applicable` (additive to v1): the requirement stopped applying to the trainee
+(deactivated, or their role, rank, unit or the requirement's selector no longer match it), so
+they no longer count under it (no `due_on`)."""
 
 
 class ComplianceChanged(EventPayload):
