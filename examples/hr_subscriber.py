@@ -11,6 +11,11 @@
 - idempotent: remembers handled event ids (here in a small SQLite file), so a redelivered or
   replayed event is acknowledged without being applied twice.
 
+- after a trainee import's `compliance.summarised` (counts, no people), asks the enrolment API
+  who changed (`--api` and `HR_TOKEN`, a client-credentials token), page by page, and applies
+  each row as it would a `compliance.changed` (`not_applicable`: the requirement no longer
+  applies to that person).
+
 Replace `apply()` with the HR system's own update (mark training done, flag expiring ones…).
 """
 
@@ -21,7 +26,10 @@ import asyncio
 import json
 import os
 import sqlite3
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -32,15 +40,58 @@ INTERESTING = [
     "training.certification.certificate.>",
     "training.enrolment.compliance.changed",
     # A trainee import announces its compliance changes in one summary (counts, no people):
-    # ask GET /v1/compliance?academy_id=…&changed_since=… for who changed (README, HR section).
+    # who changed is read from GET /v1/compliance?academy_id=…&changed_since=… (who_changed).
     "training.enrolment.compliance.summarised",
 ]
+SUMMARISED = "org.wps-training.enrolment.compliance.summarised.v1"
 
 
 def apply(event: dict[str, object]) -> None:
     data = event["data"]
     assert isinstance(data, dict)
     print(f"{event['time']}  {event['type']}  employee={data.get('employee_number')}")
+
+
+def apply_change(row: dict[str, Any]) -> None:
+    """One trainee's status under one requirement, from the compliance API's list."""
+    print(
+        f"{row['since']}  compliance  employee={row['employee_number']}  "
+        f"{row['requirement_code']}={row['status']}"
+    )
+
+
+def who_changed(api: str, token: str, data: dict[str, Any]) -> int:
+    """After a summary: every status the import changed, from the enrolment API, following
+    `next_cursor` to the last page. Returns the rows applied."""
+    query = {
+        "academy_id": data["academy_id"],
+        "changed_since": data["changed_since"],
+        "limit": "500",
+    }
+    applied = 0
+    while True:
+        request = urllib.request.Request(
+            f"{api.rstrip('/')}/v1/compliance?{urllib.parse.urlencode(query)}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our API)
+            page = json.load(response)
+        for row in page["items"]:
+            apply_change(row)
+            applied += 1
+        if not page.get("next_cursor"):
+            return applied
+        query["cursor"] = page["next_cursor"]
+
+
+async def next_batch(subscription: Any, wait: float) -> list[Any]:
+    """Up to 100 messages, or none when none came in time. nats-py says "none" as its own
+    nats.errors.TimeoutError or, in the middle of a burst, as a plain asyncio.TimeoutError:
+    both are the built-in TimeoutError (Python 3.11+), and both mean "nothing yet"."""
+    try:
+        return list(await subscription.fetch(100, timeout=wait))
+    except TimeoutError:  # nats.errors.TimeoutError and asyncio.TimeoutError alike
+        return []
 
 
 async def run(
@@ -50,6 +101,8 @@ async def run(
     once: bool,
     user: str | None = None,
     password: str | None = None,
+    api: str | None = None,
+    token: str | None = None,
 ) -> None:
     nc = await nats.connect(nats_url, user=user or None, password=password or None)
     js = nc.jetstream()
@@ -72,9 +125,8 @@ async def run(
     seen.execute("CREATE TABLE IF NOT EXISTS handled (event_id TEXT PRIMARY KEY)")
     try:
         while True:
-            try:
-                messages = await subscription.fetch(100, timeout=1 if once else 5)
-            except nats.errors.TimeoutError:
+            messages = await next_batch(subscription, 1 if once else 5)
+            if not messages:
                 if once:
                     return
                 continue
@@ -86,6 +138,12 @@ async def run(
                     ).rowcount
                     if done:
                         apply(event)
+                        if event["type"] == SUMMARISED:
+                            if not (api and token):
+                                raise SystemExit("a summary came: pass --api and HR_TOKEN")
+                            # Blocking, like any HR system's own update; an error leaves the
+                            # event unacknowledged (and not recorded), so it comes again.
+                            await asyncio.to_thread(who_changed, api, token, event["data"])
                 await message.ack()
     finally:
         seen.close()
@@ -106,8 +164,25 @@ def main() -> None:
         default=os.environ.get("NATS_PASSWORD"),
         help="or NATS_PASSWORD (better: it stays out of the process list)",
     )
+    parser.add_argument(
+        "--api", default=os.environ.get("WPS_API"), help="enrolment service URL, or WPS_API"
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("HR_TOKEN"), help="or HR_TOKEN (the hr client's token)"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.nats, args.durable, args.since, args.once, args.user, args.password))
+    asyncio.run(
+        run(
+            args.nats,
+            args.durable,
+            args.since,
+            args.once,
+            args.user,
+            args.password,
+            args.api,
+            args.token,
+        )
+    )
 
 
 if __name__ == "__main__":
