@@ -54,7 +54,8 @@ def recoverable(
                 continue
             if len(hidden) == 1 and len(cells) > 1:
                 found.append(f"{name}: one withheld {column}, given by the total")
-            if len(hidden) >= 2 and len(hidden) < len(cells):
+            # All of a line withheld too: "0 of 103" over withheld cells makes each of them 0.
+            if len(hidden) >= 2 or (hidden and len(hidden) == len(cells)):
                 sums = [sum(c.total for c in hidden)]
                 if column == "count":
                     sums = [sum(c.count for c in hidden), sum(c.total - c.count for c in hidden)]
@@ -128,6 +129,16 @@ def test_a_small_cell_of_a_cross_table_cannot_be_recovered_from_its_row_or_colum
             ("male", "A", 20, 30),
             ("male", "B", 14, 22),
         ],
+        # Nobody of a row took part: "0 of 103" would make each withheld count of it 0 (the
+        # one woman lieutenant took part in nothing); and a column where everyone did.
+        [
+            ("female", "Lieutenant", 0, 1),
+            ("female", "Captain", 0, 40),
+            ("female", "Sergeant", 0, 62),
+            ("male", "Lieutenant", 30, 30),
+            ("male", "Captain", 20, 80),
+            ("male", "Sergeant", 60, 178),
+        ],
         # Everything large but one count that would single out the one who missed the measure.
         [
             ("female", "A", 11, 12),
@@ -144,8 +155,8 @@ def test_no_withheld_cell_can_be_worked_out(inner: list[tuple[str, str, int, int
     for cell in [*cells, *rows, *columns, overall]:  # every primary cell is withheld
         if 0 < cell.total < K:
             assert cell.hide_total
-        if 0 < cell.count < K or 0 < cell.total - cell.count < K:
-            assert cell.hide_count
+        if cell.total and (cell.count < K or cell.total - cell.count < K):
+            assert cell.hide_count  # none meeting (or none missing) included
 
 
 # --- compliance over a range, from the history ----------------------------------------------
@@ -282,13 +293,14 @@ async def test_the_monthly_series_by_gender(service_session: AsyncSession) -> No
         date(2026, 4, 10),
     )
     assert months["2025-12"]["overall"]["total"] == 0  # before the history began
-    # Six and six: every count under k people either way is withheld.
+    # Six and six: every count under k people either way is withheld, and so is the overall
+    # "0 of 12", which would make each of them 0.
     assert months["2026-01"]["overall"] == {
         "group": "all",
-        "count": 0,
+        "count": None,
         "total": 12,
-        "rate": 0.0,
-        "suppressed": False,
+        "rate": None,
+        "suppressed": True,
     }
     assert [c["count"] for c in months["2026-02"]["cells"]] == [None, None]
     assert months["2026-02"]["overall"]["count"] is None  # two missed it: too few to show

@@ -70,9 +70,13 @@ class Cell:
 
 
 def _primary(cell: Cell, k: int) -> None:
+    """A group of fewer than k people is withheld; so are the numbers of a group in which fewer
+    than k meet the measure, or fewer than k fail it, none included: "0 of 103" (or "103 of
+    103") says of each of them, and of every withheld cell of its line, what they did (k = 1
+    withholds nothing)."""
     if 0 < cell.total < k:
         cell.hide_total = cell.hide_count = True
-    elif 0 < cell.count < k or 0 < cell.total - cell.count < k:
+    elif k > 1 and cell.total and (cell.count < k or cell.total - cell.count < k):
         cell.hide_count = True
 
 
