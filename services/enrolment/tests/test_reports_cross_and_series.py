@@ -172,6 +172,11 @@ def test_a_status_over_a_range() -> None:
     assert status_in(changes, date(2026, 2, 1), date(2026, 2, 28)) == "compliant"
     # Stopped applying on 20 March (deactivated): March counts them as they were then …
     assert status_in(changes, date(2026, 3, 1), date(2026, 3, 31)) == "compliant"
+    # … and so does a range that begins on that day, one day long or longer: the same
+    # people whatever day before it the range starts.
+    assert status_in(changes, date(2026, 3, 20), date(2026, 3, 20)) == "compliant"
+    assert status_in(changes, date(2026, 3, 19), date(2026, 3, 20)) == "compliant"
+    assert status_in(changes, date(2026, 3, 21), date(2026, 3, 31)) is None
     # … April does not, nor a range before the first status.
     assert status_in(changes, date(2026, 4, 1), date(2026, 4, 30)) is None
     assert status_in(changes, date(2025, 12, 1), date(2025, 12, 31)) is None

@@ -431,7 +431,7 @@ def status_in(
     for day, status in changes:
         if end is not None and day > end:
             break
-        if status is None and current is not None and start is not None and day > start:
+        if status is None and current is not None and start is not None and day >= start:
             stopped_in_range = current
         current = status
     return current if current is not None else stopped_in_range
