@@ -4,6 +4,7 @@ reports with their withheld small cells, and the academy's certificates (revoke,
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
 from collections import Counter
@@ -534,6 +535,7 @@ async def reports(request: Request, user: User = Overseer) -> Response:
         errors["across"] = speaking.gettext("Tracks cannot be crossed with another grouping.")
     tables: list[dict[str, Any]] = []
     series: dict[str, Any] | None = None
+    series_note = ""
     status = 200
     params = _report_params(academy, by, across, date_from, date_to)
     if not errors:
@@ -544,7 +546,16 @@ async def reports(request: Request, user: User = Overseer) -> Response:
                     for measure in MEASURES
                 )
             )
-            if date_from and date_to:
+            if date_from and date_to and _months(date_from, date_to) > SERIES_MONTHS:
+                # The tables cover any period; only the series is cut, with what to change.
+                series_note = speaking.gettext(
+                    "The month-by-month series covers at most %(months)s months: for this end, "
+                    "start the period on %(date)s or later."
+                ) % {
+                    "months": SERIES_MONTHS,
+                    "date": speaking.date(_series_start(date_to)),
+                }
+            elif date_from and date_to:
                 series = await call(
                     request,
                     "enrolment",
@@ -577,10 +588,26 @@ async def reports(request: Request, user: User = Overseer) -> Response:
         errors=errors,
         tables=tables,
         series=_series(request, series) if series else None,
+        series_note=series_note,
         k=tables[0]["k"] if tables else None,
         withheld=any(t["withheld"] for t in tables) or bool(series and _any_withheld(series)),
         csv_query=urlencode({k: v for k, v in params.items()}),
     )
+
+
+SERIES_MONTHS = 120
+"""The most months enrolment's monthly series covers."""
+
+
+def _months(date_from: date, date_to: date) -> int:
+    """The calendar months a period touches."""
+    return (date_to.year - date_from.year) * 12 + date_to.month - date_from.month + 1
+
+
+def _series_start(date_to: date) -> date:
+    """The earliest start whose series ending on `date_to` fits in SERIES_MONTHS months."""
+    index = date_to.year * 12 + date_to.month - 1 - (SERIES_MONTHS - 1)
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def _report_params(
@@ -618,7 +645,12 @@ async def report_csv(request: Request, measure: str, user: User = Overseer) -> R
         params={**query, "format": "csv"},
     )
     name = "compliance-by-month" if measure == "monthly" else f"{measure}-report"
-    return _download(upstream.content, "text/csv; charset=utf-8", f"{name}.csv")
+    # With a byte-order mark, as the portal's other CSVs: spreadsheet programs then read
+    # Cyrillic ranks and units as UTF-8.
+    content = upstream.content
+    if not content.startswith(codecs.BOM_UTF8):
+        content = codecs.BOM_UTF8 + content
+    return _download(content, "text/csv; charset=utf-8", f"{name}.csv")
 
 
 def _any_withheld(series: dict[str, Any]) -> bool:
