@@ -266,6 +266,13 @@ async def exempted_trainee_of_a(world: World, params: Params) -> Params:
     return made
 
 
+async def due_dated_trainee_of_a(world: World, params: Params) -> Params:
+    made = await trainee_of_a(world, params)
+    path = f"/v1/trainees/{made['trainee']}/due-dates/REQ-ALL-FOUND"
+    await world.ok("enrolment", "PUT", path, "admin", 204, json=DUE_DATE)
+    return made
+
+
 async def enrolment_of_a(world: World, params: Params) -> Params:
     made = await trainee_of_a(world, params)
     path = f"/v1/cohorts/{world.ids['C']}/enrolments"
@@ -340,6 +347,8 @@ M, E, X, W = "curriculum", "enrolment", "certification", "webhooks"
 A_DRAFT = "/v1/modules/{A_MODULE}"
 FRESH_MODULE_V1 = "/v1/modules/{module}/versions/1"
 EXEMPTION = "/v1/trainees/{trainee}/exemptions/REQ-ALL-FOUND"
+DUE_DATES = "/v1/trainees/{trainee}/due-dates/REQ-ALL-FOUND"
+DUE_DATE = {"due_on": "2099-12-31", "reason": "Back from a long mission."}
 
 ROWS: list[Row] = [
     # Curriculum, reading: the published curriculum is everyone's; A's draft is for its
@@ -474,6 +483,8 @@ ROWS: list[Row] = [
     Row(E, "POST", "/v1/trainees/{trainee}/deactivate", STAFF_A, fresh=trainee_of_a),
     Row(E, "PUT", EXEMPTION, STAFF_A_DONE, body={"reason": "On a mission."}, fresh=trainee_of_a),
     Row(E, "DELETE", EXEMPTION, STAFF_A_DONE, fresh=exempted_trainee_of_a),
+    Row(E, "PUT", DUE_DATES, STAFF_A_DONE, body=DUE_DATE, fresh=trainee_of_a),
+    Row(E, "DELETE", DUE_DATES, STAFF_A_DONE, fresh=due_dated_trainee_of_a),
     Row(E, "POST", "/v1/academies/{A}/imports", IMPORTERS_A, csv=IMPORT),
     Row(E, "POST", "/v1/recognitions", STAFF_A_CREATE, form=RECOGNITION),
     Row(E, "POST", "/v1/recognitions/{recognition}/approve", STAFF_A, fresh=recognition_of_a),

@@ -97,6 +97,7 @@ class Case:
     requirement: dict[str, Any] = field(default_factory=dict)
     trainee: dict[str, Any] = field(default_factory=dict)
     recognitions: list[Recognition] = field(default_factory=list)
+    due_date: date | None = None
 
 
 def judge(case: Case) -> Verdict:
@@ -107,6 +108,7 @@ def judge(case: Case) -> Verdict:
         case.exempt,
         case.today,
         case.recognitions,
+        case.due_date,
     )
 
 
@@ -452,6 +454,77 @@ EXEMPTION = {
 
 @pytest.mark.parametrize("case", EXEMPTION.values(), ids=EXEMPTION.keys())
 def test_exemption(case: Case) -> None:
+    assert judge(case) == case.expected
+
+
+# Personal due dates: an academy admin gives one trainee until a day of their own.
+BACK_FROM_LEAVE = date(2026, 11, 30)
+LAPSED = certificate("1", ISSUED, EXPIRES, "expired", EXPIRES)
+
+PERSONAL_DUE_DATE = {
+    "replaces_the_grace_deadline_inside_it": Case(
+        date(2026, 4, 1), due(BACK_FROM_LEAVE), due_date=BACK_FROM_LEAVE
+    ),
+    "overdue_by_the_grace_period_is_due_again": Case(
+        date(2026, 6, 1), due(BACK_FROM_LEAVE), due_date=BACK_FROM_LEAVE
+    ),
+    "on_the_personal_day_still_due": Case(
+        BACK_FROM_LEAVE, due(BACK_FROM_LEAVE), due_date=BACK_FROM_LEAVE
+    ),
+    "day_after_the_personal_day_overdue": Case(
+        date(2026, 12, 1), overdue(BACK_FROM_LEAVE), due_date=BACK_FROM_LEAVE
+    ),
+    # It replaces the grace deadline, earlier or later: a shorter one is the admin's call too.
+    "earlier_than_the_grace_deadline_counts": Case(
+        date(2026, 4, 2), overdue(date(2026, 4, 1)), due_date=date(2026, 4, 1)
+    ),
+    "lapsed_certificate_due_until_the_day": Case(
+        date(2029, 4, 1), due(date(2029, 9, 1)), [LAPSED], due_date=date(2029, 9, 1)
+    ),
+    "lapsed_certificate_due_on_the_day": Case(
+        date(2029, 9, 1), due(date(2029, 9, 1)), [LAPSED], due_date=date(2029, 9, 1)
+    ),
+    "lapsed_certificate_expired_again_after_the_day": Case(
+        date(2029, 9, 2), Verdict("expired", EXPIRES, None), [LAPSED], due_date=date(2029, 9, 1)
+    ),
+    "renewal_period_ended_due_until_the_day": Case(
+        date(2028, 4, 1),
+        due(date(2028, 6, 1)),
+        [FIRST],
+        requirement=RENEWING,
+        due_date=date(2028, 6, 1),
+    ),
+    "lapsed_recognition_due_until_the_day": Case(
+        date(2029, 4, 1),
+        due(date(2029, 9, 1)),
+        recognitions=[recognition("1", ISSUED, valid_until=EXPIRES)],
+        due_date=date(2029, 9, 1),
+    ),
+    # A current certificate rules: the personal day matters once it lapses.
+    "valid_certificate_stays_compliant": Case(
+        date(2026, 6, 1), Verdict("compliant", EXPIRES, "cert-1"), [FIRST], due_date=BACK_FROM_LEAVE
+    ),
+    "renewal_window_keeps_the_certificates_date": Case(
+        date(2028, 1, 1),
+        Verdict("due", RENEW_BY, "cert-1"),
+        [FIRST],
+        requirement=RENEWING,
+        due_date=date(2028, 6, 1),
+    ),
+    "an_exemption_outranks_it": Case(
+        date(2026, 6, 1), EXEMPT, exempt=True, due_date=BACK_FROM_LEAVE
+    ),
+    "a_revoked_certificate_is_never_certified": Case(
+        date(2026, 6, 1),
+        due(BACK_FROM_LEAVE),
+        [certificate("1", date(2026, 3, 1), None, "revoked", date(2026, 3, 5))],
+        due_date=BACK_FROM_LEAVE,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PERSONAL_DUE_DATE.values(), ids=PERSONAL_DUE_DATE.keys())
+def test_personal_due_date(case: Case) -> None:
     assert judge(case) == case.expected
 
 

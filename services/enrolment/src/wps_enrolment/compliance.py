@@ -30,6 +30,7 @@ from wps_enrolment.models import (
     ComplianceChange,
     ComplianceRecord,
     Exemption,
+    PersonalDueDate,
     Recognition,
     Requirement,
     Trainee,
@@ -161,6 +162,7 @@ class _Known:
     recognitions: dict[str, list[Recognition]]
     exemptions: set[tuple[str, str]]
     existing: dict[tuple[str, str], _Stored]
+    due_dates: dict[tuple[str, str], date]
 
 
 async def _known(session: AsyncSession, ids: list[str], requirements: list[Requirement]) -> _Known:
@@ -199,6 +201,14 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
             )
         ).all()
     )
+    due_dates = {
+        (t, c): on
+        for t, c, on in await session.execute(
+            select(
+                PersonalDueDate.trainee_id, PersonalDueDate.requirement_code, PersonalDueDate.due_on
+            ).where(PersonalDueDate.trainee_id.in_(ids))
+        )
+    }
     # By trainee only, the requirements picked here: with the code in the query, PostgreSQL
     # may read every row of that requirement through its index and filter them by trainee,
     # once per chunk (seconds per chunk at 100,000 trainees); by trainee it uses the
@@ -214,7 +224,7 @@ async def _known(session: AsyncSession, ids: list[str], requirements: list[Requi
         )
         if r.requirement_code in wanted_codes
     }
-    return _Known(certificates, recognitions, {(t, c) for t, c in exemptions}, existing)
+    return _Known(certificates, recognitions, {(t, c) for t, c in exemptions}, existing, due_dates)
 
 
 @dataclass
@@ -348,6 +358,7 @@ async def _evaluate_chunk(
                 key in known.exemptions,
                 today,
                 known.recognitions.get(trainee.id, []),
+                known.due_dates.get(key),
             )
             writes.add(trainee, requirement, known.existing.get(key), found, today)
     # Rows that no longer apply (deactivated trainee, role, rank, unit, selector or

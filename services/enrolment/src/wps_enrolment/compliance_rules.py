@@ -156,7 +156,11 @@ def verdict(
     exempt: bool,
     today: date,
     recognitions: Sequence[Recognition] = (),
+    due_date: date | None = None,
 ) -> Verdict:
+    """`due_date` is the trainee's personal deadline, if an academy admin gave one: it replaces
+    the grace period of someone never certified, and someone whose certification lapsed is
+    `due` until that day rather than `expired`. A current certificate still rules."""
     if exempt:
         return Verdict("exempt", None, None)
     held = _holdings(requirement, certificates, recognitions)
@@ -168,6 +172,8 @@ def verdict(
         if best.until is not None and (best.until - today).days <= window:
             status = "due"
         return Verdict(status, best.until, best.certificate_id, best.recognition_id)
+    if held and due_date is not None and today <= due_date:
+        return Verdict("due", due_date, None)
     if held:
         # What lapsed last says what the status rested on: recognised training that ran out
         # stays recognised (its basis and id), so the trainee is not told of a certificate.
@@ -176,7 +182,7 @@ def verdict(
     # Never certified (or only revoked): the grace period runs from the later of the start
     # date and the day the requirement appeared.
     start = max(trainee.start_date or trainee.created_at.date(), requirement.created_on)
-    deadline = start + timedelta(days=requirement.grace_period_days)
+    deadline = due_date or start + timedelta(days=requirement.grace_period_days)
     return Verdict("due" if today <= deadline else "overdue", deadline, None)
 
 

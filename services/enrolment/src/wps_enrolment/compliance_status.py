@@ -1,10 +1,10 @@
 """Compliance as staff see it: a trainee's standing against each requirement, an academy's list
-and summary, and exemptions (granting and lifting re-evaluate at once). The rules and their
-evaluation are in `compliance`."""
+and summary, exemptions and personal due dates (setting and removing either re-evaluates at
+once). The rules and their evaluation are in `compliance`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import String, exists, func, literal, null, select, union_all
@@ -12,15 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from wps_common.auth import Principal
-from wps_common.errors import NotFound
+from wps_common.errors import InvalidInput, NotFound
 from wps_common.paging import Listing, keyset_page
 from wps_common.tenancy import academy_scope, scoped
 from wps_enrolment import compliance
 from wps_enrolment.audit import audit
 from wps_enrolment.models import (
+    Academy,
     ComplianceChange,
     ComplianceRecord,
     Exemption,
+    PersonalDueDate,
     Requirement,
     Trainee,
 )
@@ -31,19 +33,25 @@ STATUSES = ("compliant", "due", "overdue", "expired", "exempt")
 
 async def trainee_compliance(
     session: AsyncSession, *, trainee_id: str, who: Principal
-) -> list[tuple[ComplianceRecord, str | None]]:
+) -> list[tuple[ComplianceRecord, str | None, PersonalDueDate | None]]:
+    """Each record with the exemption's reason and the personal due date, where there is one."""
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
     rows = await session.execute(
-        select(ComplianceRecord, Exemption.reason)
+        select(ComplianceRecord, Exemption.reason, PersonalDueDate)
         .outerjoin(
             Exemption,
             (Exemption.trainee_id == ComplianceRecord.trainee_id)
             & (Exemption.requirement_code == ComplianceRecord.requirement_code),
         )
+        .outerjoin(
+            PersonalDueDate,
+            (PersonalDueDate.trainee_id == ComplianceRecord.trainee_id)
+            & (PersonalDueDate.requirement_code == ComplianceRecord.requirement_code),
+        )
         .where(ComplianceRecord.trainee_id == trainee.id)
         .order_by(ComplianceRecord.requirement_code)
     )
-    return [(record, reason) for record, reason in rows.all()]
+    return [(record, reason, due) for record, reason, due in rows.all()]
 
 
 async def academy_compliance(
@@ -278,6 +286,82 @@ async def lift_exemption(
         entity="trainee",
         entity_id=trainee.id,
         action="exemption_lifted",
+        actor=who.subject,
+        changes={"requirement_code": requirement_code},
+    )
+    await session.flush()
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
+
+
+async def set_due_date(
+    session: AsyncSession,
+    *,
+    trainee_id: str,
+    requirement_code: str,
+    due_on: date,
+    reason: str,
+    who: Principal,
+    now: datetime,
+) -> None:
+    """Give a trainee their own deadline for a requirement (replacing any earlier one); a day
+    already past in the academy's zone is refused."""
+    trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
+    if await session.get(Requirement, requirement_code) is None:
+        raise NotFound(f"No requirement {requirement_code}.")
+    academy = await session.get(Academy, trainee.academy_id)
+    today = compliance.local_date(academy.time_zone, now) if academy else now.date()
+    if due_on < today:
+        raise InvalidInput(
+            f"The due date {due_on.isoformat()} has passed: choose today "
+            f"({today.isoformat()}) or a later day.",
+            field="due_on",
+        )
+    due = await session.get(PersonalDueDate, (trainee.id, requirement_code))
+    if due is None:
+        session.add(
+            PersonalDueDate(
+                trainee_id=trainee.id,
+                requirement_code=requirement_code,
+                due_on=due_on,
+                reason=reason,
+                set_by=who.subject,
+                set_at=now,
+            )
+        )
+    else:
+        due.due_on, due.reason, due.set_by, due.set_at = due_on, reason, who.subject, now
+    audit(
+        session,
+        academy_id=trainee.academy_id,
+        entity="trainee",
+        entity_id=trainee.id,
+        action="due_date_set",
+        actor=who.subject,
+        changes={
+            "requirement_code": requirement_code,
+            "due_on": due_on.isoformat(),
+            "reason": reason,
+        },
+    )
+    await session.flush()
+    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
+
+
+async def remove_due_date(
+    session: AsyncSession, *, trainee_id: str, requirement_code: str, who: Principal, now: datetime
+) -> None:
+    """The requirement's own deadlines apply again."""
+    trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
+    due = await session.get(PersonalDueDate, (trainee.id, requirement_code))
+    if due is None:
+        raise NotFound("The trainee has no personal due date for this requirement.")
+    await session.delete(due)
+    audit(
+        session,
+        academy_id=trainee.academy_id,
+        entity="trainee",
+        entity_id=trainee.id,
+        action="due_date_removed",
         actor=who.subject,
         changes={"requirement_code": requirement_code},
     )

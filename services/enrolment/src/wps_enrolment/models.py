@@ -391,6 +391,21 @@ class Exemption(Base):
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PersonalDueDate(Base):
+    """An academy admin's deadline for one trainee and requirement (back from long leave or a
+    mission, say), and why: it replaces the grace period of someone never certified and gives
+    someone whose certificate lapsed until that day."""
+
+    __tablename__ = "due_dates"
+
+    trainee_id: Mapped[str] = mapped_column(ForeignKey("trainees.id"), primary_key=True)
+    requirement_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(100))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEntry(AuditColumns, Base):
     """Who changed what, when: one row per change of a trainee, exemption or enrolment (the
     shape every service shares; enrolment's entries always name their academy)."""

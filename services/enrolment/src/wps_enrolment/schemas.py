@@ -442,6 +442,14 @@ class ComplianceOut(_Out):
     since: datetime
     evaluated_on: date
     exemption_reason: str | None = None
+    personal_due_on: date | None = Field(
+        None,
+        description="the trainee's own deadline an academy admin set for this requirement: it "
+        "replaces the grace period of someone never certified and gives someone whose "
+        "certification lapsed until that day (`due` until then); a current certificate still "
+        "rules, so `due_on` may differ",
+    )
+    due_date_reason: str | None = Field(None, description="why the personal due date was set")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -477,6 +485,21 @@ class ExemptionCreate(BaseModel):
     reason: Annotated[str, MultiLine(2000, min_length=3)]
 
 
+class DueDateSet(BaseModel):
+    due_on: Day = Field(description="the trainee's own deadline: today or later")
+    reason: Annotated[str, MultiLine(2000, min_length=3)] = Field(
+        examples=["Back from six months' sick leave."]
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        # Spaces alone pass the length check but say nothing to whoever reads the record.
+        if len(value.strip()) < 3:
+            raise ValueError("give the reason for the personal due date in a few words")
+        return value.strip()
+
+
 class ReportCell(BaseModel):
     group: str
     count: int | None = Field(description="people meeting the measure (null: suppressed)")
@@ -507,12 +530,22 @@ class Report(BaseModel):
         None, description="a cross table's inner cells, one per `by` × `across` pair with people"
     )
     overall: ReportCell
+    history_from: date | None = Field(
+        None,
+        description="a compliance report over a range: the first day the kept history of "
+        "statuses holds (a range ending before it has no numbers)",
+    )
 
 
 class MonthReport(BaseModel):
     month: str = Field(examples=["2026-03"])
     date_from: date
     date_to: date
+    history: bool = Field(
+        True,
+        description="false: the month ended before the kept history began; it has no numbers "
+        "(unknown, not zero)",
+    )
     cells: list[ReportCell]
     overall: ReportCell
 

@@ -1,4 +1,5 @@
-"""Routes of compliance: a trainee's standing and exemptions, an academy's list and summary."""
+"""Routes of compliance: a trainee's standing, exemptions and personal due dates, an academy's
+list and summary."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from wps_enrolment.schemas import (
     ComplianceOut,
     ComplianceRow,
     ComplianceSummary,
+    DueDateSet,
     ExemptionCreate,
     ListedStatus,
 )
@@ -31,8 +33,14 @@ async def trainee_compliance(
     """A trainee's status against every requirement that applies to them."""
     rows = await compliance_status.trainee_compliance(session, trainee_id=trainee_id, who=who)
     return [
-        ComplianceOut.model_validate(record).model_copy(update={"exemption_reason": reason})
-        for record, reason in rows
+        ComplianceOut.model_validate(record).model_copy(
+            update={
+                "exemption_reason": reason,
+                "personal_due_on": due.due_on if due else None,
+                "due_date_reason": due.reason if due else None,
+            }
+        )
+        for record, reason, due in rows
     ]
 
 
@@ -63,6 +71,40 @@ async def lift_exemption(
 ) -> Response:
     """Lift an exemption: the requirement applies again."""
     await compliance_status.lift_exemption(
+        session, trainee_id=trainee_id, requirement_code=requirement_code, who=who, now=now
+    )
+    return Response(status_code=204)
+
+
+@router.put("/trainees/{trainee_id}/due-dates/{requirement_code}", status_code=204)
+async def set_due_date(
+    trainee_id: Id,
+    requirement_code: Code,
+    body: DueDateSet,
+    session: DbSession,
+    who: Staff,
+    now: Now,
+) -> Response:
+    """Give a trainee their own deadline for a requirement, with the reason (academy admins):
+    it replaces the grace period, or gives until then after a certificate lapsed."""
+    await compliance_status.set_due_date(
+        session,
+        trainee_id=trainee_id,
+        requirement_code=requirement_code,
+        due_on=body.due_on,
+        reason=body.reason,
+        who=who,
+        now=now,
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/trainees/{trainee_id}/due-dates/{requirement_code}", status_code=204)
+async def remove_due_date(
+    trainee_id: Id, requirement_code: Code, session: DbSession, who: Staff, now: Now
+) -> Response:
+    """Remove a personal due date: the requirement's own deadlines apply again."""
+    await compliance_status.remove_due_date(
         session, trainee_id=trainee_id, requirement_code=requirement_code, who=who, now=now
     )
     return Response(status_code=204)
