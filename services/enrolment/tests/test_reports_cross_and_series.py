@@ -297,7 +297,11 @@ async def test_the_monthly_series_by_gender(service_session: AsyncSession) -> No
         date(2025, 12, 15),
         date(2026, 4, 10),
     )
-    assert months["2025-12"]["overall"]["total"] == 0  # before the history began
+    # Before the history began: nothing known, not zero.
+    assert months["2025-12"]["history"] is False
+    assert months["2025-12"]["cells"] == []
+    assert months["2025-12"]["overall"]["total"] is None
+    assert months["2026-01"]["history"] is True
     # Six and six: every count under k people either way is withheld, and so is the overall
     # "0 of 12", which would make each of them 0.
     assert months["2026-01"]["overall"] == {
@@ -311,7 +315,18 @@ async def test_the_monthly_series_by_gender(service_session: AsyncSession) -> No
     assert months["2026-02"]["overall"]["count"] is None  # two missed it: too few to show
     text = reports.monthly_csv(series)
     lines = list(csv.DictReader(io.StringIO(text)))
-    assert lines[0].keys() == {"month", "group", "count", "total", "rate", "suppressed"}
+    assert lines[0].keys() == {
+        "month",
+        "group",
+        "count",
+        "total",
+        "rate",
+        "suppressed",
+        "history",
+    }
+    assert [(r["group"], r["count"], r["total"], r["history"]) for r in lines][:1] == [
+        ("all", "", "", "false")
+    ]
     assert [(r["month"], r["group"], r["total"]) for r in lines if r["month"] == "2026-01"] == [
         ("2026-01", "female", "6"),
         ("2026-01", "male", "6"),
@@ -404,7 +419,7 @@ async def test_the_reports_api_crosses_and_series(academy: RunningAcademy) -> No
         headers=academy.staff,
     )
     assert series.status_code == 200, series.text
-    assert series.text.splitlines()[0] == "month,group,count,total,rate,suppressed"
+    assert series.text.splitlines()[0] == "month,group,count,total,rate,suppressed,history"
     # A period reaching into the future ends at today: no month is reported before it ends.
     capped = await academy.client.get(
         "/v1/reports/compliance/monthly?from=2026-01-01&to=2199-12-31", headers=academy.staff

@@ -68,7 +68,7 @@ def test_a_cross_table_and_the_monthly_series(page: Any, platform: Platform) -> 
     raw = monthly.value.path().read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
-    assert text.splitlines()[0] == "month,group,count,total,rate,suppressed"
+    assert text.splitlines()[0] == "month,group,count,total,rate,suppressed,history"
     assert text.splitlines()[1].startswith("2026-01,")
 
     for language, heading, crossed in (
@@ -91,6 +91,22 @@ def test_a_cross_table_and_the_monthly_series(page: Any, platform: Platform) -> 
     note = page.locator("#m-monthly ~ .notice").inner_text()
     assert "at most 120 months" in note and "start the period on" in note
     assert page.locator("#f-to[aria-invalid=true]").count() == 0
+    assert_accessible(page)
+
+    # A period before the history of statuses began: said, not "no data" or zeros.
+    page.goto("/academy/reports?by=gender&from=2020-01-01&to=2020-02-29")
+    compliance = page.locator("section", has=page.locator("table[data-measure=compliance]"))
+    assert "No statuses are kept before" in compliance.locator("tbody").inner_text()
+    months = page.locator("table[data-measure=monthly] tbody tr")
+    assert months.count() == 2
+    assert "No history kept before" in months.first.inner_text()
+    assert "nobody" not in months.first.inner_text()
+    with page.expect_download() as early:
+        page.locator("section", has=page.locator("table[data-measure=monthly]")).locator(
+            "a:has-text('Download as CSV')"
+        ).click()
+    first = early.value.path().read_bytes().decode("utf-8-sig").splitlines()[1]
+    assert first == "2020-01,all,,,,false,false"
     assert_accessible(page)
 
     # The same grouping twice is refused with a sentence beside the field.

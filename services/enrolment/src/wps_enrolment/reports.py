@@ -191,6 +191,9 @@ async def build(
         grouped = await _compliance(session, keys, scope)
     else:
         [grouped] = await _compliance_in(session, keys, scope, [(date_from, date_to)])
+    history: dict[str, Any] = {}
+    if measure == "compliance" and (date_from or date_to):
+        history["history_from"] = await _history_from(session, scope)
     report: dict[str, Any] = {
         "measure": measure,
         "by": by,
@@ -200,7 +203,15 @@ async def build(
         "date_to": date_to,
         "k": k,
     }
-    return report | (_one_way(grouped, k) if across is None else _cross(grouped, k))
+    return report | history | (_one_way(grouped, k) if across is None else _cross(grouped, k))
+
+
+async def _history_from(session: AsyncSession, scope: str | None) -> date | None:
+    """The first day the kept history of statuses holds (in the academy, or anywhere)."""
+    first = select(func.min(ComplianceChange.changed_on))
+    if scope is not None:
+        first = in_academy(first, ComplianceChange.academy_id, scope)
+    return await session.scalar(first)
 
 
 def _one_way(grouped: Grouped, k: int) -> dict[str, Any]:
@@ -462,9 +473,7 @@ async def monthly(
     scope = academy_scope(who, academy_id)
     months = month_ranges(date_from, date_to)
     grouped = await _compliance_in(session, ["gender"], scope, months)
-    first = select(func.min(ComplianceChange.changed_on))
-    if scope is not None:
-        first = in_academy(first, ComplianceChange.academy_id, scope)
+    history_from = await _history_from(session, scope)
     return {
         "measure": "compliance",
         "by": "gender",
@@ -472,12 +481,24 @@ async def monthly(
         "date_from": date_from,
         "date_to": date_to,
         "k": k,
-        "history_from": await session.scalar(first),
+        "history_from": history_from,
         "months": [
-            {"month": start.strftime("%Y-%m"), "date_from": start, "date_to": end, **_one_way(g, k)}
+            _month(start, end, g, k, history_from)
             for (start, end), g in zip(months, grouped, strict=True)
         ],
     }
+
+
+def _month(
+    start: date, end: date, grouped: Grouped, k: int, history_from: date | None
+) -> dict[str, Any]:
+    """A month of the series; one that ended before the history began has no numbers (not
+    zeros: nothing is known of it) and `history` false."""
+    month = {"month": start.strftime("%Y-%m"), "date_from": start, "date_to": end}
+    if history_from is None or end < history_from:
+        nothing = {"group": "all", "count": None, "total": None, "rate": None}
+        return month | {"history": False, "cells": [], "overall": nothing | {"suppressed": False}}
+    return month | {"history": True, **_one_way(grouped, k)}
 
 
 def _numbers(cell: dict[str, Any]) -> list[Any]:
@@ -513,11 +534,13 @@ def as_csv(report: dict[str, Any]) -> str:
 
 
 def monthly_csv(report: dict[str, Any]) -> str:
-    """One line per month and gender, and one per month for all."""
+    """One line per month and gender, and one per month for all; `history` false: the month
+    ended before the kept history began, and its numbers are empty (unknown, not zero)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["month", "group", "count", "total", "rate", "suppressed"])
+    writer.writerow(["month", "group", "count", "total", "rate", "suppressed", "history"])
     for month in report["months"]:
+        history = "true" if month["history"] else "false"
         for cell in [*month["cells"], month["overall"]]:
-            writer.writerow([month["month"], cell["group"], *_numbers(cell)])
+            writer.writerow([month["month"], cell["group"], *_numbers(cell), history])
     return out.getvalue()

@@ -676,6 +676,7 @@ def _series(request: Request, series: dict[str, Any]) -> dict[str, Any]:
         "months": [
             {
                 "month": date.fromisoformat(month["date_from"]),
+                "history": month.get("history", True),
                 "cells": {c["group"]: c for c in month["cells"]},
                 "overall": month["overall"],
             }
@@ -715,7 +716,25 @@ def _report_table(
             ],
         }
         published += [*report["columns"], *report["table"]]
+    # A compliance range ending before the kept history began has no numbers: say why.
+    history_from = report.get("history_from")
+    before_history = ""
+    if (
+        report["measure"] == "compliance"
+        and not report["cells"]
+        and report["date_to"]
+        and (history_from is None or report["date_to"] < history_from)
+    ):
+        before_history = (
+            speaking.gettext(
+                "No statuses are kept before %(date)s: choose a period ending on that day or later."
+            )
+            % {"date": speaking.date(history_from)}
+            if history_from
+            else speaking.gettext("No statuses have been kept yet.")
+        )
     return {
+        "before_history": before_history,
         "measure": report["measure"],
         **MEASURES[report["measure"]],
         "k": report["k"],
