@@ -445,3 +445,34 @@ async def test_the_reports_api_crosses_and_series(academy: RunningAcademy) -> No
         "/v1/reports/compliance/monthly?from=2026-01-01&to=2026-02-01", headers=academy.instructor
     )
     assert instructor.status_code == 403
+
+
+def test_a_small_third_gender_does_not_take_the_womens_figure_with_it() -> None:
+    """Women, Peace and Security: the 13 "other" records are withheld (2 meet the measure),
+    and the complement that protects them is the men's figure, not the women's, although
+    there are fewer women."""
+    grouped = reports.Grouped(
+        groups=[(("female",), 100, 147), (("male",), 200, 288), (("other",), 2, 13)],
+        overall=(302, 448),
+    )
+    report = reports._one_way(grouped, K, reports.WOMEN_LAST)
+    cells = {c["group"]: c for c in report["cells"]}
+    assert (cells["female"]["count"], cells["female"]["rate"]) == (100, round(100 / 147, 4))
+    assert cells["male"]["suppressed"] and cells["other"]["suppressed"]
+    assert report["overall"]["count"] == 302
+    # Other groupings keep the rule as it was: the smallest published cell.
+    plain = reports._one_way(grouped, K)
+    assert {c["group"]: c["suppressed"] for c in plain["cells"]}["female"]
+    # And in a cross table by gender, women's cells are the last complements too.
+    inner, rows, columns, overall = table(
+        ("female", "A", 50, 70),
+        ("female", "B", 50, 77),
+        ("male", "A", 100, 140),
+        ("male", "B", 100, 148),
+        ("other", "A", 1, 6),
+        ("other", "B", 1, 7),
+    )
+    suppress_cross(inner, rows, columns, overall, K, reports.WOMEN_LAST)
+    assert recoverable(inner, rows, columns, overall) == []
+    assert not any(c.hide_count for c in inner if c.group == "female")
+    assert not next(r for r in rows if r.group == "female").hide_count

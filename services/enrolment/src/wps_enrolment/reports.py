@@ -44,6 +44,7 @@ ATTRIBUTES = {
 }
 ACROSS = ("gender", "rank", "unit", "academy")  # what a cross table's columns may be
 MEETS = ("compliant", "exempt")
+WOMEN_LAST = ("female",)  # of a gender report's complements, withheld last (ADR 0030)
 
 
 @dataclass
@@ -80,8 +81,9 @@ def _primary(cell: Cell, k: int) -> None:
         cell.hide_count = True
 
 
-def suppress(cells: list[Cell], overall: Cell, k: int) -> None:
-    """Primary suppression of small cells, then complementary suppression per column."""
+def suppress(cells: list[Cell], overall: Cell, k: int, keep: Sequence[str] = ()) -> None:
+    """Primary suppression of small cells, then complementary suppression per column: the
+    smallest published cells are withheld first, those of the groups in `keep` last."""
     for cell in [*cells, overall]:
         _primary(cell, k)
 
@@ -100,7 +102,7 @@ def suppress(cells: list[Cell], overall: Cell, k: int) -> None:
             if safe(hidden, sums):
                 break
             visible = [c for c in cells if not getattr(c, f"hide_{column}")]
-            victim = min(visible, key=lambda c: (getattr(c, column), c.group))
+            victim = min(visible, key=lambda c: (c.group in keep, getattr(c, column), c.group))
             setattr(victim, f"hide_{column}", True)
             if column == "total":
                 victim.hide_count = True
@@ -110,12 +112,12 @@ def suppress(cells: list[Cell], overall: Cell, k: int) -> None:
         sums = [sum(c.count for c in hidden), sum(c.total - c.count for c in hidden)]
         while not safe(hidden, sums):
             visible = [c for c in cells if not c.hide_count]
-            min(visible, key=lambda c: (c.count, c.group)).hide_count = True
+            min(visible, key=lambda c: (c.group in keep, c.count, c.group)).hide_count = True
             hidden = [c for c in cells if c.hide_count]
             sums = [sum(c.count for c in hidden), sum(c.total - c.count for c in hidden)]
 
 
-def _complement(cells: list[Cell], total: Cell, k: int) -> bool:
+def _complement(cells: list[Cell], total: Cell, k: int, keep: Sequence[str] = ()) -> bool:
     """One line of a table (a row, a column, or the margins) and its published total: withhold
     further cells of the line until its withheld ones cannot be recovered from the total.
     Returns whether anything more was withheld."""
@@ -138,7 +140,15 @@ def _complement(cells: list[Cell], total: Cell, k: int) -> bool:
                 safe = not hidden or not visible or (len(hidden) >= 2 and min(met, missed) >= k)
             if safe:
                 break
-            victim = min(visible, key=lambda c: (getattr(c, column), c.group, c.across or ""))
+            victim = min(
+                visible,
+                key=lambda c: (
+                    c.group in keep or c.across in keep,
+                    getattr(c, column),
+                    c.group,
+                    c.across or "",
+                ),
+            )
             setattr(victim, hide, True)
             if column == "total":
                 victim.hide_count = True  # a withheld total withholds its count
@@ -147,7 +157,12 @@ def _complement(cells: list[Cell], total: Cell, k: int) -> bool:
 
 
 def suppress_cross(
-    inner: list[Cell], rows: list[Cell], columns: list[Cell], overall: Cell, k: int
+    inner: list[Cell],
+    rows: list[Cell],
+    columns: list[Cell],
+    overall: Cell,
+    k: int,
+    keep: Sequence[str] = (),
 ) -> None:
     """Primary suppression of every cell, the margins and the overall; then the complementary
     rule on every row (against its row total), every column (against its column total) and
@@ -157,7 +172,7 @@ def suppress_cross(
     lines = [([c for c in inner if c.group == row.group], row) for row in rows]
     lines += [([c for c in inner if c.across == column.group], column) for column in columns]
     lines += [(rows, overall), (columns, overall)]
-    while any([_complement(cells, total, k) for cells, total in lines]):
+    while any([_complement(cells, total, k, keep) for cells, total in lines]):
         pass
 
 
@@ -203,7 +218,14 @@ async def build(
         "date_to": date_to,
         "k": k,
     }
-    return report | history | (_one_way(grouped, k) if across is None else _cross(grouped, k))
+    # Women's figure is what a gender report is read for (Women, Peace and Security): it is
+    # the last one withheld to protect another cell; a larger complement protects no less.
+    keep = WOMEN_LAST if "gender" in (by, across) else ()
+    return (
+        report
+        | history
+        | (_one_way(grouped, k, keep) if across is None else _cross(grouped, k, keep))
+    )
 
 
 async def _history_from(session: AsyncSession, scope: str | None) -> date | None:
@@ -214,17 +236,17 @@ async def _history_from(session: AsyncSession, scope: str | None) -> date | None
     return await session.scalar(first)
 
 
-def _one_way(grouped: Grouped, k: int) -> dict[str, Any]:
+def _one_way(grouped: Grouped, k: int, keep: Sequence[str] = ()) -> dict[str, Any]:
     cells = [Cell(g or UNSPECIFIED, count, total) for (g,), count, total in grouped.groups]
     overall = Cell("all", *grouped.overall)
-    suppress(cells, overall, k)
+    suppress(cells, overall, k, keep)
     return {
         "cells": [c.as_dict() for c in sorted(cells, key=lambda c: c.group)],
         "overall": overall.as_dict(),
     }
 
 
-def _cross(grouped: Grouped, k: int) -> dict[str, Any]:
+def _cross(grouped: Grouped, k: int, keep: Sequence[str] = ()) -> dict[str, Any]:
     """Inner cells, row totals (`cells`, as in a one-way report), column totals (`columns`)."""
     inner = [
         Cell(g or UNSPECIFIED, count, total, across=a or UNSPECIFIED)
@@ -233,7 +255,7 @@ def _cross(grouped: Grouped, k: int) -> dict[str, Any]:
     rows = _margins(inner, lambda c: c.group)
     columns = _margins(inner, lambda c: c.across or UNSPECIFIED)
     overall = Cell("all", *grouped.overall)
-    suppress_cross(inner, rows, columns, overall, k)
+    suppress_cross(inner, rows, columns, overall, k, keep)
     return {
         "cells": [c.as_dict() for c in rows],
         "columns": [c.as_dict() for c in columns],
@@ -498,7 +520,7 @@ def _month(
     if history_from is None or end < history_from:
         nothing = {"group": "all", "count": None, "total": None, "rate": None}
         return month | {"history": False, "cells": [], "overall": nothing | {"suppressed": False}}
-    return month | {"history": True, **_one_way(grouped, k)}
+    return month | {"history": True, **_one_way(grouped, k, WOMEN_LAST)}
 
 
 def _numbers(cell: dict[str, Any]) -> list[Any]:
