@@ -89,7 +89,18 @@ HISTORY_ACTIONS = {
     "updated": N_("Details changed"),
     "deactivated": N_("Deactivated"),
     "reactivated": N_("Reactivated"),
+    "exempted": N_("Exempted from a requirement"),
+    "exemption_lifted": N_("Exemption lifted"),
+    "due_date_set": N_("Personal due date set"),
+    "due_date_removed": N_("Personal due date removed"),
 }
+# What an exemption's or a personal due date's entry in the history names.
+COMPLIANCE_FIELDS = {
+    "requirement_code": N_("Requirement"),
+    "due_on": N_("Personal due date"),
+    "reason": N_("Reason"),
+}
+DUE_DATE_FIELDS = ("requirement_code", "due_on", "reason")
 IMPORT_STATUS = {
     "queued": N_("Waiting to start"),
     "running": N_("Running"),
@@ -271,6 +282,110 @@ async def trainee_profile(
     request: Request, trainee_id: str, user: User = for_roles(*STAFF)
 ) -> Response:
     """Details, compliance per requirement, enrolments and the audit trail of one trainee."""
+    return await _profile(request, trainee_id)
+
+
+@router.post("/trainees/{trainee_id}/due-dates")
+async def set_due_date(
+    request: Request, trainee_id: str, user: User = for_roles(*STAFF)
+) -> Response:
+    """Give the trainee their own deadline for a requirement, with the reason."""
+    form = await checked_form(request)
+    values = {name: text(form, name) for name in DUE_DATE_FIELDS}
+    path = f"/v1/trainees/{quote(trainee_id, safe='')}"
+    trainee = await found(call(request, "enrolment", "GET", path))
+    _ = language(request).gettext
+    errors = _due_date_errors(request, values, Clock.of(await _academy_of(request, trainee)))
+    if not errors:
+        try:
+            await call(
+                request,
+                "enrolment",
+                "PUT",
+                f"{path}/due-dates/{quote(values['requirement_code'], safe='')}",
+                json={"due_on": values["due_on"], "reason": values["reason"]},
+            )
+        except ServiceError as error:
+            if error.status >= 500 or error.status in (401, 403):
+                raise
+            errors = _due_date_refusal(request, error)
+    if errors:
+        return await _profile(request, trainee_id, due_values=values, due_errors=errors, status=422)
+    flash(request, _("The personal due date is set."))
+    return redirect(f"/academy/trainees/{quote(trainee_id)}#compliance-heading")
+
+
+@router.post("/trainees/{trainee_id}/due-dates/{requirement_code}/remove")
+async def remove_due_date(
+    request: Request, trainee_id: str, requirement_code: str, user: User = for_roles(*STAFF)
+) -> Response:
+    """The requirement's own deadlines apply again."""
+    await checked_form(request)
+    path = f"/v1/trainees/{quote(trainee_id, safe='')}"
+    await found(call(request, "enrolment", "GET", path))
+    _ = language(request).gettext
+    try:
+        await call(
+            request, "enrolment", "DELETE", f"{path}/due-dates/{quote(requirement_code, safe='')}"
+        )
+    except ServiceError as error:
+        if error.status not in (404, 422):
+            raise
+        # Removed already (a second click, or another admin): nothing left to do.
+        flash(request, _("There is no personal due date to remove."), "info")
+    else:
+        flash(
+            request, _("The personal due date is removed: the requirement's own deadlines apply.")
+        )
+    return redirect(f"/academy/trainees/{quote(trainee_id)}#compliance-heading")
+
+
+def _due_date_errors(request: Request, values: dict[str, str], clock: Clock) -> dict[str, str]:
+    """What the form can tell before asking enrolment, in the page's language."""
+    _ = language(request).gettext
+    errors: dict[str, str] = {}
+    if not values["requirement_code"]:
+        errors["requirement_code"] = _("Choose the requirement.")
+    try:
+        due_on = date.fromisoformat(values["due_on"])
+    except ValueError:
+        errors["due_on"] = _("Choose the due date.")
+    else:
+        if due_on < clock.today():
+            errors["due_on"] = _("The due date has passed: choose today or a later day.")
+    if len(values["reason"]) < 3:
+        errors["reason"] = _("Give the reason in a few words.")
+    return errors
+
+
+def _due_date_refusal(request: Request, error: ServiceError) -> dict[str, str]:
+    """Enrolment's refusal as the form's own sentence next to its field."""
+    _ = language(request).gettext
+    if error.status == 404:
+        return {"requirement_code": _("This requirement no longer exists: reload the page.")}
+    said = {
+        "requirement_code": _("Choose the requirement."),
+        "due_on": _("The due date has passed: choose today or a later day."),
+        "reason": _("Give the reason in a few words."),
+    }
+    attached, _general = field_errors(error, DUE_DATE_FIELDS)
+    return {name: said[name] for name in attached} or {"reason": error.detail}
+
+
+async def _academy_of(request: Request, trainee: dict[str, Any]) -> dict[str, Any] | None:
+    return await _optional(
+        call(request, "enrolment", "GET", f"/v1/academies/{quote(trainee['academy_id'])}")
+    )
+
+
+async def _profile(
+    request: Request,
+    trainee_id: str,
+    *,
+    due_values: dict[str, str] | None = None,
+    due_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     path = f"/v1/trainees/{quote(trainee_id, safe='')}"
     trainee = await found(call(request, "enrolment", "GET", path))
     compliance, enrolments, history, requirements, academy = await asyncio.gather(
@@ -296,6 +411,7 @@ async def trainee_profile(
     return render(
         request,
         "academy/trainee.html",
+        status=status,
         trainee=trainee,
         compliance=compliance,
         requirements={code: localised(texts, lang, code) for code, texts in requirements.items()},
@@ -304,7 +420,9 @@ async def trainee_profile(
         history=list(reversed(history)),
         academy=academy,
         clock=Clock.of(academy),
-        fields=TRAINEE_FIELDS,
+        due_values=due_values or {},
+        due_errors=due_errors or {},
+        fields={**TRAINEE_FIELDS, **COMPLIANCE_FIELDS},
         genders=GENDERS,
         compliance_labels=COMPLIANCE,
         enrolment_labels=ENROLMENT,
