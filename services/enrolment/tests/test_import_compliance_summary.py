@@ -103,6 +103,16 @@ async def test_an_import_announces_one_summary_and_no_change_per_trainee(
         "/v1/compliance?changed_since=2026-11-01T00:00:00", headers=academy.staff
     )
     assert naive.status_code == 422 and "changed_since" in naive.text
+    # A sentence with an example, not the validator's wording.
+    assert "2026-11-24T00:00:00Z" in naive.json()["detail"]
+    assert "timezone info" not in naive.text
+    # A bare day is the start of that day in UTC.
+    today = datetime.now(UTC).date().isoformat()
+    by_day = await academy.client.get(
+        f"/v1/compliance?changed_since={today}&limit=1", headers=academy.staff
+    )
+    assert by_day.status_code == 200, by_day.text
+    assert by_day.json()["total"] == 225
 
     # The same file again changes nobody: no second summary.
     again = await academy.import_csv(people("A-", ROWS))

@@ -3,13 +3,14 @@ list and summary."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
 from wps_common.app import DbSession
 from wps_common.clock import Now
+from wps_common.errors import InvalidInput
 from wps_common.fields import Code, Id, Limit, Offset
 from wps_common.paging import Cursor, Page
 from wps_enrolment import compliance_status
@@ -110,6 +111,25 @@ async def remove_due_date(
     return Response(status_code=204)
 
 
+def since(value: str) -> datetime:
+    """`changed_since` as a moment: one with its offset, or a day from its start in UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidInput(
+            f"changed_since '{value}' is not a moment with its offset, such as "
+            "2026-11-24T00:00:00Z (or +05:00, written %2B05:00 in a URL), nor a day such as "
+            "2026-11-24 (from its start, in UTC).",
+            field="changed_since",
+        )
+    return moment
+
+
 @router.get("/compliance", responses=OTHER_ACADEMY)
 async def list_compliance(
     session: DbSession,
@@ -120,10 +140,13 @@ async def list_compliance(
     rank: Filter | None = None,
     requirement_code: Code | None = None,
     changed_since: Annotated[
-        AwareDatetime | None,
+        str | None,
         Query(
-            description="only statuses that changed at or after this time (ISO 8601 with its "
-            "offset), e.g. an import's compliance.summarised `changed_since`"
+            max_length=40,
+            description="only statuses that changed at or after this time: ISO 8601 with its "
+            "offset (`2026-11-24T00:00:00Z`), e.g. an import's compliance.summarised "
+            "`changed_since`, or a day (`2026-11-24`: from its start, in UTC)",
+            examples=["2026-11-24T00:00:00Z"],
         ),
     ] = None,
     limit: Limit = 100,
@@ -139,7 +162,7 @@ async def list_compliance(
         unit=unit,
         rank=rank,
         requirement_code=requirement_code,
-        changed_since=changed_since,
+        changed_since=since(changed_since) if changed_since is not None else None,
         limit=limit,
         offset=offset,
         cursor=cursor,
