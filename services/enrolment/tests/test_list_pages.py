@@ -4,6 +4,7 @@ academy's compliance, a trainee's history, an enrolment's results)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from wps_common.events.contracts import Selector
@@ -103,6 +104,19 @@ async def test_compliance_by_cursor(academy: Academy) -> None:
     only_b = {"requirement_code": "REQ-B"}
     due = await walk_pages(academy.client, "/v1/compliance", headers=academy.staff, params=only_b)
     assert due == [r for r in rows if r["requirement_code"] == "REQ-B"]
+    # The cursor names no one: it carries the record's id, and the names are read again.
+    for query in ("limit=1", "limit=1&changed_since=2020-01-01"):
+        first = await academy.client.get(f"/v1/compliance?{query}", headers=academy.staff)
+        cursor = first.json()["next_cursor"]
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        assert "Abashidze" not in raw and "Beridze" not in raw and "Ana" not in raw, raw
+    changed = await walk_pages(
+        academy.client,
+        "/v1/compliance",
+        headers=academy.staff,
+        params={"changed_since": "2020-01-01"},
+    )
+    assert [r["family_name"] for r in changed] == ["Abashidze"] * 2 + ["Beridze"] * 4
 
 
 async def test_a_trainees_history_by_cursor(academy: Academy) -> None:

@@ -226,26 +226,37 @@ async def keyset_page(
     limit: int,
     offset: int,
     cursor: str | None,
+    reread: int = 0,
 ) -> Listing:
     """A page of `stmt` in `order` (non-null columns or labelled expressions, the last one
     unique): after `cursor` when given (then `offset` is ignored), else from `offset`; the total
     counted up to `TOTAL_CAP`. The items are the entities of a one-entity select, else row
-    tuples. The cost of a cursor page does not grow with the rows before it."""
+    tuples. The cost of a cursor page does not grow with the rows before it.
+
+    `reread`: the first so many order columns stay out of the cursor (personal data such as a
+    name, which would otherwise sit base64-encoded in URLs and logs); the cursor carries the
+    others (ids), and the left-out values are read again from the row those name."""
     if not order:
         raise ValueError("A page needs an order that ends in a unique column.")
     keys = _keys(order)
     columns = [column for column, _ in keys]
+    if not 0 <= reread < len(columns):
+        raise ValueError("A cursor must carry at least the order's last (unique) column.")
+    carried = columns[reread:]
     width = len(stmt.column_descriptions)  # entities and columns the caller selected
     counting = stmt
     start = offset
     if cursor is not None:
-        stmt = stmt.where(_after(keys, _decode(cursor, columns)))
+        values = _decode(cursor, carried)
+        if reread:
+            values = [*await _reread(session, stmt, columns[:reread], carried, values), *values]
+        stmt = stmt.where(_after(keys, values))
         offset = 0
     # The order's values ride along each row (labelled apart from the row's own columns), so a
     # cursor can follow any order, a joined table's columns or a computed term included.
     keyed = stmt.add_columns(*(column.label(f"_key{i}") for i, column in enumerate(columns)))
     rows = (await session.execute(_ordered(keyed, order, limit + 1, offset))).all()
-    following = _encode(columns, rows[limit - 1][width:]) if len(rows) > limit else None
+    following = _encode(carried, rows[limit - 1][width + reread :]) if len(rows) > limit else None
     items = [row[0] if width == 1 else tuple(row[:width]) for row in rows[:limit]]
     if cursor is None and start == 0 and len(rows) <= limit:
         counted: int | None = len(rows)  # the whole list is on this page: no count needed
@@ -257,3 +268,27 @@ async def keyset_page(
         )
     total = min(int(counted or 0), TOTAL_CAP)
     return Listing(items, total, int(counted or 0) <= TOTAL_CAP, following)
+
+
+async def _reread(
+    session: AsyncSession,
+    stmt: AnySelect,
+    left_out: list[Any],
+    carried: list[Any],
+    values: list[Any],
+) -> list[Any]:
+    """The order values a cursor leaves out, read from the row its carried values name."""
+    found = (
+        await session.execute(
+            stmt.order_by(None)
+            .with_only_columns(*left_out, maintain_column_froms=True)
+            .where(*(c == literal(v, c.type) for c, v in zip(carried, values, strict=True)))
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        raise InvalidInput(
+            "The row this cursor continues after is no longer in the list: start it again.",
+            field="cursor",
+        )
+    return list(found)

@@ -102,8 +102,9 @@ async def academy_compliance(
     # are read by its index and the database keeps the page's top rows (a bounded sort); a
     # cursor's condition drops the rows before it, so a late page costs what the first does.
     order = (Trainee.family_name, Trainee.given_name, ComplianceRecord.id)
+    # The cursor carries the ids only: the names are read again (not in URLs and logs).
     listing = await keyset_page(
-        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor
+        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor, reread=2
     )
     return listing._replace(items=[_row(record, trainee) for record, trainee in listing.items])
 
@@ -208,8 +209,9 @@ async def _changes(
         stmt = select(both)
     # A trainee has one row per requirement here (a record, or else its latest withdrawal).
     order = (both.c.family_name, both.c.given_name, both.c.trainee_id, both.c.requirement_code)
+    # The cursor carries the ids only: the names are read again (not in URLs and logs).
     listing = await keyset_page(
-        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor
+        session, stmt, order=order, limit=limit, offset=offset, cursor=cursor, reread=2
     )
     names = [*_RECORD_FIELDS, *_TRAINEE_FIELDS]
     return listing._replace(items=[dict(zip(names, row, strict=True)) for row in listing.items])
