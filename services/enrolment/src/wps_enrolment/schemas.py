@@ -447,9 +447,12 @@ class ComplianceOut(_Out):
         description="the trainee's own deadline an academy admin set for this requirement: it "
         "replaces the grace period of someone never certified and gives someone whose "
         "certification lapsed until that day (`due` until then); a current certificate still "
-        "rules, so `due_on` may differ",
+        "rules, so `due_on` may differ. Given by a trainee's own compliance "
+        "(`/v1/trainees/{id}/compliance`), not by the academy's list",
     )
-    due_date_reason: str | None = Field(None, description="why the personal due date was set")
+    due_date_reason: str | None = Field(
+        None, description="why the personal due date was set (with `personal_due_on`)"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
