@@ -226,7 +226,7 @@ class TestEvaluateCompliance:
             ("REQ-WPS", "overdue"),
         ]
 
-    async def test_rows_that_no_longer_apply_are_removed_quietly(
+    async def test_rows_that_no_longer_apply_are_removed_and_announced(
         self, service_session: AsyncSession
     ) -> None:
         await academy(service_session)
@@ -234,15 +234,20 @@ class TestEvaluateCompliance:
         rule = await requirement(service_session)
         await requirement(service_session, "REQ-WPS")
         await evaluate(service_session, date(2026, 3, 1))
+        first = await changes(service_session)
         rule.active = False
         await service_session.flush()
-        assert await evaluate(service_session, date(2026, 3, 1)) == 0
+        assert await evaluate(service_session, date(2026, 3, 1)) == 1
         assert [s[1] for s in await statuses(service_session)] == ["REQ-WPS"]
         person.active = False
         await service_session.flush()
         await evaluate(service_session, date(2026, 3, 1))
         assert await statuses(service_session) == []
-        assert len(await changes(service_session)) == 2  # the two first verdicts only
+        # The two first verdicts, then each requirement that stopped applying (ADR 0030).
+        later = (await changes(service_session))[len(first) :]
+        assert len(first) == 2
+        assert [status for _, _, status in later] == ["not_applicable", "not_applicable"]
+        assert all(previous is not None for _, previous, _ in later)
 
     async def test_scope_by_trainee_academy_and_requirement(
         self, service_session: AsyncSession
