@@ -37,7 +37,9 @@ async def test_a_list_is_read_page_after_page_by_cursor(tmp_path: Any) -> None:
     settings = PortalSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/portal.db")
     backend = Backend(settings, http=httpx.AsyncClient(transport=_history_double(asked)))
     app = SimpleNamespace(state=SimpleNamespace(backend=backend))
-    request = Request({"type": "http", "app": app, "headers": [], "session": {}})
+    request = Request(
+        {"type": "http", "app": app, "headers": [], "query_string": b"", "session": {}}
+    )
     try:
         items = await every_item(request, "enrolment", "/v1/trainees/t-1/history", {"q": "x"})
     finally:
