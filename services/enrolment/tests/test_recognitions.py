@@ -364,3 +364,22 @@ async def test_approved_recognition_clears_for_a_deployment(
     assert all(i["recognition_id"] == created.json()["id"] for i in after["items"])
     late = (await academy.client.get(f"{ask}&until=2028-06-30", headers=approver)).json()
     assert [i["status"] for i in late["items"]] == ["expires", "expires"]
+
+
+async def test_the_completion_day_is_the_academy_s_own_today(
+    academy: Academy, setting: dict[str, Any]
+) -> None:
+    """At 20:00 UTC it is already the next day in Almaty: a course finished that day is not in
+    the future, the day after is."""
+    changed = await academy.client.patch(
+        f"/v1/academies/{academy.academy_id}",
+        json={"time_zone": "Asia/Almaty"},
+        headers=auth("admin"),
+    )
+    assert changed.status_code == 200, changed.text
+    academy.app.state.runtime.clock.now = datetime(2026, 6, 1, 20, tzinfo=UTC)
+    trainee_id = setting["trainee"]["id"]
+    ahead = await record(academy, trainee_id, completed_on="2026-06-03")
+    assert ahead.json()["type"].endswith("recognition/completed-in-future"), ahead.text
+    local_today = await record(academy, trainee_id, completed_on="2026-06-02")
+    assert local_today.status_code == 201, local_today.text

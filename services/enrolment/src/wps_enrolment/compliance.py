@@ -68,6 +68,12 @@ def local_date(time_zone: str, now: datetime) -> date:
     return now.astimezone(zone).date()
 
 
+async def academy_today(session: AsyncSession, academy_id: str, now: datetime) -> date:
+    """The academy's date at `now` (UTC's for an academy not found)."""
+    time_zone = await session.scalar(select(Academy.time_zone).where(Academy.id == academy_id))
+    return local_date(time_zone or "UTC", now)
+
+
 class _Trainee(NamedTuple):
     """The trainee columns the rules and the events read, as a plain row: an academy's
     re-evaluation reads every trainee, and ORM objects would cost more than the rules."""

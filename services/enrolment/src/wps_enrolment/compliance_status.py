@@ -18,7 +18,6 @@ from wps_common.tenancy import academy_scope, scoped
 from wps_enrolment import compliance
 from wps_enrolment.audit import audit
 from wps_enrolment.models import (
-    Academy,
     ComplianceChange,
     ComplianceRecord,
     Exemption,
@@ -261,17 +260,14 @@ async def exempt(
         )
     else:
         exemption.reason, exemption.granted_by = reason, who.subject
-    audit(
+    await _recorded(
         session,
-        academy_id=trainee.academy_id,
-        entity="trainee",
-        entity_id=trainee.id,
-        action="exempted",
-        actor=who.subject,
-        changes={"requirement_code": requirement_code, "reason": reason},
+        trainee,
+        "exempted",
+        {"requirement_code": requirement_code, "reason": reason},
+        who=who,
+        now=now,
     )
-    await session.flush()
-    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
 
 
 async def lift_exemption(
@@ -282,17 +278,14 @@ async def lift_exemption(
     if exemption is None:
         raise NotFound("The trainee has no exemption from this requirement.")
     await session.delete(exemption)
-    audit(
+    await _recorded(
         session,
-        academy_id=trainee.academy_id,
-        entity="trainee",
-        entity_id=trainee.id,
-        action="exemption_lifted",
-        actor=who.subject,
-        changes={"requirement_code": requirement_code},
+        trainee,
+        "exemption_lifted",
+        {"requirement_code": requirement_code},
+        who=who,
+        now=now,
     )
-    await session.flush()
-    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
 
 
 async def set_due_date(
@@ -310,8 +303,7 @@ async def set_due_date(
     trainee = await get_trainee(session, trainee_id=trainee_id, who=who)
     if await session.get(Requirement, requirement_code) is None:
         raise NotFound(f"No requirement {requirement_code}.")
-    academy = await session.get(Academy, trainee.academy_id)
-    today = compliance.local_date(academy.time_zone, now) if academy else now.date()
+    today = await compliance.academy_today(session, trainee.academy_id, now)
     if due_on < today:
         raise InvalidInput(
             f"The due date {due_on.isoformat()} has passed: choose today "
@@ -332,21 +324,18 @@ async def set_due_date(
         )
     else:
         due.due_on, due.reason, due.set_by, due.set_at = due_on, reason, who.subject, now
-    audit(
+    await _recorded(
         session,
-        academy_id=trainee.academy_id,
-        entity="trainee",
-        entity_id=trainee.id,
-        action="due_date_set",
-        actor=who.subject,
-        changes={
+        trainee,
+        "due_date_set",
+        {
             "requirement_code": requirement_code,
             "due_on": due_on.isoformat(),
             "reason": reason,
         },
+        who=who,
+        now=now,
     )
-    await session.flush()
-    await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])
 
 
 async def remove_due_date(
@@ -358,14 +347,35 @@ async def remove_due_date(
     if due is None:
         raise NotFound("The trainee has no personal due date for this requirement.")
     await session.delete(due)
+    await _recorded(
+        session,
+        trainee,
+        "due_date_removed",
+        {"requirement_code": requirement_code},
+        who=who,
+        now=now,
+    )
+
+
+async def _recorded(
+    session: AsyncSession,
+    trainee: Trainee,
+    action: str,
+    changes: dict[str, Any],
+    *,
+    who: Principal,
+    now: datetime,
+) -> None:
+    """An exemption's or due date's change goes into the trainee's audit trail and takes effect
+    on their compliance at once."""
     audit(
         session,
         academy_id=trainee.academy_id,
         entity="trainee",
         entity_id=trainee.id,
-        action="due_date_removed",
+        action=action,
         actor=who.subject,
-        changes={"requirement_code": requirement_code},
+        changes=changes,
     )
     await session.flush()
     await compliance.evaluate(session, now=now, trainee_ids=[trainee.id])

@@ -117,7 +117,7 @@ async def record(
             "as a track of the curriculum.",
             field="track_code",
         )
-    if training.completed_on > now.date():
+    if training.completed_on > await compliance.academy_today(session, trainee.academy_id, now):
         raise CompletedInFuture(
             f"The completion date {training.completed_on} is in the future.",
             field="completed_on",

@@ -22,10 +22,10 @@ from wps_common.events.contracts import (
 )
 from wps_common.paging import Listing, keyset_page
 from wps_enrolment.cohorts import get_cohort
-from wps_enrolment.compliance import local_date
+from wps_enrolment.compliance import academy_today
 from wps_enrolment.curriculum import cohort_modules
 from wps_enrolment.enrolments import get_enrolment
-from wps_enrolment.models import Academy, Cohort, Enrolment, ModuleResult, Trainee, outbox
+from wps_enrolment.models import Cohort, Enrolment, ModuleResult, Trainee, outbox
 from wps_enrolment.schemas import BulkResultEntry, ResultCreate
 
 
@@ -104,8 +104,7 @@ async def record_result(
     enrolment = await get_enrolment(session, enrolment_id=enrolment_id, who=who, lock=True)
     cohort = await session.get(Cohort, enrolment.cohort_id)
     assert cohort is not None
-    academy = await session.get(Academy, enrolment.academy_id)
-    today = local_date(academy.time_zone if academy else "UTC", now)
+    today = await academy_today(session, enrolment.academy_id, now)
     may_enter_results(who, cohort)
     if enrolment.status != "enrolled":
         raise Conflict(f"The enrolment is {enrolment.status}; results can no longer be recorded.")
